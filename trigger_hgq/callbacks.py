@@ -1,0 +1,132 @@
+"""Training callbacks: beta schedules, per-epoch range reset, exact EBOPs logging and the Pareto front."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import tensorflow as tf
+
+from trigger_hgq.calibrate import reset_ranges
+from trigger_hgq.ebops import ebops, h_layers
+from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.layers.base import HQuantizedLayer
+
+SCHEDULES = ("constant", "linear", "loglinear")
+
+
+def beta_at(epoch: int, kind: str, beta0: float, beta1: float | None, epochs: int) -> float:
+    """Beta at ``epoch`` (0-based) of a schedule ramping from ``beta0`` to ``beta1`` over ``epochs`` epochs."""
+    if kind == "constant" or beta1 is None:
+        return float(beta0)
+    t = min(max(epoch / max(epochs - 1, 1), 0.0), 1.0)
+    if kind == "linear":
+        return float(beta0 + (beta1 - beta0) * t)
+    if kind == "loglinear":
+        if beta0 <= 0 or beta1 <= 0:
+            raise TriggerHGQError(f"loglinear beta schedule needs beta0, beta1 > 0, got {beta0}, {beta1}")
+        return float(math.exp(math.log(beta0) + (math.log(beta1) - math.log(beta0)) * t))
+    raise TriggerHGQError(f"beta schedule {kind!r}: expected one of {SCHEDULES}")
+
+
+def set_beta(model: tf.keras.Model, beta: float) -> None:
+    """Set the EBOPs penalty weight of every quantizing layer."""
+    for layer in h_layers(model):
+        if isinstance(layer, HQuantizedLayer):
+            layer.beta.assign(beta)
+
+
+class BetaScheduler(tf.keras.callbacks.Callback):
+    """Sets beta at the start of each epoch: ``constant``, ``linear`` or ``loglinear`` from beta0 to beta1."""
+
+    def __init__(self, beta0: float, beta1: float | None = None, epochs: int = 1, kind: str = "loglinear"):
+        super().__init__()
+        if kind not in SCHEDULES:
+            raise TriggerHGQError(f"beta schedule {kind!r}: expected one of {SCHEDULES}")
+        self.beta0, self.beta1, self.epochs, self.kind = beta0, beta1, epochs, kind
+        beta_at(0, kind, beta0, beta1, epochs)  # validate now
+
+    def on_epoch_begin(self, epoch, logs=None):
+        set_beta(self.model, beta_at(epoch, self.kind, self.beta0, self.beta1, self.epochs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["beta"] = beta_at(epoch, self.kind, self.beta0, self.beta1, self.epochs)
+
+
+class ResetRanges(tf.keras.callbacks.Callback):
+    """Resets the recorded activation ranges at the start of each epoch."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        reset_ranges(self.model)
+
+
+class EBOPsLogger(tf.keras.callbacks.Callback):
+    """Writes the exact EBOPs into the epoch logs as ``ebops``."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["ebops"] = float(ebops(self.model))
+
+
+def dominates(a: dict, b: dict, metric: str) -> bool:
+    """``a`` dominates ``b``: at least as accurate with no more EBOPs, and strictly better in one."""
+    return (a[metric] >= b[metric] and a["ebops"] <= b["ebops"]) and (
+        a[metric] > b[metric] or a["ebops"] < b["ebops"]
+    )
+
+
+class ParetoFront(tf.keras.callbacks.Callback):
+    """Keeps the checkpoints not dominated on (``metric`` higher, EBOPs lower) in ``directory``.
+
+    Each kept epoch is saved as ``epoch-XXXX.keras``; ``index.json`` lists them with their metrics. Put it after
+    :class:`EBOPsLogger` (it reads ``logs['ebops']``, computing it if absent).
+    """
+
+    def __init__(self, directory: str | os.PathLike, metric: str = "val_accuracy"):
+        super().__init__()
+        self.directory = Path(directory)
+        self.metric = metric
+        self.front: list[dict] = []
+
+    def on_train_begin(self, logs=None):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        index = self.directory / "index.json"
+        if index.exists():
+            self.front = json.loads(index.read_text())["front"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        if self.metric not in logs:
+            raise TriggerHGQError(f"ParetoFront: metric {self.metric!r} not in the epoch logs {sorted(logs)}")
+        point = {
+            "epoch": int(epoch),
+            self.metric: float(logs[self.metric]),
+            "ebops": float(logs["ebops"]) if "ebops" in logs else float(ebops(self.model)),
+            "metrics": {k: float(v) for k, v in logs.items()},
+        }
+        if any(dominates(p, point, self.metric) or (p[self.metric] == point[self.metric]
+                                                     and p["ebops"] == point["ebops"]) for p in self.front):
+            return
+        point["path"] = f"epoch-{epoch:04d}.keras"
+        tmp = self.directory / f".tmp-{point['path']}"
+        self.model.save(tmp)
+        os.replace(tmp, self.directory / point["path"])
+        for p in [p for p in self.front if dominates(point, p, self.metric)]:
+            self.front.remove(p)
+            path = self.directory / p["path"]
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        self.front.append(point)
+        self.front.sort(key=lambda p: p["ebops"])
+        self._write_index()
+
+    def _write_index(self) -> None:
+        tmp = self.directory / ".index.json.tmp"
+        tmp.write_text(json.dumps({"metric": self.metric, "front": self.front}, indent=1))
+        os.replace(tmp, self.directory / "index.json")

@@ -1,0 +1,125 @@
+"""Base classes of the learnable-bit layers: bit bookkeeping through the graph and the resource penalty.
+
+Each trigger-hgq layer knows the bits of its output elements (:meth:`HLayer.output_bits`); a layer that
+multiplies finds the bits of its input elements by asking the layer that feeds it, and computes its own EBOPs.
+While training, a quantizing layer adds ``beta * EBOPs (+ l1_bits * sum of its bits)`` to the model loss.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.quantizer import FixedQuantizer, QuantizerConfig
+
+SERIALIZE_PACKAGE = "trigger_hgq"
+
+
+def register(cls):
+    """Register a layer class for Keras (de)serialization under the ``trigger_hgq`` package."""
+    return tf.keras.utils.register_keras_serializable(package=SERIALIZE_PACKAGE)(cls)
+
+
+def producer_layers(layer: tf.keras.layers.Layer) -> list[tf.keras.layers.Layer]:
+    """The layers whose outputs feed ``layer`` (first call site)."""
+    nodes = getattr(layer, "_inbound_nodes", None)
+    if not nodes:
+        raise TriggerHGQError(f"layer {layer.name!r}: not connected in a model, its input bits are unknown")
+    inbound = nodes[0].inbound_layers
+    return list(inbound) if isinstance(inbound, list | tuple) else [inbound]
+
+
+def bits_of(layer: tf.keras.layers.Layer) -> tf.Tensor:
+    """Differentiable bits of each output element of ``layer`` (no batch axis)."""
+    if isinstance(layer, HLayer):
+        return layer.output_bits()
+    raise TriggerHGQError(
+        f"layer {layer.name!r} ({type(layer).__name__}) feeds a trigger-hgq layer but its output is not quantized: "
+        "start the model with HQuantize and use trigger-hgq layers throughout"
+    )
+
+
+class HLayer(tf.keras.layers.Layer):
+    """Base of every trigger-hgq layer. Subclasses define :meth:`output_bits`; those that multiply, EBOPs."""
+
+    has_ebops = False  # True for layers that multiply (and so cost EBOPs)
+
+    def input_bits(self) -> tf.Tensor | list[tf.Tensor]:
+        """Bits of the input elements (a list for multi-input layers)."""
+        bits = [bits_of(layer) for layer in producer_layers(self)]
+        return bits if len(bits) > 1 else bits[0]
+
+    def output_bits(self) -> tf.Tensor:
+        raise NotImplementedError
+
+    def ebops_tensor(self, dtype=tf.float32) -> tf.Tensor:
+        """Differentiable effective bit operations of this layer (0 when it does no multiplication)."""
+        return tf.constant(0.0, dtype)
+
+    def quantizers(self) -> list[FixedQuantizer]:
+        return []
+
+
+class HQuantizedLayer(HLayer):
+    """A layer that quantizes its output with its own activation quantizer ``oq`` and carries ``beta``.
+
+    Args:
+        output_quantizer: :class:`QuantizerConfig` or dict for the output (activation) quantizer.
+        beta: starting weight of the EBOPs penalty (set per epoch by :class:`BetaScheduler`).
+        l1_bits: weight of an L1 penalty on the bits of this layer's quantizers.
+    """
+
+    default_overflow = "WRAP"
+
+    def __init__(self, output_quantizer=None, beta: float = 0.0, l1_bits: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.output_quantizer = QuantizerConfig.from_any(
+            output_quantizer, f"layer {self.name!r} output_quantizer", overflow=self.default_overflow
+        )
+        self.init_beta = float(beta)
+        self.l1_bits = float(l1_bits)
+        self.oq = FixedQuantizer(self, "out", self.output_quantizer, is_weight=False)
+
+    def build_penalty(self) -> None:
+        self.beta = self.add_weight(
+            name="beta", shape=(), initializer=tf.keras.initializers.Constant(self.init_beta), trainable=False
+        )
+
+    def output_bits(self) -> tf.Tensor:
+        return self.oq.bits()
+
+    def quantizers(self) -> list[FixedQuantizer]:
+        return [self.oq]
+
+    def weight_bits(self) -> list[tf.Tensor]:
+        """Differentiable bits of this layer's own quantized tensors (for the L1 penalty)."""
+        return [self.oq.bits()]
+
+    def add_penalty(self, training) -> None:
+        """Add ``beta * EBOPs + l1_bits * sum(bits)`` to the losses (training only)."""
+        if not training:
+            return
+        loss = self.beta * self.ebops_tensor()
+        if self.l1_bits:
+            loss = loss + self.l1_bits * tf.add_n([tf.reduce_sum(b) for b in self.weight_bits()])
+        self.add_loss(loss)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            output_quantizer=self.output_quantizer.to_dict(),
+            beta=self.init_beta,
+            l1_bits=self.l1_bits,
+        )
+        return config
+
+
+def activation_fn(name: str, layer_name: str):
+    """The activations whose firmware is exact without lookup tables: ``linear`` and ``relu``."""
+    if name in (None, "linear"):
+        return lambda x: x
+    if name == "relu":
+        return tf.nn.relu
+    raise TriggerHGQError(
+        f"layer {layer_name!r}: activation {name!r} is not supported (bit-exact firmware needs 'linear' or 'relu')"
+    )

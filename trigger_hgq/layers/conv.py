@@ -1,0 +1,88 @@
+"""HConv1D / HConv2D: convolutions with per-weight and per-output-element learnable bits (channels last)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.layers.base import register
+from trigger_hgq.layers.kernel import HKernelLayer
+
+
+class _HConv(HKernelLayer):
+    """``y = oq(act(conv(x, kq(W)) + bq(b)))``. EBOPs sum over every output position and kernel element."""
+
+    rank = 0
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = self._tuple(kernel_size, "kernel_size")
+        self.strides = self._tuple(strides, "strides")
+        self.padding = str(padding).lower()
+        if self.padding not in ("valid", "same"):
+            raise TriggerHGQError(f"layer {self.name!r}: padding {padding!r}, expected 'valid' or 'same'")
+
+    def _tuple(self, value, key: str) -> tuple[int, ...]:
+        values = (value,) * self.rank if isinstance(value, int) else tuple(int(v) for v in value)
+        if len(values) != self.rank:
+            raise TriggerHGQError(f"layer {self.name!r}: {key}={value!r} needs {self.rank} values")
+        return values
+
+    def kernel_shape(self, input_shape):
+        if len(input_shape) != self.rank + 2:
+            raise TriggerHGQError(
+                f"layer {self.name!r}: expects inputs of rank {self.rank + 2} (batch, ..., channels), "
+                f"got {tuple(input_shape)}"
+            )
+        return (*self.kernel_size, int(input_shape[-1]), self.filters)
+
+    def compute_output_shape(self, input_shape):
+        spatial = []
+        for size, k, s in zip(input_shape[1:-1], self.kernel_size, self.strides, strict=True):
+            n = -(-int(size) // s) if self.padding == "same" else (int(size) - k) // s + 1
+            spatial.append(n)
+        return tf.TensorShape((input_shape[0], *spatial, self.filters))
+
+    def linear(self, x, kernel):
+        return tf.nn.convolution(x, kernel, strides=self.strides, padding=self.padding.upper())
+
+    def ebops_linear(self, in_bits, kernel_bits):
+        return tf.reduce_sum(self.linear(in_bits[None], kernel_bits))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+        }
+
+
+@register
+class HConv1D(_HConv):
+    rank = 1
+
+
+@register
+class HConv2D(_HConv):
+    rank = 2
+
+
+@register
+class HConv1DBatchNorm(HConv1D):
+    """HConv1D with the following BatchNormalization folded into its kernel and bias."""
+
+    def __init__(self, filters: int, kernel_size, **kwargs):
+        kwargs["batchnorm"] = True
+        super().__init__(filters, kernel_size, **kwargs)
+
+
+@register
+class HConv2DBatchNorm(HConv2D):
+    """HConv2D with the following BatchNormalization folded into its kernel and bias."""
+
+    def __init__(self, filters: int, kernel_size, **kwargs):
+        kwargs["batchnorm"] = True
+        super().__init__(filters, kernel_size, **kwargs)

@@ -1,0 +1,133 @@
+"""Layers with a quantized kernel and bias (dense, convolutions), optionally with BatchNormalization folded in.
+
+Forward: ``y = oq(act(x (*) kq(W) + bq(b)))``. With ``batchnorm=True`` the BatchNormalization that follows the
+linear operation is folded into ``W`` and ``b`` before quantization (batch statistics while training, moving
+statistics otherwise), so the quantized, folded weights are exactly what the firmware multiplies with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from trigger_hgq.layers.base import HQuantizedLayer, activation_fn
+from trigger_hgq.quantizer import FixedQuantizer, QuantizerConfig
+
+
+class HKernelLayer(HQuantizedLayer):
+    """Base for HDense / HConv*: subclasses define the kernel shape, the linear op and its EBOPs."""
+
+    has_ebops = True
+
+    def __init__(
+        self,
+        activation: str | None = "linear",
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_quantizer=None,
+        bias_quantizer=None,
+        batchnorm: bool = False,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.activation = activation or "linear"
+        self._act = activation_fn(self.activation, self.name)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        self.bias_initializer = tf.keras.initializers.get(bias_initializer)
+        self.kernel_quantizer = QuantizerConfig.from_any(kernel_quantizer, f"layer {self.name!r} kernel_quantizer")
+        self.bias_quantizer = QuantizerConfig.from_any(bias_quantizer, f"layer {self.name!r} bias_quantizer")
+        self.batchnorm = bool(batchnorm)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.kq = FixedQuantizer(self, "kernel", self.kernel_quantizer, is_weight=True)
+        self.bq = FixedQuantizer(self, "bias", self.bias_quantizer, is_weight=True)
+
+    # ---------------------------------------------------------------------------------- subclass hooks
+    def kernel_shape(self, input_shape) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def linear(self, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+    def ebops_linear(self, in_bits: tf.Tensor, kernel_bits: tf.Tensor) -> tf.Tensor:
+        """Sum over every multiplication of (input element bits) x (weight bits)."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------------------------- build / call
+    def build(self, input_shape):
+        kshape = self.kernel_shape(input_shape)
+        n_out = kshape[-1]
+        self.kernel = self.add_weight(name="kernel", shape=kshape, initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="bias", shape=(n_out,), initializer=self.bias_initializer,
+                                    trainable=self.use_bias)
+        if self.batchnorm:
+            self.gamma = self.add_weight(name="bn_gamma", shape=(n_out,), initializer="ones")
+            self.offset = self.add_weight(name="bn_beta", shape=(n_out,), initializer="zeros")
+            self.moving_mean = self.add_weight(name="bn_moving_mean", shape=(n_out,), initializer="zeros",
+                                               trainable=False)
+            self.moving_var = self.add_weight(name="bn_moving_variance", shape=(n_out,), initializer="ones",
+                                              trainable=False)
+        self.kq.build(kshape)
+        self.bq.build((n_out,))
+        out_shape = self.compute_output_shape(input_shape)
+        self.oq.build(tuple(out_shape)[1:])
+        self.build_penalty()
+        super().build(input_shape)
+
+    def folded(self, x: tf.Tensor | None = None, training=None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Float kernel and bias with the BatchNormalization folded in (batch statistics when training)."""
+        if not self.batchnorm:
+            return self.kernel, self.bias
+        if training and x is not None:
+            z = self.linear(x, self.kernel) + self.bias
+            mean, var = tf.nn.moments(z, axes=list(range(len(z.shape) - 1)))
+            self.moving_mean.assign(self.momentum * self.moving_mean + (1 - self.momentum) * mean)
+            self.moving_var.assign(self.momentum * self.moving_var + (1 - self.momentum) * var)
+        else:
+            mean, var = self.moving_mean, self.moving_var
+        scale = self.gamma * tf.math.rsqrt(var + self.epsilon)
+        return self.kernel * scale, (self.bias - mean) * scale + self.offset
+
+    def call(self, x, training=None):
+        kernel, bias = self.folded(x, training)
+        y = self.linear(x, self.kq(kernel)) + self.bq(bias)
+        y = self.oq(self._act(y), training)
+        self.add_penalty(training)
+        return y
+
+    # ---------------------------------------------------------------------------------- bits / export
+    def ebops_tensor(self, dtype=tf.float32) -> tf.Tensor:
+        kernel, _ = self.folded()
+        in_bits = tf.cast(self.input_bits(), dtype)
+        return self.ebops_linear(in_bits, tf.cast(self.kq.bits(kernel), dtype))
+
+    def weight_bits(self) -> list[tf.Tensor]:
+        kernel, bias = self.folded()
+        return [self.kq.bits(kernel), self.bq.bits(bias), self.oq.bits()]
+
+    def quantizers(self) -> list[FixedQuantizer]:
+        return [self.kq, self.bq, self.oq]
+
+    def quantized_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (folded) kernel and bias exactly as the firmware uses them."""
+        kernel, bias = self.folded()
+        return self.kq(kernel).numpy(), self.bq(bias).numpy()
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            activation=self.activation,
+            use_bias=self.use_bias,
+            kernel_initializer=tf.keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=tf.keras.initializers.serialize(self.bias_initializer),
+            kernel_quantizer=self.kernel_quantizer.to_dict(),
+            bias_quantizer=self.bias_quantizer.to_dict(),
+            batchnorm=self.batchnorm,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+        )
+        return config

@@ -1,0 +1,255 @@
+"""The fixed-point quantizer with trainable fractional bits (the heart of HGQ).
+
+Every quantized tensor owns one :class:`FixedQuantizer`. Its state lives in Keras weights of the owning layer
+(so it is saved and reloaded with the model):
+
+* ``f`` (trainable, float): fractional bits, one per element by default (or per channel / per tensor). The
+  forward pass uses ``round(f)`` (half up), with a straight-through gradient.
+* ``vmin``/``vmax`` (activations only, per element): the range of quantized values seen (running min/max while
+  training, exact after :func:`trigger_hgq.calibrate`). Integer bits and sign follow from it.
+
+Weights take their integer bits and sign from each quantized value itself: a weight quantized to zero has zero
+bits (it is pruned).
+
+Number format: an element with sign bit ``k`` (0/1), integer bits ``i`` (without the sign) and fractional bits
+``f`` has ``b = k + i + f`` bits and represents ``[-k * 2**i, 2**i - 2**-f]`` on the grid ``2**-f``; this is
+``ap_fixed<b, k + i>`` (``ap_ufixed`` when ``k = 0``). ``b <= 0`` means the element is constant zero.
+
+Gradients: straight-through for ``x``; for ``f`` the HGQ surrogate ``d q / d f = -ln(2) * (q(x) - x)`` (the
+quantization error treated as scaling like ``2**-f``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from trigger_hgq.errors import TriggerHGQError
+
+ROUNDING_MODES = ("RND", "RND_CONV", "TRN")
+"""RND: round half up (ap_fixed AP_RND); RND_CONV: round half to even (AP_RND_CONV); TRN: floor (AP_TRN)."""
+OVERFLOW_MODES = ("WRAP", "SAT")
+"""WRAP: two's-complement wrap-around (AP_WRAP); SAT: clip to the representable range (AP_SAT)."""
+GRANULARITIES = ("element", "channel", "tensor")
+_LN2 = math.log(2.0)
+_NO_RANGE = 3.0e38  # reset value of vmin (and -vmax): "nothing seen yet"
+
+
+@dataclass
+class QuantizerConfig:
+    """Settings of one quantizer (plain data; stored in the owning layer's config).
+
+    Attributes:
+        init_f: starting fractional bits.
+        granularity: one ``f`` per ``element``, per ``channel`` (last axis) or per ``tensor``.
+        rounding: one of :data:`ROUNDING_MODES`.
+        overflow: one of :data:`OVERFLOW_MODES` (activations only; weights never overflow).
+        f_min, f_max: clip range of the fractional bits.
+        trainable: whether ``f`` is trained.
+        lr_scale: ``f`` is stored divided by this factor, so the optimizer moves it ``lr_scale`` times faster
+            than the weights (bits need to travel several units within a short schedule).
+    """
+
+    init_f: float = 6.0
+    granularity: str = "element"
+    rounding: str = "RND"
+    overflow: str = "WRAP"
+    f_min: float = -8.0
+    f_max: float = 20.0
+    trainable: bool = True
+    lr_scale: float = 1.0
+
+    @classmethod
+    def from_any(cls, value: QuantizerConfig | dict | None, where: str, **defaults) -> QuantizerConfig:
+        """Build from a dict (unknown keys are an error naming ``where``) or pass a config through."""
+        if isinstance(value, QuantizerConfig):
+            return value
+        merged = dict(defaults)
+        for key, val in (value or {}).items():
+            if key not in cls.__dataclass_fields__:
+                raise TriggerHGQError(f"{where}: unknown quantizer key {key!r}")
+            merged[key] = val
+        cfg = cls(**merged)
+        cfg.validate(where)
+        return cfg
+
+    def validate(self, where: str) -> None:
+        for name, allowed in (
+            ("granularity", GRANULARITIES),
+            ("rounding", ROUNDING_MODES),
+            ("overflow", OVERFLOW_MODES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise TriggerHGQError(f"{where}: quantizer {name}={getattr(self, name)!r}, expected one of {allowed}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def round_ste(x: tf.Tensor) -> tf.Tensor:
+    """Round half up in the forward pass, identity gradient."""
+    return x + tf.stop_gradient(tf.floor(x + 0.5) - x)
+
+
+def ceil_log2(x: tf.Tensor) -> tf.Tensor:
+    """Exact ``ceil(log2(x))`` for positive x (float log corrected against exact powers of two)."""
+    guess = tf.math.ceil(tf.math.log(x) / _LN2)
+    guess = tf.where(tf.pow(2.0, guess - 1.0) >= x, guess - 1.0, guess)
+    return tf.where(tf.pow(2.0, guess) < x, guess + 1.0, guess)
+
+
+def _round_grid(scaled: tf.Tensor, rounding: str) -> tf.Tensor:
+    if rounding == "RND":
+        return tf.floor(scaled + 0.5)
+    if rounding == "RND_CONV":
+        return tf.round(scaled)  # banker's rounding: half to even
+    return tf.floor(scaled)
+
+
+def weight_kif(values_q: tf.Tensor, f_int: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Sign bit ``k`` and integer bits ``i`` that quantized weights need, elementwise (i = -f for zeros)."""
+    n = values_q * tf.pow(2.0, f_int)  # the integer mantissa
+    k = tf.cast(n < 0, values_q.dtype)
+    mag = tf.where(n < 0, -n, n + 1.0)  # bits of |n| (unsigned: ceil log2(n+1); signed: ceil log2(-n) + 1)
+    bits_wo_sign = tf.where(n == 0, tf.zeros_like(n), ceil_log2(tf.maximum(mag, 1.0)))
+    return k, bits_wo_sign - f_int
+
+
+def range_kif(vmin: tf.Tensor, vmax: tf.Tensor, f_int: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Sign bit ``k`` and integer bits ``i`` covering quantized values in ``[vmin, vmax]`` with ``f_int`` bits.
+
+    Elements never seen (``vmin > vmax``) or always zero get ``k + i + f = 0``.
+    """
+    seen = vmin <= vmax
+    lo = tf.where(seen, tf.minimum(vmin, 0.0), 0.0)
+    hi = tf.where(seen, tf.maximum(vmax, 0.0), 0.0)
+    k = tf.cast(lo < 0, vmin.dtype)
+    need = tf.maximum(tf.where(hi > 0, hi + tf.pow(2.0, -f_int), 0.0), -lo)
+    i = tf.where(need > 0, ceil_log2(tf.maximum(need, 1e-38)), -f_int - k)
+    return k, i
+
+
+def apply_overflow(xq: tf.Tensor, k, i, f_int, mode: str) -> tf.Tensor:
+    """Apply the representable range of ``(k, i, f)`` to values already on the ``2**-f`` grid."""
+    bits = k + i + f_int
+    lo = -k * tf.pow(2.0, i)
+    if mode == "SAT":
+        hi = tf.pow(2.0, i) - tf.pow(2.0, -f_int)
+        out = tf.clip_by_value(xq, lo, tf.maximum(hi, lo))
+    else:
+        scale = tf.pow(2.0, f_int)
+        span = tf.pow(2.0, tf.maximum(bits, 0.0))
+        lo_n = lo * scale
+        out = (tf.math.floormod(xq * scale - lo_n, span) + lo_n) / scale
+    return tf.where(bits > 0, out, tf.zeros_like(out))
+
+
+class FixedQuantizer:
+    """A fixed-point quantizer whose fractional bits are trained; its variables belong to ``layer``.
+
+    Args:
+        layer: the owning Keras layer (variables are created with ``layer.add_weight``).
+        name: prefix of the variable names (``kernel``, ``bias``, ``out``...).
+        config: a :class:`QuantizerConfig`.
+        is_weight: weights (integer bits from values) or activations (integer bits from recorded ranges).
+    """
+
+    def __init__(self, layer: tf.keras.layers.Layer, name: str, config: QuantizerConfig, is_weight: bool):
+        self.layer = layer
+        self.name = name
+        self.config = config
+        self.is_weight = is_weight
+        self.recording = False  # set by calibrate(): record ranges, apply no overflow
+        self.f = self.vmin = self.vmax = None
+
+    # ----------------------------------------------------------------------------------------- variables
+    def build(self, shape: tuple[int, ...]) -> None:
+        """Create the variables for a tensor of ``shape`` (without the batch axis for activations)."""
+        shape = tuple(int(s) for s in shape)
+        self.shape = shape
+        g = self.config.granularity
+        if g == "element":
+            f_shape = shape
+        elif g == "channel":
+            f_shape = (1,) * (len(shape) - 1) + (shape[-1],)
+        else:
+            f_shape = (1,) * len(shape)
+        self.f = self.layer.add_weight(
+            name=f"{self.name}_f",
+            shape=f_shape,
+            initializer=tf.keras.initializers.Constant(self.config.init_f / self.config.lr_scale),
+            trainable=self.config.trainable,
+        )
+        if not self.is_weight:
+            self.vmin = self.layer.add_weight(
+                name=f"{self.name}_vmin", shape=shape, initializer=tf.keras.initializers.Constant(_NO_RANGE),
+                trainable=False,
+            )
+            self.vmax = self.layer.add_weight(
+                name=f"{self.name}_vmax", shape=shape, initializer=tf.keras.initializers.Constant(-_NO_RANGE),
+                trainable=False,
+            )
+
+    def f_int(self) -> tf.Tensor:
+        """Integer fractional bits (clipped, rounded half up; straight-through gradient), full shape."""
+        f = tf.clip_by_value(self.f * self.config.lr_scale, self.config.f_min, self.config.f_max)
+        return tf.broadcast_to(round_ste(f), self.shape)
+
+    def reset_range(self) -> None:
+        if self.vmin is not None:
+            self.vmin.assign(tf.fill(self.vmin.shape, _NO_RANGE))
+            self.vmax.assign(tf.fill(self.vmax.shape, -_NO_RANGE))
+
+    def set_range(self, vmin, vmax) -> None:
+        """Fix the range (e.g. from a QKeras quantizer); broadcast to the element shape."""
+        self.vmin.assign(tf.broadcast_to(tf.cast(vmin, tf.float32), self.shape))
+        self.vmax.assign(tf.broadcast_to(tf.cast(vmax, tf.float32), self.shape))
+
+    # ----------------------------------------------------------------------------------------- forward
+    def _quantize_grid(self, x: tf.Tensor, f_int: tf.Tensor) -> tf.Tensor:
+        """Round x onto the 2**-f grid: straight-through for x, HGQ surrogate for f."""
+        scale = tf.pow(2.0, tf.stop_gradient(f_int))
+        xq = _round_grid(x * scale, self.config.rounding) / scale
+        err = tf.stop_gradient(xq - x)
+        return x + err + tf.stop_gradient(-_LN2 * err) * (f_int - tf.stop_gradient(f_int))
+
+    def __call__(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        f_int = self.f_int()
+        xq = self._quantize_grid(x, f_int)
+        if self.is_weight:
+            return xq
+        if training or self.recording:
+            axes = [0]
+            self.vmin.assign(tf.minimum(self.vmin, tf.stop_gradient(tf.reduce_min(xq, axis=axes))))
+            self.vmax.assign(tf.maximum(self.vmax, tf.stop_gradient(tf.reduce_max(xq, axis=axes))))
+            return xq
+        k, i = range_kif(self.vmin, self.vmax, tf.stop_gradient(f_int))
+        return apply_overflow(xq, k, i, tf.stop_gradient(f_int), self.config.overflow)
+
+    # ----------------------------------------------------------------------------------------- bits
+    def kif(self, values: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Sign, integer and fractional bits per element (no gradient). Weights need their ``values``."""
+        f_int = tf.stop_gradient(self.f_int())
+        if self.is_weight:
+            k, i = weight_kif(self._quantize_grid(tf.stop_gradient(values), f_int), f_int)
+        else:
+            k, i = range_kif(self.vmin, self.vmax, f_int)
+        return k, i, f_int
+
+    def bits(self, values: tf.Tensor | None = None) -> tf.Tensor:
+        """Differentiable bits per element: ``k + i + f`` with gradient 1 w.r.t. ``f``; 0 where constant zero."""
+        f_int = self.f_int()
+        k, i, _ = self.kif(values)
+        b = f_int + tf.stop_gradient(k + i)
+        return tf.where(tf.stop_gradient(b) > 0, b, tf.zeros_like(b))
+
+    def kif_numpy(self, values: tf.Tensor | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(k, i, f) as int arrays; ``b = k + i + f``; elements with ``b <= 0`` are set to (0, 0, 0)."""
+        if values is not None:
+            values = tf.convert_to_tensor(values, tf.float32)
+        k, i, f = (np.asarray(t.numpy(), dtype=np.int64) for t in self.kif(values))
+        zero = (k + i + f) <= 0
+        return np.where(zero, 0, k), np.where(zero, 0, i), np.where(zero, 0, f)
