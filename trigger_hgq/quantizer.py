@@ -103,7 +103,8 @@ def ceil_log2(x: tf.Tensor) -> tf.Tensor:
 
 def _round_grid(scaled: tf.Tensor, rounding: str) -> tf.Tensor:
     if rounding == "RND":
-        return tf.floor(scaled + 0.5)
+        floor = tf.floor(scaled)  # floor + (frac >= 1/2): exact, unlike floor(scaled + 0.5) in float32
+        return floor + tf.cast(scaled - floor >= 0.5, scaled.dtype)
     if rounding == "RND_CONV":
         return tf.round(scaled)  # banker's rounding: half to even
     return tf.floor(scaled)

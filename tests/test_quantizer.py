@@ -1,0 +1,159 @@
+"""The fixed-point quantizer: rounding, surrogate gradients, bits of weights and ranges, overflow modes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import trigger_hgq as th
+from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.quantizer import FixedQuantizer, QuantizerConfig, ceil_log2, range_kif, weight_kif
+
+
+def make_quantizer(shape, is_weight, **cfg):
+    layer = tf.keras.layers.Layer()
+    q = FixedQuantizer(layer, "q", QuantizerConfig.from_any(cfg, "test"), is_weight=is_weight)
+    q.build(shape)
+    return q
+
+
+def test_round_half_up_on_grid():
+    q = make_quantizer((6,), is_weight=True, init_f=2)
+    x = tf.constant([0.125, -0.125, 0.375, -0.375, 0.1, 1.0 / 3.0])
+    # grid 0.25: ties go up (towards +inf), as AP_RND
+    np.testing.assert_array_equal(q(x).numpy(), [0.25, 0.0, 0.5, -0.25, 0.0, 0.25])
+
+
+def test_round_half_even_and_truncation():
+    x = tf.constant([0.125, 0.375, -0.125, -0.3])
+    conv = make_quantizer((4,), is_weight=True, init_f=2, rounding="RND_CONV")
+    trn = make_quantizer((4,), is_weight=True, init_f=2, rounding="TRN")
+    np.testing.assert_array_equal(conv(x).numpy(), [0.0, 0.5, 0.0, -0.25])
+    np.testing.assert_array_equal(trn(x).numpy(), [0.0, 0.25, -0.25, -0.5])
+
+
+def test_fractional_bits_round_half_up():
+    q = make_quantizer((3,), is_weight=True)
+    q.f.assign([2.5, 2.49, -1.5])
+    np.testing.assert_array_equal(q.f_int().numpy(), [3.0, 2.0, -1.0])
+
+
+def test_surrogate_gradients():
+    q = make_quantizer((3,), is_weight=True, init_f=2)
+    x = tf.Variable([0.3, -0.7, 0.05])
+    with tf.GradientTape(persistent=True) as tape:
+        y = q(x)
+        total = tf.reduce_sum(y)
+    gx = tape.gradient(total, x).numpy()
+    gf = tape.gradient(total, q.f).numpy()
+    np.testing.assert_allclose(gx, [1.0, 1.0, 1.0])  # straight through
+    err = y.numpy() - x.numpy()  # [-0.05, -0.05, -0.05]
+    np.testing.assert_allclose(gf, -math.log(2) * err, rtol=1e-6)
+
+
+def test_lr_scale_keeps_value_and_scales_gradient():
+    q = make_quantizer((2,), is_weight=True, init_f=3, lr_scale=10)
+    assert q.f_int().numpy().tolist() == [3.0, 3.0]
+    x = tf.constant([0.3, 0.1])
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(q(x))
+    err = q(x).numpy() - x.numpy()
+    np.testing.assert_allclose(tape.gradient(total, q.f).numpy(), -10 * math.log(2) * err, rtol=1e-6)
+
+
+def test_ceil_log2_exact_at_powers_of_two():
+    x = tf.constant([1.0, 2.0, 3.0, 4.0, 0.5, 0.75, 1024.0, 1025.0, 2.0**-10])
+    np.testing.assert_array_equal(ceil_log2(x).numpy(), [0, 1, 2, 2, -1, 0, 10, 11, -10])
+
+
+@pytest.mark.parametrize(
+    "value, f, bits, k",
+    [
+        (0.75, 2, 2, 0),  # mantissa 3 -> 2 bits unsigned
+        (-0.75, 2, 3, 1),  # mantissa -3 -> 3 bits two's complement
+        (-0.5, 1, 1, 1),  # mantissa -1 -> 1 bit
+        (0.5, 1, 1, 0),  # mantissa 1 -> 1 bit
+        (-1.0, 2, 3, 1),  # mantissa -4 -> 100
+        (0.1, 2, 0, 0),  # rounds to 0: pruned
+        (5.0, 0, 3, 0),  # 101
+        (6.0, -1, 2, 0),  # mantissa 3 at grid 2
+    ],
+)
+def test_weight_bits_from_value(value, f, bits, k):
+    q = make_quantizer((1,), is_weight=True, init_f=f)
+    kk, ii, ff = q.kif_numpy(tf.constant([value]))
+    assert (kk[0] + ii[0] + ff[0], kk[0]) == (bits, k)
+    assert float(q.bits(tf.constant([value]))[0]) == bits
+
+
+def test_range_bits():
+    f = tf.constant([3.0, 3.0, 2.0, 4.0, 2.0])
+    vmin = tf.constant([0.0, -1.0, -0.25, 0.0, 3.0e38])  # last: never seen
+    vmax = tf.constant([0.875, 0.5, 1.5, 0.0, -3.0e38])
+    k, i = range_kif(vmin, vmax, f)
+    b = (k + i + f).numpy()
+    # [0, 0.875] with f=3: ap_ufixed<3,0>; [-1, 0.5]: ap_fixed<4,1>; [-0.25, 1.5] f=2: ap_fixed<4,2>; zero: 0 bits
+    np.testing.assert_array_equal(k.numpy(), [0, 1, 1, 0, 0])
+    np.testing.assert_array_equal(b, [3, 4, 4, 0, 0])
+
+
+def test_weight_kif_matches_twos_complement():
+    rng = np.random.default_rng(1)
+    n = rng.integers(-300, 300, size=2000).astype(np.float32)
+    f = rng.integers(-3, 6, size=2000).astype(np.float32)
+    k, i = weight_kif(tf.constant(n / 2.0**f), tf.constant(f))
+    bits = (k + i + tf.constant(f)).numpy()
+    for mant, b in zip(n.astype(int).tolist(), bits, strict=True):
+        expected = 0 if mant == 0 else (mant.bit_length() if mant > 0 else (-mant - 1).bit_length() + 1)
+        assert b == expected
+
+
+def activation_quantizer(overflow, vmin, vmax, f):
+    q = make_quantizer((3,), is_weight=False, init_f=f, overflow=overflow)
+    q.set_range(vmin, vmax)
+    return q
+
+
+def test_saturation_beyond_range():
+    q = activation_quantizer("SAT", -1.0, 0.75, 2)  # ap_fixed<3,1>: [-1, 0.75]
+    y = q(tf.constant([[5.0, -7.3, 0.5], [0.8, -1.2, 0.74]]), training=False).numpy()
+    np.testing.assert_array_equal(y, [[0.75, -1.0, 0.5], [0.75, -1.0, 0.75]])
+
+
+def test_wrap_beyond_range():
+    q = activation_quantizer("WRAP", -1.0, 0.75, 2)  # 3-bit two's complement, step 0.25
+    y = q(tf.constant([[1.0, -1.25, 1.5], [2.75, 0.5, -3.0]]), training=False).numpy()
+    # mantissas: 4 -> -4, -5 -> 3, 6 -> -2, 11 -> 3, 2 -> 2, -12 -> -4
+    np.testing.assert_array_equal(y, [[-1.0, 0.75, -0.5], [0.75, 0.5, -1.0]])
+
+
+def test_unsigned_wrap_and_zero_bits():
+    q = make_quantizer((2,), is_weight=False, init_f=1, overflow="WRAP")
+    q.set_range([0.0, 0.0], [1.5, 0.0])  # ap_ufixed<2,1> and a constant-zero element
+    y = q(tf.constant([[2.5, 4.0], [-0.5, 0.3]]), training=False).numpy()
+    np.testing.assert_array_equal(y, [[0.5, 0.0], [1.5, 0.0]])
+
+
+def test_training_records_ranges_without_overflow():
+    q = make_quantizer((2,), is_weight=False, init_f=2)
+    x = tf.constant([[3.1, -0.2], [-1.0, 0.1]])
+    y = q(x, training=True).numpy()
+    np.testing.assert_array_equal(y, [[3.0, -0.25], [-1.0, 0.0]])
+    np.testing.assert_array_equal(q.vmin.numpy(), [-1.0, -0.25])
+    np.testing.assert_array_equal(q.vmax.numpy(), [3.0, 0.0])
+
+
+def test_unknown_quantizer_key_and_mode():
+    with pytest.raises(TriggerHGQError, match="layer 'd1' kernel_quantizer: unknown quantizer key 'bitz'"):
+        th.HDense(4, name="d1", kernel_quantizer={"bitz": 3})
+    with pytest.raises(TriggerHGQError, match="overflow='CLAMP'"):
+        th.HDense(4, name="d2", output_quantizer={"overflow": "CLAMP"})
+
+
+def test_granularity_shapes():
+    assert tuple(make_quantizer((4, 3), True, granularity="channel").f.shape) == (1, 3)
+    assert tuple(make_quantizer((4, 3), True, granularity="tensor").f.shape) == (1, 1)
+    assert tuple(make_quantizer((4, 3), True).f.shape) == (4, 3)
