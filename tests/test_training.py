@@ -1,0 +1,100 @@
+"""HGQ training of the 16-64-32-32-5 jet MLP: beta schedule, Pareto front, and the effect of beta.
+
+Schedule used here (documented in README "Training recipe"): beta ramps log-linearly from 1e-6 to 1e-3 over 16
+epochs, with fractional bits moving 10x faster than the weights (lr_scale=10).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import trigger_hgq as th
+from trigger_hgq.data.synthetic import make_classification
+
+BITS = {"lr_scale": 10.0, "init_f": 6.0}
+
+
+def jet_mlp() -> tf.keras.Model:
+    inp = tf.keras.Input((16,))
+    h = th.HQuantize(output_quantizer=BITS)(inp)
+    for units in (64, 32, 32):
+        h = th.HDense(units, activation="relu", kernel_quantizer=BITS, output_quantizer=BITS)(h)
+    return tf.keras.Model(inp, th.HDense(5, kernel_quantizer=BITS, output_quantizer=BITS)(h))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_classification(16000, seed=0), make_classification(4000, seed=1)
+
+
+def fit(data, callbacks, epochs):
+    (x, y), (xv, yv) = data
+    tf.keras.utils.set_random_seed(0)
+    model = jet_mlp()
+    model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=512, epochs=epochs, validation_data=(xv, yv), verbose=0,
+                        callbacks=[th.ResetRanges(), *callbacks, th.EBOPsLogger()])
+    return model, history.history
+
+
+@pytest.mark.slow
+def test_loglinear_beta_gives_a_pareto_front_spanning_10x(data, tmp_path):
+    epochs = 16
+    front = th.ParetoFront(tmp_path / "front")
+    model, hist = fit(data, [th.BetaScheduler(1e-6, 1e-3, epochs, "loglinear"), front], epochs)
+    betas = hist["beta"]
+    assert betas[0] == pytest.approx(1e-6) and betas[-1] == pytest.approx(1e-3)
+    assert all(b1 > b0 for b0, b1 in zip(betas, betas[1:], strict=False))
+    index = json.loads((tmp_path / "front" / "index.json").read_text())
+    points = index["front"]
+    assert len(points) >= 5
+    ebops = [p["ebops"] for p in points]
+    assert max(ebops) / min(ebops) >= 10
+    # non-dominated: sorted by EBOPs, accuracy strictly increases
+    accs = [p["val_accuracy"] for p in points]
+    assert accs == sorted(accs) and len(set(accs)) == len(accs)
+    for p in points:  # every checkpoint exists and reloads with the recorded EBOPs
+        assert (tmp_path / "front" / p["path"]).exists()
+    best = points[-1]
+    loaded = tf.keras.models.load_model(tmp_path / "front" / best["path"], custom_objects=th.custom_objects())
+    assert th.ebops(loaded) == best["ebops"]
+    assert best["val_accuracy"] > 0.7
+
+
+@pytest.mark.slow
+def test_larger_constant_beta_ends_with_fewer_ebops(data):
+    ends = {}
+    for beta in (1e-5, 1e-4):
+        _, hist = fit(data, [th.BetaScheduler(beta, kind="constant")], epochs=5)
+        ends[beta] = hist["ebops"][-1]
+    assert ends[1e-4] < ends[1e-5]
+
+
+def test_beta_schedules():
+    from trigger_hgq.callbacks import beta_at
+
+    assert beta_at(0, "linear", 0.0, 1.0, 5) == 0.0
+    assert beta_at(2, "linear", 0.0, 1.0, 5) == 0.5
+    assert beta_at(2, "loglinear", 1e-6, 1e-2, 5) == pytest.approx(1e-4)
+    assert beta_at(9, "loglinear", 1e-6, 1e-2, 5) == pytest.approx(1e-2)  # held after the ramp
+    assert beta_at(3, "constant", 2e-5, None, 5) == 2e-5
+    with pytest.raises(th.TriggerHGQError, match="loglinear beta schedule needs beta0, beta1 > 0"):
+        th.BetaScheduler(0.0, 1e-3, 5, "loglinear")
+
+
+def test_pareto_dominance_keeps_only_the_front(tmp_path):
+    model = jet_mlp()
+    front = th.ParetoFront(tmp_path, metric="val_accuracy")
+    front.set_model(model)
+    front.on_train_begin()
+    for epoch, (acc, ebops) in enumerate([(0.5, 100.0), (0.6, 200.0), (0.55, 50.0), (0.7, 150.0), (0.4, 300.0)]):
+        front.on_epoch_end(epoch, {"val_accuracy": acc, "ebops": ebops})
+    kept = [(p["val_accuracy"], p["ebops"]) for p in front.front]
+    assert kept == [(0.55, 50.0), (0.7, 150.0)]
+    assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["epoch-0002.keras", "epoch-0003.keras"]
+    assert np.isclose(json.loads((tmp_path / "index.json").read_text())["front"][1]["val_accuracy"], 0.7)
