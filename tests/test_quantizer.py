@@ -157,3 +157,12 @@ def test_granularity_shapes():
     assert tuple(make_quantizer((4, 3), True, granularity="channel").f.shape) == (1, 3)
     assert tuple(make_quantizer((4, 3), True, granularity="tensor").f.shape) == (1, 1)
     assert tuple(make_quantizer((4, 3), True).f.shape) == (4, 3)
+
+
+def test_surrogate_gradient_of_activation_sums_over_batch():
+    q = make_quantizer((2,), is_weight=False, init_f=1)
+    x = tf.constant([[0.2, 0.7], [0.6, -0.1]])
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(3.0 * q(x, training=True))
+    err = np.array([[0.0, 0.5], [0.5, 0.0]]) - x.numpy()
+    np.testing.assert_allclose(tape.gradient(total, q.f).numpy(), -3.0 * math.log(2) * err.sum(0), rtol=1e-6)

@@ -211,11 +211,24 @@ class FixedQuantizer:
 
     # ----------------------------------------------------------------------------------------- forward
     def _quantize_grid(self, x: tf.Tensor, f_int: tf.Tensor) -> tf.Tensor:
-        """Round x onto the 2**-f grid: straight-through for x, HGQ surrogate for f."""
-        scale = tf.pow(2.0, tf.stop_gradient(f_int))
-        xq = _round_grid(x * scale, self.config.rounding) / scale
-        err = tf.stop_gradient(xq - x)
-        return x + err + tf.stop_gradient(-_LN2 * err) * (f_int - tf.stop_gradient(f_int))
+        """Round x onto the 2**-f grid: straight-through for x, HGQ surrogate for f (one fused gradient)."""
+        rounding = self.config.rounding
+        batched = len(x.shape) > len(self.shape)
+
+        @tf.custom_gradient
+        def quantize(x, f_int):
+            scale = tf.pow(2.0, f_int)
+            xq = _round_grid(x * scale, rounding) / scale
+
+            def grad(dy):
+                df = dy * (xq - x)
+                if batched:
+                    df = tf.reduce_sum(df, axis=0)
+                return dy, -_LN2 * df
+
+            return xq, grad
+
+        return quantize(x, f_int)
 
     def __call__(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         f_int = self.f_int()

@@ -1,0 +1,72 @@
+"""One timed training run of the 16-64-32-32-5 jet MLP (called by bench_training.py in a subprocess).
+
+Usage: python _train_worker.py IMPL DATA.npz EPOCHS   with IMPL in float | trigger_hgq | hgq
+Prints one JSON line: {"impl": ..., "epoch_s": [...]}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+BETA = 1e-6
+BATCH = 16384
+
+
+class EpochTimer(tf.keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self.t0)
+
+
+def build(impl: str):
+    inp = tf.keras.Input((16,))
+    if impl == "float":
+        h = inp
+        for units in (64, 32, 32):
+            h = tf.keras.layers.Dense(units, activation="relu")(h)
+        return tf.keras.Model(inp, tf.keras.layers.Dense(5)(h)), []
+    if impl == "trigger_hgq":
+        import trigger_hgq as th
+
+        h = th.HQuantize(beta=BETA)(inp)
+        for units in (64, 32, 32):
+            h = th.HDense(units, activation="relu", beta=BETA)(h)
+        return tf.keras.Model(inp, th.HDense(5, beta=BETA)(h)), [th.ResetRanges(), th.EBOPsLogger()]
+    if impl == "hgq":
+        from HGQ import FreeBOPs, ResetMinMax
+        from HGQ.layers import HDense, HQuantize
+
+        h = HQuantize(beta=BETA)(inp)
+        for units in (64, 32, 32):
+            h = HDense(units, activation="relu", beta=BETA)(h)
+        return tf.keras.Model(inp, HDense(5, beta=BETA)(h)), [ResetMinMax(), FreeBOPs()]
+    raise SystemExit(f"unknown implementation {impl!r}")
+
+
+def main() -> None:
+    impl, data_path, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    data = np.load(data_path)
+    tf.keras.utils.set_random_seed(0)
+    model, callbacks = build(impl)
+    model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    timer = EpochTimer()
+    model.fit(data["x"], data["y"], batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[*callbacks, timer])
+    print(json.dumps({"impl": impl, "epoch_s": timer.times}))
+
+
+if __name__ == "__main__":
+    main()
