@@ -16,6 +16,7 @@ from trigger_hgq.ebops import ebops, layer_ebops  # noqa: E402
 from trigger_hgq.errors import TriggerHGQError  # noqa: E402
 from trigger_hgq.layers import *  # noqa: E402,F403
 from trigger_hgq.layers import LAYER_CLASSES  # noqa: E402
+from trigger_hgq.layers import __all__ as _layer_names  # noqa: E402
 from trigger_hgq.quantizer import FixedQuantizer, QuantizerConfig  # noqa: E402
 
 __version__ = "0.1.0"
@@ -24,3 +25,10 @@ __version__ = "0.1.0"
 def custom_objects() -> dict:
     """Everything ``tf.keras.models.load_model`` needs to reload a trigger-hgq model."""
     return {cls.__name__: cls for cls in LAYER_CLASSES}
+
+
+__all__ = [
+    *_layer_names,
+    "BetaScheduler", "EBOPsLogger", "FixedQuantizer", "ParetoFront", "QuantizerConfig", "ResetRanges",
+    "TriggerHGQError", "calibrate", "custom_objects", "ebops", "layer_ebops", "reset_ranges", "set_beta",
+]

@@ -1,0 +1,57 @@
+"""Run independent tasks serially or on a Dask cluster (``--scheduler local`` or a scheduler address).
+
+Tasks are top-level functions taking and returning plain data (paths, dicts), so they run the same in this
+process or in a Dask worker; each task seeds TensorFlow itself and enables deterministic ops, so the results do
+not depend on where it ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from trigger_hgq.errors import TriggerHGQError
+
+
+class SerialExecutor:
+    name = "serial"
+
+    def map(self, fn: Callable[..., Any], items: Sequence[Any]) -> list[Any]:
+        return [fn(item) for item in items]
+
+    def close(self) -> None:
+        pass
+
+
+class DaskExecutor:
+    """Tasks on ``dask.distributed``: ``local`` starts a LocalCluster on loopback, else connect to an address."""
+
+    def __init__(self, scheduler: str, n_workers: int = 2):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as err:  # the optional extra is missing
+            raise TriggerHGQError("--scheduler needs dask.distributed: pip install 'trigger-hgq[dask]'") from err
+        self.cluster = None
+        if scheduler == "local":
+            self.cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                        host="127.0.0.1", dashboard_address=None)
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(scheduler, timeout=30)
+            except OSError as err:
+                raise TriggerHGQError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler ({err})") from err
+        self.name = f"dask({scheduler})"
+
+    def map(self, fn: Callable[..., Any], items: Sequence[Any]) -> list[Any]:
+        futures = self.client.map(fn, list(items), pure=False)
+        return self.client.gather(futures)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def make_executor(scheduler: str | None) -> SerialExecutor | DaskExecutor:
+    return DaskExecutor(scheduler) if scheduler else SerialExecutor()

@@ -1,0 +1,137 @@
+"""Which candidate fits the trigger budget, which one is selected, and how HGQ compares with the baselines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trigger_hgq.errors import TriggerHGQError
+
+DSP_LUT_EQUIV = 55  # LUT-equivalent of one DSP48 (the convention of the HGQ paper: EBOPs ~ LUT + 55 * DSP)
+
+# Resources of common trigger FPGAs (Xilinx data sheets): LUTs and DSP slices.
+PART_RESOURCES: dict[str, dict[str, int]] = {
+    "xcvu13p": {"lut": 1_728_000, "dsp": 12_288},
+    "xcvu9p": {"lut": 1_182_240, "dsp": 6_840},
+    "xcvu7p": {"lut": 788_160, "dsp": 4_560},
+    "xcku115": {"lut": 663_360, "dsp": 5_520},
+    "xcvu19p": {"lut": 4_085_760, "dsp": 3_840},
+}
+
+
+@dataclass
+class Budget:
+    """The trigger budget: latency in ns at a clock period in ns, optional LUT/DSP fractions of the part."""
+
+    latency_ns: float = 100.0
+    clock_ns: float = 5.0
+    part: str = "xcvu13p-flga2577-2-e"
+    lut_fraction: float | None = None
+    dsp_fraction: float | None = None
+
+    def __post_init__(self):
+        if not self.latency_ns > 0:
+            raise TriggerHGQError(f"budget.latency_ns must be > 0, got {self.latency_ns}")
+        if not self.clock_ns > 0:
+            raise TriggerHGQError(f"budget.clock_ns must be > 0, got {self.clock_ns}")
+        for key in ("lut_fraction", "dsp_fraction"):
+            value = getattr(self, key)
+            if value is not None and not 0 < value <= 1:
+                raise TriggerHGQError(f"budget.{key} must be in (0, 1], got {value}")
+        if (self.lut_fraction or self.dsp_fraction) and self.available() is None:
+            raise TriggerHGQError(f"budget.part {self.part!r}: resources unknown (known: {sorted(PART_RESOURCES)})")
+
+    @property
+    def latency_cycles(self) -> int:
+        """The largest latency in clock cycles that fits."""
+        return int(self.latency_ns // self.clock_ns + 1e-9)
+
+    def available(self) -> dict[str, int] | None:
+        family = self.part.lower().split("-")[0]
+        return PART_RESOURCES.get(family)
+
+    def to_report(self) -> dict:
+        avail = self.available() or {}
+        return {"latency_ns": self.latency_ns, "clock_ns": self.clock_ns, "part": self.part,
+                "lut_fraction": self.lut_fraction, "dsp_fraction": self.dsp_fraction,
+                "lut_available": avail.get("lut"), "dsp_available": avail.get("dsp")}
+
+
+def lut_equiv(model: dict) -> float | None:
+    if model.get("lut") is None:
+        return None
+    return float(model["lut"]) + DSP_LUT_EQUIV * float(model.get("dsp") or 0)
+
+
+def violations(model: dict, budget: Budget) -> list[str]:
+    """Why a model does not fit (empty when it fits). A model without latency figures does not fit."""
+    out = []
+    cycles = model.get("latency_cycles")
+    if cycles is None:
+        out.append("no latency figure")
+    elif cycles > budget.latency_cycles:
+        out.append(f"latency {cycles} cycles ({cycles * budget.clock_ns:g} ns) > {budget.latency_cycles} cycles "
+                   f"({budget.latency_ns:g} ns)")
+    avail = budget.available()
+    for key, frac in (("lut", budget.lut_fraction), ("dsp", budget.dsp_fraction)):
+        if frac is not None and avail is not None:
+            limit = frac * avail[key]
+            if model.get(key) is None or model[key] > limit:
+                out.append(f"{key.upper()} {model.get(key)} > {limit:.0f} ({frac:.1%} of {budget.part})")
+    if model.get("bit_exact_fraction") is not None and model["bit_exact_fraction"] < 1.0 and model["method"] == "hgq":
+        out.append(f"not bit-exact ({model['bit_exact_fraction']:.4%})")
+    return out
+
+
+def select(models: list[dict], budget: Budget) -> dict:
+    """Mark each model ``within_budget`` and pick the most accurate that fits (ties: fewer LUT-equivalents).
+
+    Returns ``{"selected", "closest", "nothing_fits"}``; ``closest`` (when nothing fits) is the model with the
+    smallest latency excess, then the most accurate.
+    """
+    for m in models:
+        m["lut_equiv"] = lut_equiv(m)
+        m["budget_violations"] = violations(m, budget)
+        m["within_budget"] = not m["budget_violations"]
+    fitting = [m for m in models if m["within_budget"]]
+    if fitting:
+        best = max(fitting, key=lambda m: (m["accuracy"], -(m["lut_equiv"] or 0.0)))
+        return {"selected": best["name"], "closest": None, "nothing_fits": False}
+
+    def excess(m):
+        cycles = m.get("latency_cycles")
+        return (cycles - budget.latency_cycles) if cycles is not None else float("inf")
+
+    closest = min(models, key=lambda m: (excess(m), -m["accuracy"])) if models else None
+    return {"selected": None, "closest": closest["name"] if closest else None, "nothing_fits": True}
+
+
+def _ratio(a, b) -> float | None:
+    return float(a) / float(b) if a is not None and b not in (None, 0) else None
+
+
+def compare(models: list[dict], tolerance: float = 0.005) -> dict | None:
+    """For each baseline, the cheapest HGQ point reaching its accuracy (within ``tolerance``), with the ratios
+    baseline / HGQ of EBOPs, LUT-equivalents and latency (x times fewer)."""
+    hgq = [m for m in models if m["method"] == "hgq"]
+    baselines = [m for m in models if m["method"] != "hgq"]
+    if not hgq or not baselines:
+        return None
+    rows = []
+    for b in baselines:
+        reaching = [m for m in hgq if m["accuracy"] >= b["accuracy"] - tolerance]
+        if not reaching:
+            best = max(hgq, key=lambda m: m["accuracy"])
+            rows.append({"baseline": b["name"], "accuracy_baseline": b["accuracy"], "hgq_model": best["name"],
+                         "accuracy_hgq": best["accuracy"], "ebops_ratio": None, "lut_equiv_ratio": None,
+                         "latency_ratio": None, "note": "no HGQ point reaches this accuracy"})
+            continue
+        h = min(reaching, key=lambda m: m["ebops"] if m.get("ebops") is not None else float("inf"))
+        rows.append({
+            "baseline": b["name"], "accuracy_baseline": b["accuracy"], "hgq_model": h["name"],
+            "accuracy_hgq": h["accuracy"],
+            "ebops_ratio": _ratio(b.get("ebops"), h.get("ebops")),
+            "lut_equiv_ratio": _ratio(lut_equiv(b), lut_equiv(h)),
+            "latency_ratio": _ratio(b.get("latency_cycles"), h.get("latency_cycles")),
+        })
+    best_hgq = max(hgq, key=lambda m: (m["accuracy"], -(m.get("ebops") or 0)))
+    return {"hgq_model": best_hgq["name"], "tolerance": tolerance, "baselines": rows}

@@ -1,0 +1,67 @@
+"""Resumable run state (``DIR/state.json``) and atomic file writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temporary name beside ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def atomic_write_json(path: str | Path, data: Any) -> Path:
+    return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of JSON-serialisable parts (a stage's inputs)."""
+    blob = json.dumps(parts, sort_keys=True, default=_jsonable).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class RunState:
+    """Which stages of a run are finished, with what inputs (fingerprint), outputs and wall time (s).
+
+    A stage is skipped on a rerun when it finished with the same fingerprint, unless ``force``.
+    """
+
+    def __init__(self, out_dir: str | Path, force: bool = False):
+        self.path = Path(out_dir) / "state.json"
+        self.force = force
+        self.data: dict = {"stages": {}}
+        if self.path.exists() and not force:
+            self.data = json.loads(self.path.read_text())
+
+    def done(self, stage: str, key: str) -> dict | None:
+        """The recorded outputs of ``stage`` if it finished with fingerprint ``key``."""
+        entry = self.data["stages"].get(stage)
+        if entry and entry.get("key") == key and entry.get("status") == "done":
+            return entry["outputs"]
+        return None
+
+    def record(self, stage: str, key: str, outputs: dict, seconds: float) -> None:
+        self.data["stages"][stage] = {"status": "done", "key": key, "outputs": outputs,
+                                      "seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        atomic_write_json(self.path, self.data)
+
+    def timings(self) -> dict[str, float]:
+        return {name: entry["seconds"] for name, entry in self.data["stages"].items() if "seconds" in entry}

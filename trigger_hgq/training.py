@@ -1,0 +1,106 @@
+"""HGQ training runs: a beta schedule, exact EBOPs per epoch and the Pareto front of checkpoints.
+
+This is the library side of the pipeline's HGQ stage: give it an HGQ model (built with trigger-hgq layers or
+converted from QKeras) and the data; it trains with ``beta * EBOPs`` in the loss and keeps every checkpoint not
+dominated on (validation accuracy, EBOPs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from trigger_hgq.callbacks import SCHEDULES, BetaScheduler, EBOPsLogger, ParetoFront, ResetRanges
+from trigger_hgq.errors import TriggerHGQError
+
+
+@dataclass
+class HGQSchedule:
+    """Training settings of one HGQ run (beta ramps from ``beta0`` to ``beta1`` over ``epochs``)."""
+
+    epochs: int = 60
+    batch_size: int = 1024
+    learning_rate: float = 3e-3
+    beta0: float = 1e-7
+    beta1: float = 1e-4
+    kind: str = "loglinear"
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str) -> HGQSchedule:
+        unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TriggerHGQError(f"{where}: unknown key {unknown[0]!r} (known: {sorted(cls.__dataclass_fields__)})")
+        sched = cls(**raw)
+        if sched.kind not in SCHEDULES:
+            raise TriggerHGQError(f"{where}.kind: {sched.kind!r}, expected one of {SCHEDULES}")
+        if sched.epochs < 1 or sched.batch_size < 1:
+            raise TriggerHGQError(f"{where}: epochs and batch_size must be >= 1")
+        return sched
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compile_for_hgq(model: tf.keras.Model, learning_rate: float) -> tf.keras.Model:
+    """Compile with the loss HGQ models use: they output logits (no softmax in bit-exact firmware)."""
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def train_hgq(
+    model: tf.keras.Model,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    schedule: HGQSchedule,
+    front_dir: str | Path,
+    verbose: int = 0,
+) -> list[dict]:
+    """Train ``model`` with the schedule; returns the Pareto front (sorted by EBOPs) saved in ``front_dir``.
+
+    Each front point: ``{"epoch", "val_accuracy", "ebops", "metrics", "path"}`` with ``path`` relative to
+    ``front_dir`` (a ``.keras`` checkpoint; reload with ``custom_objects()``).
+    """
+    tf.keras.utils.set_random_seed(schedule.seed)
+    compile_for_hgq(model, schedule.learning_rate)
+    front = ParetoFront(front_dir, metric="val_accuracy")
+    callbacks = [
+        ResetRanges(),
+        BetaScheduler(schedule.beta0, schedule.beta1, schedule.epochs, schedule.kind),
+        EBOPsLogger(),
+        front,
+    ]
+    model.fit(*train, validation_data=val, epochs=schedule.epochs, batch_size=schedule.batch_size,
+              callbacks=callbacks, verbose=verbose)
+    return list(front.front)
+
+
+def thin_front(points: list[dict], n: int) -> list[dict]:
+    """At most ``n`` front points spread evenly in log(EBOPs), always keeping both ends."""
+    points = sorted(points, key=lambda p: p["ebops"])
+    if len(points) <= n:
+        return points
+    logs = [math.log(max(p["ebops"], 1.0)) for p in points]
+    targets = np.linspace(logs[0], logs[-1], n)
+    chosen: list[int] = []
+    for t in targets:
+        order = sorted(range(len(points)), key=lambda i: abs(logs[i] - t))
+        chosen.append(next(i for i in order if i not in chosen))
+    return [points[i] for i in sorted(chosen)]
+
+
+def read_front(front_dir: str | Path) -> list[dict]:
+    """The front recorded in ``front_dir/index.json``."""
+    index = Path(front_dir) / "index.json"
+    if not index.exists():
+        raise TriggerHGQError(f"{index}: no Pareto front index (did the HGQ training run?)")
+    return json.loads(index.read_text())["front"]
