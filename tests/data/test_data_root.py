@@ -110,8 +110,8 @@ def test_one_hot_labels_and_aliases(tmp_path):
     for k, name in enumerate(("is_a", "is_b", "is_c")):
         cols[name] = (cols["label"] == k).astype(np.float32)
     path = write_root(tmp_path / "onehot.root", cols)
-    card = parse_card({"files": [str(path)], "features": {"f0": "f0", "f1": "f1", "sum": "s", "f3": "f3"}, "aliases": {"s": "f1 + f2"},
-                       "label": {"one_hot": ["is_a", "is_b", "is_c"]}})
+    card = parse_card({"files": [str(path)], "features": {"f0": "f0", "f1": "f1", "sum": "s", "f3": "f3"},
+                       "aliases": {"s": "f1 + f2"}, "label": {"one_hot": ["is_a", "is_b", "is_c"]}})
     assert card.classes == ("is_a", "is_b", "is_c")
     ds = load_dataset(card, standardize=False)
     x, y = _all_rows(ds)

@@ -9,6 +9,8 @@ of a step is kept after it, so the memory a file needs does not grow with its si
 from __future__ import annotations
 
 import contextlib
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from trigger_hgq.data.split import entry_keys, value_keys
 from trigger_hgq.errors import TriggerHGQError
 
 _LANGUAGE = uproot.language.python.PythonLanguage()
+# What reading a damaged file raises (short reads, bad compressed data, bad object headers).
+_CORRUPT = (OSError, EOFError, zlib.error, struct.error, uproot.deserialization.DeserializationError)
 TREE_CLASSES = ("TTree", "TNtuple", "TNtupleD")
 
 
@@ -195,10 +199,13 @@ def iter_root_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
                 start = report.tree_entry_start
             except StopIteration:
                 return
+            except _CORRUPT as err:
+                raise TriggerHGQError(
+                    f"{path}: cannot read tree '{card.tree}', truncated or corrupt file ({_reason(err)})") from None
             except Exception as err:
                 raise TriggerHGQError(
-                    f"{path}: cannot read tree '{card.tree}' (truncated or corrupt file, or an expression that "
-                    f"cannot be evaluated): {_reason(err)}") from None
+                    f"{path}: cannot read tree '{card.tree}' or evaluate the card's expressions on it (truncated or "
+                    f"corrupt file, or an invalid expression in {card.where}): {_reason(err)}") from None
             yield _step_chunk(card, _Step(arrays, card, counter, path, card.tree), start, file_id)
 
 
