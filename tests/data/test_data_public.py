@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from trigger_hgq.cli import main
-from trigger_hgq.data import HLF_FEATURES, load_dataset, zenodo_card
+from trigger_hgq.data import HLF_FEATURES, SplitSpec, load_dataset, openml_card, zenodo_card
 from trigger_hgq.errors import TriggerHGQError
 
 OPENML_CLASSES = ["g", "q", "t", "w", "z"]  # the nominal values as the ARFF header declares them
@@ -68,6 +68,15 @@ def test_openml_csv_and_missing_values(tmp_path):
     ds = load_dataset(tmp_path / "jets.csv", standardize=False)
     assert ds.info["rows"] == 60
     np.testing.assert_allclose(np.sort(np.concatenate([ds.x_train, ds.x_val, ds.x_test])[:, 0]), x[:, 0])
+    x2, labels2 = _rows(50, seed=2)
+    x2[:, 0] += 1000
+    _write_arff(tmp_path / "more.arff", x2, labels2)
+    card = openml_card(tmp_path / "jets.csv", split=SplitSpec(0.5, 0.25, 0.25, seed=5, key=("j_zlogz",)))
+    one = load_dataset(card, files=[tmp_path / "jets.csv", tmp_path / "more.arff"])
+    two = load_dataset(card, files=[tmp_path / "more.arff", tmp_path / "jets.csv"])
+    assert one.info["rows"] == 110
+    np.testing.assert_array_equal(one.x_test, two.x_test)
+    np.testing.assert_array_equal(one.y_train, two.y_train)
     _write_arff(tmp_path / "holes.arff", x, labels, missing=7)
     with pytest.raises(TriggerHGQError, match=r"feature 'j_c1_b2_mmdt' is nan at .*holes\.arff, data row 7"):
         load_dataset(tmp_path / "holes.arff")

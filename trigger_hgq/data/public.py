@@ -24,7 +24,7 @@ import numpy as np
 from trigger_hgq.data.card import Card, ConstituentSpec, LabelSpec, SplitSpec, memory_bytes
 from trigger_hgq.data.chunk import Chunk, make_chunk
 from trigger_hgq.data.constituents import sort_padded
-from trigger_hgq.data.split import entry_keys
+from trigger_hgq.data.split import entry_keys, value_keys
 from trigger_hgq.errors import TriggerHGQError
 
 HLF_FEATURES = (
@@ -210,7 +210,7 @@ def iter_table_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
             if cols[col].dtype.kind != "f":
                 raise TriggerHGQError(f"{path}: feature '{name}' (column '{col}') is not numeric")
         rows = start + np.arange(n, dtype=np.int64)
-        keys = entry_keys(file_id, rows)
+        keys = value_keys([cols[c] for c in card.split.key]) if card.split.key else entry_keys(file_id, rows)
 
         def locate(i: int, rows: np.ndarray = rows) -> str:
             return f"{path}, data row {rows[i]}"
@@ -228,6 +228,7 @@ def iter_h5_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
         structured = bool(ds.dtype.names)
         f_idx = [_pick(columns, c, f"feature '{n}'", path, card) for n, c in card.features.items()]
         l_idx = [_pick(columns, c, card.label.describe(), path, card) for c in card.label.expressions()]
+        k_idx = [_pick(columns, c, f"split.key '{c}'", path, card) for c in card.split.key or ()]
         c_ds = c_idx = None
         row_bytes = 4 * len(columns)
         if card.constituents:
@@ -265,8 +266,9 @@ def iter_h5_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
             def locate(i: int, rows: np.ndarray = rows) -> str:
                 return f"{path}, '{card.tree}' row {rows[i]}"
 
-            yield make_chunk(card, [col(i) for i in f_idx], [col(i) for i in l_idx], entry_keys(file_id, rows),
-                             locate, constituents, mask)
+            keys = value_keys([col(i) for i in k_idx]) if k_idx else entry_keys(file_id, rows)
+            yield make_chunk(card, [col(i) for i in f_idx], [col(i) for i in l_idx], keys, locate, constituents,
+                             mask)
 
 
 # ---------------------------------------------------------------- default cards
