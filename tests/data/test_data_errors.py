@@ -72,6 +72,13 @@ def _case(name, folder):
     if name == "not a root file":
         (folder / "notes.root").write_text("run 1: 42 events\n" * 50)
         return folder / "notes.root", _card(folder), ["notes.root", "not a ROOT file"]
+    if name == "rntuple instead of ttree":
+        with uproot.recreate(folder / "rntuple.root") as f:
+            f["Events"] = {"f0": np.arange(5.0)}  # assigning a dict writes an RNTuple
+        return folder / "rntuple.root", _card(folder), ["rntuple.root", "'Events' is a ROOT::RNTuple, not a TTree"]
+    if name == "invalid expression":
+        return good, _card(folder, features={"x": "f0 +* 2"}), ["card.yaml", "feature 'x'", "'f0 +* 2' is not a "
+                                                                "valid expression"]
     if name == "unknown card key":
         return good, _card(folder, featurs=["f0"]), ["card.yaml", "unknown key 'featurs'"]
     if name == "unknown nested card key":
@@ -86,7 +93,8 @@ def _case(name, folder):
 
 CASES = ["missing file", "missing file in card", "missing tree", "missing branch", "jagged branch as feature",
          "string branch as feature", "float branch as label", "nan under error", "empty selection",
-         "truncated root file", "corrupt root file", "not a root file", "unknown card key", "unknown nested card key",
+         "truncated root file", "corrupt root file", "not a root file", "rntuple instead of ttree",
+         "invalid expression", "unknown card key", "unknown nested card key",
          "malformed yaml"]
 
 

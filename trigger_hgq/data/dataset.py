@@ -51,12 +51,17 @@ def read_rows(card: Card, files: Sequence[Path] | None = None, use_cache: bool =
         return rows, True
     chunks = [c for c in iter_chunks(card, paths) if len(c)]
     if not chunks:
-        cut = f" with cut '{card.cut}'" if card.cut else ""
-        raise TriggerHGQError(f"{card.where}: empty selection, no rows{cut} in {', '.join(str(p) for p in paths)}")
+        raise empty_selection(card, paths)
     rows = concat_chunks(chunks) if len(chunks) > 1 else chunks[0]
     if cached_at is not None:
         save_cached(cached_at, rows)
     return rows, False
+
+
+def empty_selection(card: Card, paths: Sequence[Path]) -> TriggerHGQError:
+    """The error for a card that selects no row."""
+    cut = f" with cut '{card.cut}'" if card.cut else ""
+    return TriggerHGQError(f"{card.where}: empty selection, no rows{cut} in {', '.join(str(p) for p in paths)}")
 
 
 @dataclass

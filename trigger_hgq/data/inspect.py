@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from trigger_hgq.data.card import SUFFIX_FORMATS, Card
-from trigger_hgq.data.dataset import iter_chunks, resolve_card
+from trigger_hgq.data.dataset import empty_selection, iter_chunks, resolve_card
 from trigger_hgq.data.public import _open_h5, iter_table, read_arff_header
 from trigger_hgq.data.root import get_tree, list_trees, open_root
 from trigger_hgq.data.split import SPLITS, split_counts
-from trigger_hgq.errors import TriggerHGQError
 
 
 def inspect_file(path: str | Path) -> dict:
@@ -113,8 +112,7 @@ def summarize(source: Card | str | Path | Mapping, files: Sequence[str | Path] |
             c_shape = list(chunk.constituents.shape[1:])  # type: ignore[union-attr]
     n = moments.n
     if n == 0:
-        cut = f" with cut '{card.cut}'" if card.cut else ""
-        raise TriggerHGQError(f"{card.where}: empty selection, no rows{cut} in {', '.join(str(p) for p in paths)}")
+        raise empty_selection(card, paths)
     sp = card.split
     sizes = dict(zip(SPLITS, split_counts(n, (sp.train, sp.val, sp.test)), strict=True))
     out = {

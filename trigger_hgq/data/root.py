@@ -79,9 +79,8 @@ def get_tree(file: uproot.ReadOnlyDirectory, name: str) -> uproot.TTree:
     return obj
 
 
-def _used_branches(tree: uproot.TTree, card: Card, expr: str, what: str) -> set[str]:
+def _used_branches(tree: uproot.TTree, keys: set[str], card: Card, expr: str, what: str) -> set[str]:
     """Branches an expression reads (through aliases); a missing name is an error naming branch, tree and file."""
-    keys = set(tree.keys(recursive=True, full_paths=False)) | set(tree.keys(recursive=True))
     out: set[str] = set()
     todo, seen = [expr], set()
     while todo:
@@ -96,7 +95,8 @@ def _used_branches(tree: uproot.TTree, card: Card, expr: str, what: str) -> set[
                 f"{tree.file.file_path}: tree '{tree.name}' has no branch '{err.key}' (needed by {what}: '{expr}' "
                 f"in {card.where})") from None
         except SyntaxError as err:
-            raise TriggerHGQError(f"{card.where}: {what}: '{expr}' is not a valid expression ({err.msg})") from None
+            reason = str(err.msg).splitlines()[0]
+            raise TriggerHGQError(f"{card.where}: {what}: '{expr}' is not a valid expression ({reason})") from None
         for s in symbols:
             if s in card.aliases:
                 todo.append(card.aliases[s])
@@ -186,8 +186,9 @@ def iter_root_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
         named += [(f"split.key '{e}'", e) for e in card.split.key or ()]
         if card.constituents:
             named += [(f"constituent field '{n}'", e) for n, e in card.constituents.fields.items()]
+        keys = set(tree.keys(recursive=True, full_paths=False)) | set(tree.keys(recursive=True))
         for what, expr in named:
-            _used_branches(tree, card, expr, what)
+            _used_branches(tree, keys, card, expr, what)
         counter = _counter(tree, card.flatten) if card.flatten else None
         expressions = list(dict.fromkeys([e for _, e in named] + ([counter] if counter else [])))
         steps = tree.iterate(expressions, aliases=card.aliases or None, step_size=card.step_size, library="ak",
