@@ -14,15 +14,23 @@ def pad_jagged(fields: Sequence[ak.Array], max_particles: int, sort_index: int |
     The particles of each row are sorted by ``fields[sort_index]`` in decreasing order (stable; None keeps the
     file order), the leading ``max_particles`` kept, the rest of the slots filled with 0. Returns the float32
     array ``[n, max_particles, len(fields)]`` and the bool mask ``[n, max_particles]`` of real particles.
+    Works on the flat contents with numpy (a few index arrays of the particle count, no per-field copies).
     """
-    counts = np.asarray(ak.num(fields[0], axis=1))
+    counts = np.asarray(ak.num(fields[0], axis=1), np.int64)
+    n, total = len(counts), int(counts.sum())
+    starts = np.cumsum(counts) - counts
+    row = np.repeat(np.arange(n, dtype=np.int32), counts)
     if sort_index is not None:
-        order = ak.argsort(fields[sort_index], axis=1, ascending=False, stable=True)
-        fields = [f[order] for f in fields]
-    out = np.zeros((len(counts), max_particles, len(fields)), np.float32)
+        key = ak.to_numpy(ak.flatten(fields[sort_index], axis=1))
+        order = np.lexsort((-key, row))  # by row, then decreasing key; stable for ties
+    else:
+        order = np.arange(total)
+    slot = (np.arange(total) - np.repeat(starts, counts)).astype(np.int32)  # position after sorting
+    keep = slot < max_particles
+    row, slot, order = row[keep], slot[keep], order[keep]
+    out = np.zeros((n, max_particles, len(fields)), np.float32)
     for j, f in enumerate(fields):
-        padded = ak.pad_none(f[:, :max_particles], max_particles, axis=1, clip=True)
-        out[:, :, j] = ak.to_numpy(ak.fill_none(padded, 0.0)).astype(np.float32)
+        out[row, slot, j] = ak.to_numpy(ak.flatten(f, axis=1))[order]
     mask = np.arange(max_particles)[None, :] < np.minimum(counts, max_particles)[:, None]
     return out, mask
 

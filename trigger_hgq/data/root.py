@@ -194,10 +194,8 @@ def iter_root_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
         steps = tree.iterate(expressions, aliases=card.aliases or None, step_size=card.step_size, library="ak",
                              report=True)
         while True:
-            start = None
             try:
                 arrays, report = next(steps)
-                start = report.tree_entry_start
             except StopIteration:
                 return
             except _CORRUPT as err:
@@ -207,7 +205,7 @@ def iter_root_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
                 raise TriggerHGQError(
                     f"{path}: cannot read tree '{card.tree}' or evaluate the card's expressions on it (truncated or "
                     f"corrupt file, or an invalid expression in {card.where}): {_reason(err)}") from None
-            yield _step_chunk(card, _Step(arrays, card, counter, path, card.tree), start, file_id)
+            yield _step_chunk(card, _Step(arrays, card, counter, path, card.tree), report.tree_entry_start, file_id)
 
 
 def _step_chunk(card: Card, step: _Step, start: int, file_id: str) -> Chunk:
