@@ -110,6 +110,7 @@ def summarize(source: Card | str | Path | Mapping, files: Sequence[str | Path] |
         if chunk.mask is not None:
             particles += int(chunk.mask.sum())
             c_shape = list(chunk.constituents.shape[1:])  # type: ignore[union-attr]
+        del chunk  # not alive while the next chunk is read
     n = moments.n
     if n == 0:
         raise empty_selection(card, paths)

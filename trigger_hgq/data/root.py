@@ -205,7 +205,10 @@ def iter_root_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
                 raise TriggerHGQError(
                     f"{path}: cannot read tree '{card.tree}' or evaluate the card's expressions on it (truncated or "
                     f"corrupt file, or an invalid expression in {card.where}): {_reason(err)}") from None
-            yield _step_chunk(card, _Step(arrays, card, counter, path, card.tree), report.tree_entry_start, file_id)
+            chunk = _step_chunk(card, _Step(arrays, card, counter, path, card.tree), report.tree_entry_start, file_id)
+            del arrays, report  # not alive while the next step is read
+            yield chunk
+            del chunk
 
 
 def _step_chunk(card: Card, step: _Step, start: int, file_id: str) -> Chunk:
