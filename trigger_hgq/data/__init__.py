@@ -8,7 +8,7 @@ from __future__ import annotations
 from trigger_hgq.data.card import Card, ConstituentSpec, LabelSpec, SplitSpec, load_card, parse_card
 from trigger_hgq.data.chunk import Chunk
 from trigger_hgq.data.dataset import Dataset, Split, iter_chunks, load_dataset, read_rows, resolve_card
-from trigger_hgq.data.inspect import inspect_file, summarize
+from trigger_hgq.data.inspection import inspect_file, summarize
 from trigger_hgq.data.public import HLF_FEATURES, JET_CLASSES, ONE_HOT, openml_card, zenodo_card
 from trigger_hgq.data.scaler import Standardizer
 from trigger_hgq.data.split import split_indices

@@ -41,7 +41,7 @@ def _no_command(parser: argparse.ArgumentParser) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from trigger_hgq.data.inspect import format_inspection, format_summary, inspect_file, summarize
+    from trigger_hgq.data.inspection import format_inspection, format_summary, inspect_file, summarize
 
     if args.card:
         info = summarize(args.card, files=[args.file])
