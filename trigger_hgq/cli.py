@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except TriggerHGQError as err:
         print(f"trigger-hgq {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # output piped into `head` and closed early
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
