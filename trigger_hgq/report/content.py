@@ -43,6 +43,11 @@ def fmt_ratio(value: float | None) -> str:
     return f"{value:.1f}\u00d7" if value >= 10 else f"{value:.2f}\u00d7"
 
 
+def plural(n: int, word: str) -> str:
+    """'1 model', '3 models'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def method_label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
@@ -110,14 +115,18 @@ def selection_paragraphs(report: dict) -> list[str]:
     out: list[str] = []
     if report["nothing_fits"]:
         c = model_by_name(report)[report["closest"]]
-        out.append(f"**Nothing fits the budget**: none of the {len(models)} models meets {budget}.")
+        who = "the only model does not meet" if len(models) == 1 else f"none of the {len(models)} models meets"
+        out.append(f"**Nothing fits the budget**: {who} {budget}.")
         out.append(
             f"The closest is **{c['name']}** ({method_label(c['method'])}): {'; '.join(c['budget_violations'])}. "
             f"Accuracy {fmt_pct(c['accuracy'])}, latency {latency_text(c)}, {cost_text(c)}."
         )
     else:
         s = model_by_name(report)[report["selected"]]
-        if fitting and fitting[0]["name"] == s["name"]:
+        if len(fitting) == 1:
+            why = "the only model" if len(models) == 1 else f"the only one of the {len(models)} models"
+            why += " within the budget"
+        elif fitting[0]["name"] == s["name"]:
             why = f"the most accurate of the {len(fitting)} of {len(models)} models within the budget"
         else:
             rank = [m["name"] for m in fitting].index(s["name"]) + 1

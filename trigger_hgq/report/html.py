@@ -96,8 +96,9 @@ def render_html(report: dict, plots: list[Plot], notes: list[str]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>Trigger model report: {html.escape(name)}</title><style>{CSS}</style></head><body><main>",
         f"<h1>Trigger model report: {html.escape(name)}</h1>",
-        f'<p class="meta">Created {html.escape(report["created"])} &middot; {len(report["models"])} models &middot; '
-        f'part {html.escape(report["budget"]["part"])} &middot; schema version {report["schema_version"]}</p>',
+        f'<p class="meta">Created {html.escape(report["created"])} &middot; '
+        f'{c.plural(len(report["models"]), "model")} &middot; part {html.escape(report["budget"]["part"])} '
+        f'&middot; schema version {report["schema_version"]}</p>',
         f'<section class="card {verdict_cls}">'
         + "".join(f"<p>{_text(p)}</p>" for p in c.selection_paragraphs(report)) + "</section>",
         '<div class="grid2">',

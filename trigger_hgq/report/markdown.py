@@ -37,7 +37,7 @@ def render_markdown(report: dict, plots: list[Plot], notes: list[str], plot_dir:
         out += ["No comparison in this report (no HGQ model was compared).", ""]
     else:
         out += [c.comparison_intro(report), "", table(comp), ""]
-    out += ["## Models", "", f"{len(report['models'])} models.", "", table(c.models_table(report)), "",
+    out += ["## Models", "", f"{c.plural(len(report['models']), 'model')}.", "", table(c.models_table(report)), "",
             c.MODELS_TABLE_NOTE, "", "## Plots", ""]
     for plot in plots:
         out += [f"### {plot.title}", "", f"![{plot.caption}]({plot_dir}/{plot.name}.png)", "", plot.caption, ""]

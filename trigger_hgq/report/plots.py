@@ -158,6 +158,8 @@ def _accuracy_vs_cost(report: dict, key: str, xlabel: str, name: str, title: str
 
 
 def latency_plot(report: dict):
+    from matplotlib.ticker import MaxNLocator
+
     xs = {m["name"]: m["latency_ns"] for m in report["models"] if m["latency_ns"] is not None}
     title = "Latency vs accuracy"
     if not xs:
@@ -177,6 +179,7 @@ def latency_plot(report: dict):
     clock = b["clock_ns"]
     top = ax.secondary_xaxis("top", functions=(lambda ns: ns / clock, lambda cyc: cyc * clock))
     top.set_xlabel(f"Latency (clock cycles at {clock:g} ns)", fontsize=11)
+    top.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("Latency (ns)", fontsize=12)
     ax.set_ylabel("Test accuracy (%)", fontsize=12)
     ax.set_title(title, fontsize=13, pad=12)

@@ -332,7 +332,7 @@ def _cross_checks(rep: dict) -> None:
         p = f"models[{i}]"
         tag = f" (model {m['name']!r})"
         if m["name"] in by_name:
-            raise ReportSchemaError(f"{p}.name", f"duplicate model name {m['name']!r}")
+            raise ReportSchemaError(f"{p}.name", f"duplicate model name{tag}")
         by_name[m["name"]] = m
         for key in ("auc", "roc"):
             for cls in m[key] or {}:
