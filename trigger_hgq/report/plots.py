@@ -179,7 +179,7 @@ def latency_plot(report: dict):
     clock = b["clock_ns"]
     top = ax.secondary_xaxis("top", functions=(lambda ns: ns / clock, lambda cyc: cyc * clock))
     top.set_xlabel(f"Latency (clock cycles at {clock:g} ns)", fontsize=11)
-    top.xaxis.set_major_locator(MaxNLocator(integer=True))
+    top.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     ax.set_xlabel("Latency (ns)", fontsize=12)
     ax.set_ylabel("Test accuracy (%)", fontsize=12)
     ax.set_title(title, fontsize=13, pad=12)
@@ -290,7 +290,11 @@ def make_plots(report: dict) -> tuple[list[Plot], list[str]]:
         if note:
             notes.append(note)
     hist_models = [m for m in report["models"] if m.get("bits_histogram")]
-    plots += [bits_plot(report, m) for m in hist_models]
+    for m in hist_models:
+        plot = bits_plot(report, m)
+        while plot.name in {p.name for p in plots}:  # two model names with the same file-name form
+            plot.name += "_"
+        plots.append(plot)
     if not hist_models:
         notes.append("Bitwidth histograms: no model carries a bits_histogram.")
     return plots, notes
