@@ -17,6 +17,7 @@ from trigger_hgq.errors import TriggerHGQError
 # Modules that register subcommands, in the order they appear in --help.
 SUBCOMMAND_MODULES: list[str] = [
     "trigger_hgq.data.cli",
+    "trigger_hgq.report.cli",
 ]
 
 

@@ -1,0 +1,246 @@
+"""What the report says, independent of its format: the tables and sentences Markdown and HTML both render.
+
+Text may carry one piece of markup, ``**bold**``; everything else is plain text that the renderers escape.
+Missing values (``None``) are shown as an em dash.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from trigger_hgq.report.schema import DSP_LUT_EQUIV, METHODS
+
+DASH = "\u2014"
+METHOD_LABELS = {"float": "Float", "qkeras": "QKeras", "autoqkeras": "AutoQKeras", "hgq": "HGQ"}
+
+
+@dataclass
+class Table:
+    """Cells are strings; ``numeric[j]`` right-aligns column j; ``row_tags[i]`` are CSS-like tags for row i."""
+
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    numeric: list[bool] = field(default_factory=list)
+    row_tags: list[set[str]] = field(default_factory=list)
+
+
+def fmt_int(value: int | float | None) -> str:
+    return DASH if value is None else f"{int(round(value)):,}"
+
+
+def fmt_pct(fraction: float | None, digits: int = 2) -> str:
+    return DASH if fraction is None else f"{100 * fraction:.{digits}f}%"
+
+
+def fmt_num(value: float | None, digits: int = 1) -> str:
+    return DASH if value is None else f"{value:,.{digits}f}"
+
+
+def fmt_ratio(value: float | None) -> str:
+    if value is None:
+        return DASH
+    return f"{value:.1f}\u00d7" if value >= 10 else f"{value:.2f}\u00d7"
+
+
+def plural(n: int, word: str) -> str:
+    """'1 model', '3 models'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def model_by_name(report: dict) -> dict[str, dict]:
+    return {m["name"]: m for m in report["models"]}
+
+
+def ordered_models(report: dict) -> list[dict]:
+    """Models grouped by method (float, QKeras, AutoQKeras, HGQ), each group by descending accuracy."""
+    return sorted(report["models"], key=lambda m: (METHODS.index(m["method"]), -m["accuracy"], m["name"]))
+
+
+def budget_cycles(budget: dict) -> int:
+    """Whole clock cycles that fit in the latency budget."""
+    return int(math.floor(budget["latency_ns"] / budget["clock_ns"] + 1e-9))
+
+
+def resource_budget_text(budget: dict, kind: str, label: bool = True) -> str | None:
+    """'LUT <= 10% of PART = 172,800 of 1,728,000' for kind 'lut' or 'dsp'; None when that budget is not set."""
+    frac, avail = budget[f"{kind}_fraction"], budget[f"{kind}_available"]
+    if frac is None:
+        return None
+    of = f" = {fmt_int(frac * avail)} of {fmt_int(avail)}" if avail is not None else ""
+    return f"{kind.upper() + ' ' if label else ''}\u2264 {100 * frac:g}% of {budget['part']}{of}"
+
+
+def budget_text(budget: dict) -> str:
+    """One line: the latency budget, and the LUT/DSP budgets when set."""
+    parts = [
+        f"latency \u2264 {budget['latency_ns']:g} ns ({budget_cycles(budget)} cycles at {budget['clock_ns']:g} ns)"
+    ]
+    parts += [t for t in (resource_budget_text(budget, k) for k in ("lut", "dsp")) if t]
+    return ", ".join(parts)
+
+
+def latency_text(m: dict) -> str:
+    cyc = f"{m['latency_cycles']} cycles" if m["latency_cycles"] is not None else None
+    ns = f"{m['latency_ns']:g} ns" if m["latency_ns"] is not None else None
+    return " = ".join(p for p in (cyc, ns) if p) or "latency unknown"
+
+
+def cost_text(m: dict) -> str:
+    if m["lut"] is None and m["dsp"] is None:
+        return "resources unknown"
+    lut_eq = f" (LUT-equivalent {fmt_int(m['lut_equiv'])})" if m["lut_equiv"] is not None else ""
+    return f"{fmt_int(m['lut'])} LUT + {fmt_int(m['dsp'])} DSP{lut_eq}"
+
+
+def bit_exact_text(m: dict, short: bool = False) -> str:
+    if m["bit_exact_fraction"] is None:
+        return DASH
+    of = ""
+    if m["n_checked"] is not None:
+        of = f" ({fmt_int(m['n_checked'])})" if short else f" of {fmt_int(m['n_checked'])} inputs"
+    frac = m["bit_exact_fraction"]
+    return f"{'100%' if frac == 1.0 else fmt_pct(frac)}{of}"
+
+
+def selection_paragraphs(report: dict) -> list[str]:
+    """Which model is selected and why, or that nothing fits and which model is closest."""
+    models = report["models"]
+    fitting = sorted((m for m in models if m["within_budget"]), key=lambda m: -m["accuracy"])
+    budget = budget_text(report["budget"])
+    out: list[str] = []
+    if report["nothing_fits"]:
+        c = model_by_name(report)[report["closest"]]
+        who = "the only model does not meet" if len(models) == 1 else f"none of the {len(models)} models meets"
+        out.append(f"**Nothing fits the budget**: {who} {budget}.")
+        out.append(
+            f"The closest is **{c['name']}** ({method_label(c['method'])}): {'; '.join(c['budget_violations'])}. "
+            f"Accuracy {fmt_pct(c['accuracy'])}, latency {latency_text(c)}, {cost_text(c)}."
+        )
+    else:
+        s = model_by_name(report)[report["selected"]]
+        if len(fitting) == 1:
+            why = "the only model" if len(models) == 1 else f"the only one of the {len(models)} models"
+            why += " within the budget"
+        elif fitting[0]["name"] == s["name"]:
+            why = f"the most accurate of the {len(fitting)} of {len(models)} models within the budget"
+        else:
+            rank = [m["name"] for m in fitting].index(s["name"]) + 1
+            why = (f"ranked {rank} by accuracy among the {len(fitting)} of {len(models)} models within the budget "
+                   f"(the most accurate is {fitting[0]['name']}, {fmt_pct(fitting[0]['accuracy'])})")
+        out.append(f"Selected: **{s['name']}** ({method_label(s['method'])}), {why} ({budget}).")
+        out.append(
+            f"Accuracy {fmt_pct(s['accuracy'])}, latency {latency_text(s)}, {cost_text(s)}, "
+            f"EBOPs {fmt_int(s['ebops'])}, bit-exact {bit_exact_text(s)}."
+        )
+    if report.get("selection_reason"):
+        out.append(report["selection_reason"])
+    return out
+
+
+def models_table(report: dict) -> Table:
+    """One row per model."""
+    has_yosys = any(m.get("yosys") for m in report["models"])
+    headers = ["Model", "Method", "Accuracy", "Within budget", "Latency (cycles)", "Latency (ns)", "II (cycles)",
+               "EBOPs", "LUT", "DSP", "FF", "LUT-equiv.", "Bit-exact (inputs)", "Source (res. / latency)"]
+    numeric = [False, False, True, False] + [True] * 9 + [False]
+    table = Table(headers, numeric=numeric)
+    for m in ordered_models(report):
+        tags = {m["method"]}
+        name = m["name"]
+        if m["name"] == report["selected"]:
+            name, tags = f"{name} (selected)", tags | {"selected"}
+        elif m["name"] == report["closest"]:
+            name, tags = f"{name} (closest)", tags | {"closest"}
+        if m["pareto_front"]:
+            name += " \u25c6"
+        tags.add("fits" if m["within_budget"] else "over")
+        fits = "yes" if m["within_budget"] else "no: " + "; ".join(m["budget_violations"])
+        src = m["resource_source"] if m["resource_source"] == m["latency_source"] else (
+            f"{m['resource_source']} / {m['latency_source']}")
+        row = [name, method_label(m["method"]), fmt_pct(m["accuracy"]), fits, fmt_int(m["latency_cycles"]),
+               fmt_num(m["latency_ns"]), fmt_int(m["ii"]), fmt_int(m["ebops"]), fmt_int(m["lut"]), fmt_int(m["dsp"]),
+               fmt_int(m["ff"]), fmt_int(m["lut_equiv"]), bit_exact_text(m, short=True), src]
+        if has_yosys:
+            y = m.get("yosys")
+            row.append(" / ".join(fmt_int(y[k]) for k in ("lut", "ff", "carry", "dsp")) if y else DASH)
+        table.rows.append(row)
+        table.row_tags.append(tags)
+    return table
+
+
+MODELS_TABLE_NOTE = (
+    f"LUT-equivalent = LUT + {DSP_LUT_EQUIV} \u00d7 DSP. \u25c6 marks HGQ models on the Pareto front. Accuracy is on "
+    "the test set; bit-exact is the fraction of checked test inputs where the firmware's output equals the Keras "
+    "model's bit for bit. Source: estimate = trigger-hgq's estimator, csynth = HLS synthesis report, vsynth / impl "
+    "= Vivado synthesis / implementation, yosys = open-source synthesis."
+)
+
+
+def comparison_table(report: dict) -> Table | None:
+    """The HGQ model against each baseline; ratios are baseline / HGQ ('x times fewer')."""
+    comp = report["comparison"]
+    if comp is None:
+        return None
+    by_name = model_by_name(report)
+    table = Table(
+        ["Baseline", "Method", "Accuracy (baseline)", f"Accuracy ({comp['hgq_model']})", "\u0394 accuracy (points)",
+         "EBOPs ratio", "LUT-equiv. ratio", "Latency ratio"],
+        numeric=[False, False, True, True, True, True, True, True],
+    )
+    for b in comp["baselines"]:
+        delta = 100 * (b["accuracy_hgq"] - b["accuracy_baseline"])
+        table.rows.append([
+            b["baseline"], method_label(by_name[b["baseline"]]["method"]), fmt_pct(b["accuracy_baseline"]),
+            fmt_pct(b["accuracy_hgq"]), f"{delta:+.2f}", fmt_ratio(b["ebops_ratio"]), fmt_ratio(b["lut_equiv_ratio"]),
+            fmt_ratio(b["latency_ratio"]),
+        ])
+        table.row_tags.append({by_name[b["baseline"]]["method"]})
+    return table
+
+
+def comparison_intro(report: dict) -> str:
+    comp = report["comparison"]
+    return (f"HGQ model **{comp['hgq_model']}** against each baseline. Ratios are baseline / HGQ: "
+            "a ratio of 10\u00d7 means the HGQ model needs ten times fewer.")
+
+
+def dataset_items(report: dict) -> list[tuple[str, str]]:
+    d = report["dataset"]
+    feats = d["features"]
+    shown = ", ".join(feats[:12]) + (f", \u2026 ({len(feats)} in all)" if len(feats) > 12 else "")
+    return [
+        ("Name", d["name"]),
+        ("Source", d["source"]),
+        ("Examples (train / validation / test)", f"{fmt_int(d['n_train'])} / {fmt_int(d['n_val'])} / "
+                                                 f"{fmt_int(d['n_test'])}"),
+        (f"Features ({len(feats)})", shown),
+        (f"Classes ({len(d['classes'])})", ", ".join(d["classes"])),
+    ]
+
+
+def budget_items(report: dict) -> list[tuple[str, str]]:
+    b = report["budget"]
+    items = [("Latency", f"{b['latency_ns']:g} ns = {budget_cycles(b)} cycles at a {b['clock_ns']:g} ns clock"),
+             ("Part", b["part"])]
+    for kind in ("lut", "dsp"):
+        text = resource_budget_text(b, kind, label=False)
+        items.append((kind.upper(), text if text else "no budget set"))
+    return items
+
+
+def timings_table(report: dict) -> Table | None:
+    t = report["timings_s"]
+    if not t:
+        return None
+    table = Table(["Stage", "Wall time (s)"], numeric=[False, True])
+    for stage, sec in t.items():
+        table.rows.append([stage, f"{sec:,.1f}"])
+        table.row_tags.append(set())
+    table.rows.append(["total", f"{sum(t.values()):,.1f}"])
+    table.row_tags.append({"total"})
+    return table

@@ -1,0 +1,208 @@
+"""The report.json schema (version 1) and its validation.
+
+The schema is declared once, as data (:data:`REPORT_SPEC`), and documented in ``docs/report_schema.md``.
+:func:`validate_report` checks types, ranges and enums, then the cross-field rules (names that must refer to models,
+``lut_equiv == lut + 55 * dsp``, ``within_budget`` against ``budget_violations``, the selection against
+``nothing_fits``). It returns a normalised copy (numpy scalars and arrays become Python numbers and lists, tuples
+become lists, optional keys get their ``None`` default) that ``json.dumps`` writes as strict JSON. Keys beyond the
+schema are kept as they are. The first problem found raises :class:`ReportSchemaError`, whose message names its key
+path, e.g. ``models[3].auc.t``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trigger_hgq.report.spec import (
+    Bool,
+    Enum,
+    Float,
+    Int,
+    IsoTime,
+    ListOf,
+    MapOf,
+    Nullable,
+    Obj,
+    ReportSchemaError,
+    Spec,
+    Str,
+)
+
+SCHEMA_VERSION = 1
+METHODS = ("float", "qkeras", "autoqkeras", "hgq")
+SOURCES = ("estimate", "csynth", "vsynth", "impl", "yosys")
+DSP_LUT_EQUIV = 55  # one DSP counted as 55 LUTs in the LUT-equivalent cost
+
+__all__ = ["ReportSchemaError", "Spec", "validate_report", "iter_fields", "REPORT_SPEC", "SCHEMA_VERSION"]
+
+
+def _nfloat(**kw) -> Nullable:
+    return Nullable(Float(**kw))
+
+
+def _nint() -> Nullable:
+    return Nullable(Int())
+
+
+FRACTION = dict(lo=0.0, hi=1.0, hint=" (a fraction, not a percentage)")
+
+ROC_SPEC = Obj({
+    "fpr": (ListOf(Float(**FRACTION), nonempty=True), True, "false positive rate (background efficiency)"),
+    "tpr": (ListOf(Float(**FRACTION), nonempty=True), True, "true positive rate (signal efficiency)"),
+})
+BITS_SPEC = Obj({
+    "weights": (MapOf(Int(), key_doc="bits", int_keys=True), True, "number of weights per bitwidth (0 = pruned)"),
+    "activations": (MapOf(Int(), key_doc="bits", int_keys=True), True, "number of activations per bitwidth"),
+})
+YOSYS_SPEC = Obj({k: (Int(), True, f"{k.upper()} cells") for k in ("lut", "ff", "carry", "dsp")})
+
+MODEL_SPEC = Obj(name_key="name", fields={
+    "name": (Str(), True, "unique model name"),
+    "method": (Enum(values=METHODS), True, "how the model was made"),
+    "accuracy": (Float(**FRACTION), True, "test accuracy, a fraction in [0, 1]"),
+    "auc": (MapOf(Float(**FRACTION), key_doc="class"), True, "ROC AUC per class (one-vs-rest)"),
+    "ebops": (_nint(), True, "effective bit operations"),
+    "lut": (_nint(), True, "LUTs"),
+    "dsp": (_nint(), True, "DSP blocks"),
+    "ff": (_nint(), True, "flip-flops"),
+    "bram": (_nfloat(lo=0.0), True, "BRAM blocks (18k = 0.5)"),
+    "lut_equiv": (_nfloat(lo=0.0), True, f"LUT + {DSP_LUT_EQUIV} x DSP"),
+    "latency_cycles": (_nint(), True, "latency in clock cycles"),
+    "latency_ns": (_nfloat(lo=0.0), True, "latency in ns"),
+    "ii": (_nint(), True, "initiation interval in cycles"),
+    "resource_source": (Enum(values=SOURCES), True, "where LUT/DSP/FF come from"),
+    "latency_source": (Enum(values=SOURCES), True, "where the latency comes from"),
+    "yosys": (Nullable(YOSYS_SPEC), False, "open-source synthesis counts next to the estimate"),
+    "bit_exact_fraction": (_nfloat(**FRACTION), True, "fraction of checked inputs where firmware == Keras"),
+    "n_checked": (_nint(), True, "number of inputs compared for bit-exactness"),
+    "within_budget": (Bool(), True, "fits the latency (and LUT/DSP) budget"),
+    "budget_violations": (ListOf(Str()), True, "why not, e.g. 'latency 24 cycles > 20'"),
+    "firmware_dir": (Nullable(Str()), True, "the hls4ml project"),
+    "pareto_front": (Bool(), True, "an HGQ point on the (accuracy, EBOPs) Pareto front"),
+    "roc": (Nullable(MapOf(ROC_SPEC, key_doc="class")), False, "ROC curve per class (selected models)"),
+    "bits_histogram": (Nullable(MapOf(BITS_SPEC, key_doc="layer")), False, "bitwidth counts per layer (HGQ)"),
+})
+
+BASELINE_SPEC = Obj({
+    "baseline": (Str(), True, "baseline model name"),
+    "accuracy_baseline": (Float(**FRACTION), True, "the baseline's accuracy"),
+    "accuracy_hgq": (Float(**FRACTION), True, "the HGQ model's accuracy"),
+    "ebops_ratio": (_nfloat(positive=True), True, "baseline EBOPs / HGQ EBOPs"),
+    "lut_equiv_ratio": (_nfloat(positive=True), True, "baseline LUT-equivalent / HGQ LUT-equivalent"),
+    "latency_ratio": (_nfloat(positive=True), True, "baseline latency / HGQ latency"),
+})
+
+REPORT_SPEC = Obj({
+    "schema_version": (Enum(values=(SCHEMA_VERSION,)), True, "always 1"),  # type: ignore[arg-type]
+    "created": (IsoTime(), True, "when the report was made"),
+    "dataset": (Obj({
+        "name": (Str(), True, "dataset name"),
+        "source": (Str(), True, "dataset card or file path"),
+        "n_train": (Int(), True, "training examples"),
+        "n_val": (Int(), True, "validation examples"),
+        "n_test": (Int(), True, "test examples"),
+        "features": (ListOf(Str(), nonempty=True), True, "input feature names"),
+        "classes": (ListOf(Str(), nonempty=True), True, "class names"),
+    }), True, "what the models were trained on"),
+    "budget": (Obj({
+        "latency_ns": (Float(positive=True), True, "latency budget in ns"),
+        "clock_ns": (Float(positive=True), True, "clock period in ns"),
+        "part": (Str(), True, "FPGA part"),
+        "lut_fraction": (_nfloat(positive=True, hi=1.0), True, "LUT budget as a fraction of the part"),
+        "dsp_fraction": (_nfloat(positive=True, hi=1.0), True, "DSP budget as a fraction of the part"),
+        "lut_available": (_nint(), True, "LUTs on the part"),
+        "dsp_available": (_nint(), True, "DSPs on the part"),
+    }), True, "the trigger budget"),
+    "models": (ListOf(MODEL_SPEC, nonempty=True), True, "every candidate"),
+    "selected": (Nullable(Str()), True, "the most accurate model within budget"),
+    "closest": (Nullable(Str()), True, "the model nearest to the budget when nothing fits"),
+    "nothing_fits": (Bool(), True, "no model is within budget"),
+    "selection_reason": (Nullable(Str()), False, "free text added to the derived explanation"),
+    "comparison": (Nullable(Obj({
+        "hgq_model": (Str(), True, "the HGQ model compared"),
+        "baselines": (ListOf(BASELINE_SPEC), True, "one entry per baseline"),
+    })), True, "the HGQ model against each baseline; ratios are baseline / HGQ"),
+    "timings_s": (MapOf(Float(lo=0.0), key_doc="stage"), True, "wall time per pipeline stage in s"),
+})
+
+
+def _cross_checks(rep: dict) -> None:
+    """Rules that relate several fields."""
+    classes = set(rep["dataset"]["classes"])
+    by_name: dict[str, dict] = {}
+    for i, m in enumerate(rep["models"]):
+        p = f"models[{i}]"
+        tag = f" (model {m['name']!r})"
+        if m["name"] in by_name:
+            raise ReportSchemaError(f"{p}.name", f"duplicate model name{tag}")
+        by_name[m["name"]] = m
+        for key in ("auc", "roc"):
+            for cls in m[key] or {}:
+                if cls not in classes:
+                    raise ReportSchemaError(f"{p}.{key}.{cls}", f"{cls!r} is not one of dataset.classes{tag}")
+        for cls, curve in (m["roc"] or {}).items():
+            if len(curve["fpr"]) != len(curve["tpr"]):
+                raise ReportSchemaError(f"{p}.roc.{cls}", f"fpr and tpr have different lengths{tag}")
+        if m["lut"] is not None and m["dsp"] is not None:
+            expect = m["lut"] + DSP_LUT_EQUIV * m["dsp"]
+            if m["lut_equiv"] is None or abs(m["lut_equiv"] - expect) > 1e-6 * max(1.0, expect):
+                raise ReportSchemaError(
+                    f"{p}.lut_equiv", f"expected lut + {DSP_LUT_EQUIV} * dsp = {expect}, got {m['lut_equiv']}{tag}"
+                )
+        if m["within_budget"] == bool(m["budget_violations"]):
+            state = "true" if m["within_budget"] else "false"
+            need = "empty" if m["within_budget"] else "non-empty"
+            raise ReportSchemaError(f"{p}.budget_violations", f"within_budget is {state}, so this must be {need}{tag}")
+        if m["pareto_front"] and m["method"] != "hgq":
+            raise ReportSchemaError(f"{p}.pareto_front", f"only HGQ models can be on the Pareto front{tag}")
+
+    def need_model(path: str, name: str | None) -> dict | None:
+        if name is not None and name not in by_name:
+            raise ReportSchemaError(path, f"{name!r} is not the name of a model in models")
+        return by_name.get(name) if name is not None else None
+
+    selected = need_model("selected", rep["selected"])
+    need_model("closest", rep["closest"])
+    if rep["nothing_fits"]:
+        if rep["selected"] is not None:
+            raise ReportSchemaError("selected", "must be null when nothing_fits is true")
+        if rep["closest"] is None:
+            raise ReportSchemaError("closest", "must name the closest model when nothing_fits is true")
+        fitting = [m["name"] for m in rep["models"] if m["within_budget"]]
+        if fitting:
+            raise ReportSchemaError("nothing_fits", f"is true but {fitting[0]!r} is within_budget")
+    else:
+        if selected is None:
+            raise ReportSchemaError("selected", "must name a model when nothing_fits is false")
+        if not selected["within_budget"]:
+            raise ReportSchemaError("selected", f"{rep['selected']!r} is not within_budget")
+    comp = rep["comparison"]
+    if comp is not None:
+        hgq = need_model("comparison.hgq_model", comp["hgq_model"])
+        if hgq["method"] != "hgq":
+            raise ReportSchemaError("comparison.hgq_model", f"{comp['hgq_model']!r} is a {hgq['method']} model")
+        for j, b in enumerate(comp["baselines"]):
+            need_model(f"comparison.baselines[{j}].baseline", b["baseline"])
+
+
+def validate_report(report: Any) -> dict:
+    """Check ``report`` against the schema; return a normalised copy ready for strict JSON."""
+    rep = REPORT_SPEC.check(report, "")
+    _cross_checks(rep)
+    return rep
+
+
+def iter_fields(spec: Obj = REPORT_SPEC, prefix: str = "") -> list[tuple[str, str, bool, str]]:
+    """(key path, type, required, description) for every declared key, for the documentation."""
+    rows = []
+    for key, (sub, required, desc) in spec.fields.items():
+        path = f"{prefix}.{key}" if prefix else key
+        rows.append((path, sub.doc, required, desc))
+        inner = sub.inner if isinstance(sub, Nullable) else sub
+        if isinstance(inner, ListOf) and isinstance(inner.item, Obj):
+            rows.extend(iter_fields(inner.item, f"{path}[]"))
+        elif isinstance(inner, MapOf) and isinstance(inner.item, Obj):
+            rows.extend(iter_fields(inner.item, f"{path}.<{inner.key_doc}>"))
+        elif isinstance(inner, Obj):
+            rows.extend(iter_fields(inner, path))
+    return rows
