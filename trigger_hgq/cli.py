@@ -18,6 +18,7 @@ from trigger_hgq.errors import TriggerHGQError
 SUBCOMMAND_MODULES: list[str] = [
     "trigger_hgq.data.cli",
     "trigger_hgq.report.cli",
+    "trigger_hgq.pipeline.cli",
 ]
 
 

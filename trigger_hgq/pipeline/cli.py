@@ -1,0 +1,47 @@
+"""`trigger-hgq pipeline` / `python pipelines/jet_tagging.py`: the command line of the jet-tagging pipeline."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from trigger_hgq.pipeline.config import PROFILES
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO / "pipelines" / "configs" / "jet_tagging.yaml"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="pipeline YAML (default: %(default)s)")
+    p.add_argument("--data", help="dataset card (YAML) or data file; overrides the config's 'dataset'")
+    p.add_argument("--out", default="runs/jet_tagging", help="run folder (default: %(default)s)")
+    p.add_argument("--profile", choices=PROFILES, help="quick | default | full (default: the config's)")
+    p.add_argument("--latency-budget-ns", type=float, help="latency budget in ns (default 100)")
+    p.add_argument("--clock-ns", type=float, help="clock period in ns (default 5)")
+    p.add_argument("--part", help="FPGA part (default xcvu13p-flga2577-2-e)")
+    p.add_argument("--lut-fraction", type=float, help="LUT budget as a fraction of the part")
+    p.add_argument("--dsp-fraction", type=float, help="DSP budget as a fraction of the part")
+    p.add_argument("--scheduler", help="'local' (a Dask LocalCluster here) or a Dask scheduler address")
+    p.add_argument("--force", action="store_true", help="rerun every stage, ignoring DIR/state.json")
+    p.add_argument("--strict", action="store_true", help="exit with code 3 when no model fits the budget")
+    p.add_argument("-v", "--verbose", type=int, default=0, help="Keras verbosity of the training steps")
+
+
+def run(args: argparse.Namespace) -> int:
+    from trigger_hgq.pipeline.config import load_pipeline_config
+    from trigger_hgq.pipeline.run import run_pipeline
+
+    budget = {"latency_ns": args.latency_budget_ns, "clock_ns": args.clock_ns, "part": args.part,
+              "lut_fraction": args.lut_fraction, "dsp_fraction": args.dsp_fraction}
+    overrides = {"budget": {k: v for k, v in budget.items() if v is not None}}
+    if args.data:
+        overrides["dataset"] = str(Path(args.data).resolve())
+    cfg = load_pipeline_config(args.config, profile=args.profile, overrides=overrides)
+    return run_pipeline(cfg, args.out, scheduler=args.scheduler, force=args.force, strict=args.strict,
+                        verbose=args.verbose)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("pipeline", help="train baselines and HGQ, export firmware, select under a budget")
+    add_arguments(p)
+    p.set_defaults(func=run)

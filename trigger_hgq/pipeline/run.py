@@ -1,0 +1,259 @@
+"""The jet-tagging pipeline's stages and their orchestration (resumable, serial or on Dask).
+
+data -> baselines (float + QKeras) -> autoqkeras -> hgq (Pareto front) -> export (firmware + C-sim check)
+-> report (selection under the budget, comparison, report.json/.md/.html).
+Every stage records its outputs in ``DIR/state.json``; a rerun skips stages whose inputs did not change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from trigger_hgq.callbacks import dominates
+from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.pipeline import tasks
+from trigger_hgq.pipeline.config import PipelineConfig
+from trigger_hgq.pipeline.executor import make_executor
+from trigger_hgq.pipeline.select import compare, select
+from trigger_hgq.pipeline.state import RunState, atomic_write_json, fingerprint
+from trigger_hgq.training import thin_front
+
+STAGES = ("data", "baselines", "autoqkeras", "hgq", "export", "report")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class Run:
+    """One pipeline run in ``out_dir``."""
+
+    def __init__(self, cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = None,
+                 force: bool = False, verbose: int = 0):
+        self.cfg = cfg
+        preflight(cfg)  # bad input fails here, before anything is written
+        self.out = Path(out_dir).resolve()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.state = RunState(self.out, force=force)
+        self.scheduler = scheduler
+        self.verbose = verbose
+        self._executor = None
+
+    @property
+    def executor(self):
+        if self._executor is None:
+            self._executor = make_executor(self.scheduler)
+            log(f"executor: {self._executor.name}")
+        return self._executor
+
+    def map(self, fn: Callable[[dict], dict], specs: list[dict], what: str) -> list[dict]:
+        log(f"{what}: {len(specs)} task(s)")
+        return self.executor.map(fn, specs)
+
+    # ------------------------------------------------------------------------------------------- stages
+    def stage(self, name: str, inputs, fn: Callable[[], dict]) -> dict:
+        key = fingerprint(name, inputs)
+        done = self.state.done(name, key)
+        if done is not None:
+            log(f"stage {name}: done earlier, skipped (use --force to rerun)")
+            return done
+        log(f"stage {name}: start")
+        t0 = time.perf_counter()
+        outputs = fn()
+        seconds = time.perf_counter() - t0
+        self.state.record(name, key, outputs, seconds)
+        log(f"stage {name}: finished in {seconds:.1f} s")
+        return outputs
+
+    def data(self) -> dict:
+        from trigger_hgq.data import load_dataset
+
+        path = dataset_path(self.cfg)
+        ds = load_dataset(path)
+        cap = self.cfg.max_train_rows
+        arrays = {}
+        for split in ("train", "val", "test"):
+            part = ds.split(split)
+            n = len(part) if cap is None else min(len(part), cap if split == "train" else max(cap // 2, 2000))
+            arrays[f"x_{split}"] = part.x[:n].astype(np.float32)
+            arrays[f"y_{split}"] = part.y[:n].astype(np.int64)
+        out = self.out / "data"
+        out.mkdir(exist_ok=True)
+        tmp = out / ".arrays.tmp.npz"
+        np.savez(tmp, **arrays)
+        tmp.replace(out / "arrays.npz")
+        if ds.scaler is not None:
+            ds.scaler.save(out / "scaler.json")
+        info = {"name": ds.name, "source": str(path), "features": ds.feature_names, "classes": ds.class_names,
+                **{f"n_{s}": int(len(arrays[f"y_{s}"])) for s in ("train", "val", "test")}}
+        atomic_write_json(out / "dataset.json", info)
+        log(f"dataset {ds.name}: {info['n_train']} train / {info['n_val']} val / {info['n_test']} test rows, "
+            f"{len(ds.feature_names)} features, classes {ds.class_names}")
+        return {"arrays": str(out / "arrays.npz"), "dataset": info}
+
+    def baselines(self, data: dict) -> dict:
+        sec = self.cfg.section("baselines")
+        configs = baseline_configs(self.cfg)
+        specs = [{"config": str(c), "arrays": data["arrays"], "out": str(self.out / "models" / f"{c.stem}.h5"),
+                  "epochs": sec.get("epochs"), "verbose": self.verbose} for c in configs]
+        return {"models": self.map(tasks.train_baseline_task, specs, "training baselines")}
+
+    def autoqkeras(self, data: dict) -> dict:
+        sec = self.cfg.section("autoqkeras")
+        if not sec.get("enabled", True):
+            return {"models": []}
+        from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config, run_autoqkeras
+        from trigger_hgq.convert.io import save_model
+
+        config = load_autoqkeras_config(self.cfg.resolve(sec["config"]))
+        for key in ("max_trials", "epochs_per_trial"):
+            if sec.get(key) is not None:
+                config[key] = int(sec[key])
+        arrays = tasks.load_arrays(data["arrays"])
+        log(f"AutoQKeras: {config['max_trials']} trials x {config['epochs_per_trial']} epochs")
+        result = run_autoqkeras(config, arrays["x_train"], arrays["y_train"], arrays["x_val"], arrays["y_val"],
+                                self.out / "autoqkeras", verbose=self.verbose)
+        path = save_model(result.model, self.out / "models" / "autoqkeras_best.h5")
+        return {"models": [{"name": "autoqkeras_best", "method": "autoqkeras", "path": str(path),
+                            "trials": len(result.trials), "best_trial": result.best.get("trial_id")}]}
+
+    def hgq(self, data: dict, baselines: dict) -> dict:
+        sec = self.cfg.section("hgq")
+        start = sec.get("start_from")
+        by_name = {m["name"]: m for m in baselines["models"]}
+        if start not in by_name:
+            raise TriggerHGQError(f"config key 'hgq.start_from': {start!r} is not a trained baseline "
+                                  f"(have: {sorted(by_name)})")
+        schedule = self.cfg.hgq_schedule().to_dict()
+        specs = []
+        for seed in sec.get("seeds") or [0]:
+            specs.append({"start": by_name[start]["path"], "arrays": data["arrays"],
+                          "lr_scale": sec.get("lr_scale", 10), "schedule": {**schedule, "seed": int(seed)},
+                          "verbose": self.verbose, "front_dir": str(self.out / "hgq" / f"seed{seed}")})
+        runs = self.map(tasks.train_hgq_task, specs, f"HGQ training from {start}")
+        points = [p for r in runs for p in r["front"]]
+        front = [p for p in points if not any(dominates(q, p, "val_accuracy") for q in points)]
+        chosen = thin_front(front, int(sec.get("max_exports", 6)))
+        log(f"HGQ: front of {len(front)} points over {len(runs)} run(s); exporting {len(chosen)}")
+        models = [{"name": f"hgq_s{p['seed']}_e{p['epoch']:03d}", "method": "hgq", "path": p["path"],
+                   "ebops_trained": p["ebops"], "val_accuracy": p["val_accuracy"], "pareto_front": True}
+                  for p in chosen]
+        return {"front": front, "models": models}
+
+    def export(self, data: dict, candidates: list[dict]) -> dict:
+        sec = self.cfg.section("export")
+        b = self.cfg.budget
+        specs = [{**m, "arrays": data["arrays"], "out": str(self.out / "firmware" / m["name"]),
+                  "classes": data["dataset"]["classes"], "part": b.part, "clock_ns": b.clock_ns,
+                  "export": {k: sec.get(k) for k in ("backend", "io_type", "strategy", "n_check") if sec.get(k)}}
+                 for m in candidates]
+        return {"models": self.map(tasks.export_task, specs, "firmware export + C-sim check")}
+
+    def report(self, data: dict, exported: dict) -> dict:
+        from trigger_hgq.report import write_report
+
+        models = [dict(m) for m in exported["models"]]
+        for m in models:
+            m.pop("export_seconds", None)
+        selection = select(models, self.cfg.budget)
+        keep_roc = {selection["selected"] or selection["closest"]}
+        for method in {m["method"] for m in models}:
+            keep_roc.add(max((m for m in models if m["method"] == method), key=lambda m: m["accuracy"])["name"])
+        hgq_sel = selection["selected"] if any(m["name"] == selection["selected"] and m["method"] == "hgq"
+                                                for m in models) else None
+        for m in models:
+            if m["name"] not in keep_roc:
+                m["roc"] = None
+            if m["method"] == "hgq" and m["name"] != (hgq_sel or _best_hgq(models)):
+                m["bits_histogram"] = None
+        report = {
+            "schema_version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "dataset": data["dataset"], "budget": self.cfg.budget.to_report(), "models": models,
+            **selection, "comparison": compare(models), "timings_s": self.state.timings(),
+            "profile": self.cfg.profile,
+        }
+        written = write_report(report, self.out)
+        return {"files": {k: str(v) for k, v in written.items()}, "selected": selection["selected"],
+                "closest": selection["closest"], "nothing_fits": selection["nothing_fits"]}
+
+    # ------------------------------------------------------------------------------------------- all
+    def run(self) -> dict:
+        cfg = self.cfg
+        try:
+            data = self.stage("data", [cfg.dataset, cfg.max_train_rows], self.data)
+            base = self.stage("baselines", [data, cfg.section("baselines"), cfg.section("float")],
+                              lambda: self.baselines(data))
+            aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras")], lambda: self.autoqkeras(data))
+            hgq = self.stage("hgq", [data, base, cfg.section("hgq")], lambda: self.hgq(data, base))
+            candidates = [*base["models"], *aq["models"], *hgq["models"]]
+            exp = self.stage("export", [data, candidates, cfg.section("export"), cfg.budget.to_report()],
+                             lambda: self.export(data, candidates))
+            # the report always reflects the latest budget: rerun it whenever anything changed
+            return self.stage("report", [exp, cfg.budget.to_report(), self.state.timings()],
+                              lambda: self.report(data, exp))
+        finally:
+            if self._executor is not None:
+                self._executor.close()
+
+
+def dataset_path(cfg: PipelineConfig) -> Path:
+    path = cfg.resolve(cfg.dataset)
+    if not path.exists():
+        raise TriggerHGQError(f"dataset {str(path)!r} does not exist (config key 'dataset' or --data)")
+    return path
+
+
+def baseline_configs(cfg: PipelineConfig) -> list[Path]:
+    """The float reference (first) and the QKeras baseline configs."""
+    configs = [cfg.resolve(c) for c in cfg.section("baselines").get("configs") or []]
+    float_sec = cfg.section("float")
+    if float_sec.get("enabled", True) and float_sec.get("config"):
+        configs.insert(0, cfg.resolve(float_sec["config"]))
+    return configs
+
+
+def preflight(cfg: PipelineConfig) -> None:
+    """Check every input file of the run, and validate the configs they hold, before any stage starts."""
+    from trigger_hgq.baselines.qkeras_models import load_baseline_config
+    from trigger_hgq.data import load_card
+
+    path = dataset_path(cfg)
+    if path.suffix in (".yaml", ".yml"):
+        load_card(path)
+    names = []
+    for c in baseline_configs(cfg):
+        if not c.is_file():
+            raise TriggerHGQError(f"baseline config {str(c)!r} does not exist (config key 'baselines.configs')")
+        names.append(load_baseline_config(c).get("name", c.stem))
+    aq = cfg.section("autoqkeras")
+    if aq.get("enabled", True):
+        from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config
+
+        if not aq.get("config"):
+            raise TriggerHGQError("config key 'autoqkeras.config': missing (or set autoqkeras.enabled: false)")
+        load_autoqkeras_config(cfg.resolve(aq["config"]))
+    start = cfg.section("hgq").get("start_from")
+    if start not in names:
+        raise TriggerHGQError(f"config key 'hgq.start_from': {start!r} is not one of the baselines {names}")
+
+
+def _best_hgq(models: list[dict]) -> str | None:
+    hgq = [m for m in models if m["method"] == "hgq"]
+    return max(hgq, key=lambda m: m["accuracy"])["name"] if hgq else None
+
+
+def run_pipeline(cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = None, force: bool = False,
+                 strict: bool = False, verbose: int = 0) -> int:
+    """Run (or resume) the pipeline; returns the process exit code (3: nothing fits and ``strict``)."""
+    t0 = time.perf_counter()
+    out = Run(cfg, out_dir, scheduler=scheduler, force=force, verbose=verbose).run()
+    log(f"pipeline finished in {time.perf_counter() - t0:.1f} s; report: {out['files']['report.html']}")
+    if out["nothing_fits"]:
+        log(f"nothing fits the budget; closest model: {out['closest']}")
+        return 3 if strict else 0
+    log(f"selected: {out['selected']}")
+    return 0

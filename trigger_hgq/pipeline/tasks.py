@@ -1,0 +1,149 @@
+"""The pipeline's independent units of work, as top-level functions of plain data (paths, dicts).
+
+They run the same in this process or in a Dask worker: each reads its inputs from files, seeds TensorFlow and
+enables deterministic ops, and returns a JSON-serialisable dict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+
+def _tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    with contextlib.suppress(RuntimeError):  # already set in this process
+        tf.config.experimental.enable_op_determinism()
+    return tf
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """The pipeline's dataset arrays: ``x_train, y_train, x_val, y_val, x_test, y_test``."""
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def train_baseline_task(spec: dict) -> dict:
+    """Train one float/QKeras baseline from its YAML config; save it to ``spec['out']`` (.h5)."""
+    tf = _tf()
+    from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config, train_baseline
+    from trigger_hgq.convert.io import save_model
+
+    t0 = time.perf_counter()
+    config = load_baseline_config(spec["config"])
+    if spec.get("epochs") is not None:
+        config.setdefault("training", {})["epochs"] = int(spec["epochs"])
+    data = load_arrays(spec["arrays"])
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(int(spec.get("seed", 0)))
+    model = build_qkeras_model(config)
+    history = train_baseline(model, config, data["x_train"], data["y_train"], data["x_val"], data["y_val"],
+                             verbose=int(spec.get("verbose", 0)))
+    save_model(model, spec["out"])
+    return {"name": config.get("name", Path(spec["config"]).stem),
+            "method": "qkeras" if config.get("quantization") else "float",
+            "path": str(spec["out"]), "epochs": len(history.get("loss", [])),
+            "val_accuracy": history["val_accuracy"][-1] if history.get("val_accuracy") else None,
+            "seconds": time.perf_counter() - t0}
+
+
+def train_hgq_task(spec: dict) -> dict:
+    """Convert the starting QKeras model to HGQ and train it with the beta schedule; returns its Pareto front."""
+    tf = _tf()
+    from trigger_hgq.convert import from_qkeras
+    from trigger_hgq.convert.io import load_model
+    from trigger_hgq.training import HGQSchedule, train_hgq
+
+    t0 = time.perf_counter()
+    data = load_arrays(spec["arrays"])
+    tf.keras.backend.clear_session()
+    schedule = HGQSchedule(**spec["schedule"])
+    tf.keras.utils.set_random_seed(schedule.seed)
+    source = load_model(spec["start"])
+    model = from_qkeras(source, quantizer={"lr_scale": float(spec.get("lr_scale", 1.0))},
+                        name=f"hgq_seed{schedule.seed}")
+    front = train_hgq(model, (data["x_train"], data["y_train"]), (data["x_val"], data["y_val"]), schedule,
+                      spec["front_dir"], verbose=int(spec.get("verbose", 0)))
+    for point in front:
+        point["path"] = str(Path(spec["front_dir"]) / point["path"])
+        point["seed"] = schedule.seed
+    return {"front": front, "seconds": time.perf_counter() - t0}
+
+
+def _bits_histogram(model) -> dict:
+    from trigger_hgq.layers import HKernelLayer, HQuantizedLayer
+    from trigger_hgq.report.summarize import bits_counts
+
+    out = {}
+    for layer in model.layers:
+        if not isinstance(layer, HQuantizedLayer):
+            continue
+        entry = {}
+        if isinstance(layer, HKernelLayer):
+            k, i, f = layer.kq.kif_numpy(layer.folded()[0])
+            entry["weights"] = bits_counts(k + i + f)
+        k, i, f = layer.oq.kif_numpy()
+        entry["activations"] = bits_counts(k + i + f)
+        out[layer.name] = entry
+    return out
+
+
+def _model_ebops(model, method: str, x_calib: np.ndarray) -> int:
+    """Exact EBOPs: of the HGQ model itself, or of a QKeras/float model through its HGQ image (same grid)."""
+    from trigger_hgq.calibrate import calibrate
+    from trigger_hgq.convert import from_qkeras
+    from trigger_hgq.ebops import ebops
+
+    if method != "hgq":
+        model = from_qkeras(model, float_weight_f=10, float_activation_f=10)  # floats as ap_fixed<16,6>-like
+        calibrate(model, x_calib)
+    return ebops(model)
+
+
+def export_task(spec: dict) -> dict:
+    """Calibrate (HGQ), evaluate on the test split and export one candidate to firmware with its C-sim check.
+
+    Returns the candidate's model entry of the pipeline report.
+    """
+    tf = _tf()
+    from trigger_hgq.calibrate import calibrate
+    from trigger_hgq.convert.io import load_model
+    from trigger_hgq.export import to_hls4ml
+    from trigger_hgq.report.summarize import roc_per_class
+
+    t0 = time.perf_counter()
+    data = load_arrays(spec["arrays"])
+    tf.keras.backend.clear_session()
+    model = load_model(spec["path"])
+    method = spec["method"]
+    if method == "hgq":
+        calibrate(model, np.concatenate([data["x_train"], data["x_val"]]))
+    scores = model.predict(data["x_test"], batch_size=16384, verbose=0)
+    accuracy = float(np.mean(np.argmax(scores, axis=1) == data["y_test"]))
+    auc, roc = roc_per_class(data["y_test"], scores, list(spec["classes"]))
+    ebops = _model_ebops(model, method, data["x_train"][:20000])
+    opts = spec["export"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        exported = to_hls4ml(model, spec["out"], x=data["x_test"], n_check=int(opts.get("n_check", 10000)),
+                             backend=opts.get("backend", "Vitis"), part=spec["part"], clock_ns=spec["clock_ns"],
+                             io_type=opts.get("io_type", "io_parallel"), strategy=opts.get("strategy", "Latency"))
+    rep = exported.report
+    entry = {
+        "name": spec["name"], "method": method, "accuracy": accuracy, "auc": auc, "ebops": int(ebops),
+        **{k: rep.get(k) for k in ("lut", "dsp", "ff", "bram", "latency_cycles", "latency_ns", "ii",
+                                   "resource_source", "latency_source", "bit_exact_fraction", "n_checked")},
+        "firmware_dir": str(spec["out"]), "pareto_front": bool(spec.get("pareto_front", False)),
+        "roc": roc, "bits_histogram": _bits_histogram(model) if method == "hgq" else None,
+        "export_seconds": time.perf_counter() - t0,
+    }
+    return entry
