@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from trigger_hgq.calibrate import calibrate, reset_ranges  # noqa: E402
 from trigger_hgq.callbacks import BetaScheduler, EBOPsLogger, ParetoFront, ResetRanges, set_beta  # noqa: E402
+from trigger_hgq.convert import from_qkeras  # noqa: E402
 from trigger_hgq.ebops import ebops, layer_ebops  # noqa: E402
 from trigger_hgq.errors import TriggerHGQError  # noqa: E402
 from trigger_hgq.layers import *  # noqa: E402,F403
