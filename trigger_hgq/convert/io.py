@@ -44,6 +44,8 @@ def load_model(path: str | os.PathLike, weights: str | os.PathLike | None = None
             model = tf.keras.models.model_from_json(path.read_text(), custom_objects=objects)
         except (ValueError, TypeError, KeyError) as err:
             raise TriggerHGQError(f"model file {str(path)!r}: cannot read the architecture: {err}") from err
+        if not isinstance(model, tf.keras.Model):
+            raise TriggerHGQError(f"model file {str(path)!r}: does not describe a Keras model")
         weights = Path(weights) if weights is not None else _weights_beside(path)
         if weights is None:
             raise TriggerHGQError(
