@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -187,3 +189,23 @@ def test_batchnorm_folds_and_float_layers_get_starting_bits(keep_batchnorm):
     diff = np.abs(out - logits)
     assert diff.max() < 0.1 and diff.mean() < 0.005
     assert np.mean(out.argmax(1) == logits.argmax(1)) >= 0.99
+
+
+def test_cli_converts_a_json_model(shared, tmp_path, capsys):
+    from trigger_hgq import cli
+
+    out = tmp_path / "models" / "tagger_hgq.keras"
+    code = cli.main(["convert", str(shared / "reference-models" / "qkeras_3layer.json"), str(out), "--input-f", "10",
+                     "--lr-scale", "4"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["dropped_softmax"] == ["softmax"] and summary["output"] == str(out)
+    model = load_model(out)
+    assert summary["ebops"] == th.ebops(model) > 0
+    assert model.get_layer("fc1").kq.config.lr_scale == 4
+    source = load_model(shared / "reference-models" / "qkeras_3layer.json")
+    x = np.random.default_rng(7).normal(size=(2000, 16)).astype(np.float32)
+    # a 10-fractional-bit input quantizer is not transparent, but the classes barely change
+    agree = np.mean(run_eagerly(pre_softmax(source), x).argmax(1) == run_eagerly(model, x).argmax(1))
+    print(f"CLI-converted tagger (input f=10): class agreement {agree:.4f}")
+    assert agree >= 0.98

@@ -101,6 +101,7 @@ def _quantizers(config: dict):
     return weights, relu, input_q
 
 
+@tf.autograph.experimental.do_not_convert  # symbolic construction needs no autograph (saves seconds per layer)
 def build_qkeras_model(config: dict) -> tf.keras.Model:
     """The (uncompiled) QKeras model of a baseline config; a float Keras model when it has no ``quantization``."""
     from qkeras import QActivation, QConv1D, QConv2D, QDense
