@@ -87,15 +87,16 @@ def build_graph(model: tf.keras.Model) -> Graph:
     """The layers of ``model`` (Sequential or functional, not nested) as a graph of :class:`Node`."""
     if not isinstance(model, tf.keras.Model):
         raise TriggerHGQError(f"from_qkeras needs a tf.keras Model, got {type(model).__name__}")
-    try:
-        model_inputs = list(model.inputs)
-    except AttributeError as err:
-        raise TriggerHGQError(f"model {model.name!r} has no defined inputs (build it first)") from err
+    model_inputs = list(getattr(model, "inputs", None) or [])
+    if not model_inputs:
+        raise TriggerHGQError(f"model {model.name!r} has no defined inputs (give it an input shape first)")
     nodes: dict[str, Node] = {}
     order: list[str] = []
     input_names = []
     for tensor in model_inputs:
         name = tensor.node.layer.name
+        if any(d is None for d in tensor.shape[1:]):
+            raise TriggerHGQError(f"input {name!r}: shape {tuple(tensor.shape)} has undefined dimensions")
         nodes[name] = Node(name, None, [], shape=tuple(int(d) for d in tensor.shape[1:]))
         order.append(name)
         input_names.append(name)

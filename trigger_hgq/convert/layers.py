@@ -46,17 +46,19 @@ class Bounds:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def qconfig(opts: Options, init_f: float, rounding: str | None = None, overflow: str | None = None,
+def qconfig(opts: Options, init_f, rounding: str | None = None, overflow: str | None = None,
             where: str = "converted quantizer") -> QuantizerConfig:
-    """A quantizer config from the user's defaults, starting at ``init_f`` fractional bits."""
-    values = {**opts.quantizer, "init_f": float(init_f)}
+    """A quantizer config from the user's defaults, starting at ``init_f`` fractional bits (the largest of an
+    array; the clip range ``[f_min, f_max]`` is widened to hold all of them)."""
+    f_values = np.asarray(init_f, np.float64)
+    values = {**opts.quantizer, "init_f": float(f_values.max())}
     if rounding:
         values["rounding"] = rounding
     if overflow:
         values["overflow"] = overflow
     cfg = QuantizerConfig.from_any(values, where)
-    cfg.f_max = max(cfg.f_max, float(init_f))
-    cfg.f_min = min(cfg.f_min, float(init_f))
+    cfg.f_max = max(cfg.f_max, float(f_values.max()))
+    cfg.f_min = min(cfg.f_min, float(f_values.min()))
     return cfg
 
 
@@ -241,8 +243,8 @@ def convert_kernel_layer(node: Node, inputs: list, bounds: list[Bounds], opts: O
     layer = cls(
         **args,
         activation=_act_name(node.activation),
-        kernel_quantizer=qconfig(opts, float(np.max(f_k)), weight_rounding, None, f"layer {node.name!r} kernel"),
-        bias_quantizer=qconfig(opts, float(np.max(f_b)), weight_rounding, None, f"layer {node.name!r} bias"),
+        kernel_quantizer=qconfig(opts, f_k, weight_rounding, None, f"layer {node.name!r} kernel"),
+        bias_quantizer=qconfig(opts, f_b, weight_rounding, None, f"layer {node.name!r} bias"),
         output_quantizer=_output_quantizer(grid, opts, exact_f, f"layer {node.name!r} output"),
         beta=opts.beta,
         name=node.name,

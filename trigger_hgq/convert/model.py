@@ -44,7 +44,8 @@ def from_qkeras(
     Layers: QDense/Dense -> HDense, QConv1D/2D/Conv1D/2D -> HConv1D/2D, QActivation/Activation/ReLU -> fused
     into the preceding dense/conv layer's output quantizer when it is that layer's only reader, else HActivation;
     (Q)BatchNormalization -> folded into the preceding dense/conv layer (its kernel and bias, or kept trainable
-    inside an H*BatchNorm layer with ``keep_batchnorm=True``); Max/AveragePooling, Flatten, Reshape, Dropout,
+    inside an H*BatchNorm layer with ``keep_batchnorm=True``; the folded weights lie on no QKeras grid and start
+    with ``float_weight_f`` fractional bits, an approximation); Max/AveragePooling, Flatten, Reshape, Dropout,
     Add -> their trigger-hgq variants. A softmax producing a model output is dropped: the converted model outputs
     logits (bit-exact firmware has no softmax; the argmax of the logits is the predicted class).
 

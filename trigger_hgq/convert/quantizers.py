@@ -126,6 +126,10 @@ def weight_grid(quantizer, values: np.ndarray, layer_name: str, role: str) -> tu
         if not np.allclose(f, np.round(f)):
             raise TriggerHGQError(f"{_where(layer_name, role, quantizer)}: auto_po2 scale is not a power of two")
         f = np.round(f)
+        # a channel quantized to all zeros has a degenerate scale: give it the nominal bits instead
+        axes = tuple(range(quantized.ndim - 1))
+        dead = np.all(quantized == 0, axis=axes, keepdims=True) if quantized.ndim > 1 else quantized == 0
+        f = np.where(dead, float(bits_fraction(quantizer)), f)
     if not np.array_equal(quantized, np.round(quantized * 2.0**f) / 2.0**f):
         raise TriggerHGQError(f"{_where(layer_name, role, quantizer)}: quantized values are not on the 2**-f grid")
     return quantized, f
