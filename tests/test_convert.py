@@ -209,3 +209,17 @@ def test_cli_converts_a_json_model(shared, tmp_path, capsys):
     agree = np.mean(run_eagerly(pre_softmax(source), x).argmax(1) == run_eagerly(model, x).argmax(1))
     print(f"CLI-converted tagger (input f=10): class agreement {agree:.4f}")
     assert agree >= 0.98
+
+
+def test_float_keras_tagger_converts_with_starting_bits(shared):
+    source = load_model(shared / "reference-models" / "KERAS_3layer.json")
+    converted = from_qkeras(source, float_weight_f=8, float_activation_f=8)  # input quantizer: 8 fractional bits
+    assert converted.dropped_softmax == [source.layers[-1].name]  # Dense(activation='softmax'): kept linear
+    for layer in converted.layers[2:]:
+        assert layer.kq.config.init_f == 8 and layer.oq.config.init_f == 8
+    x = np.random.default_rng(8).normal(size=(5000, 16)).astype(np.float32)
+    last = source.layers[-1]
+    logits = tf.keras.Model(source.inputs, last.input)(x).numpy() @ last.kernel.numpy() + last.bias.numpy()
+    agree = float(np.mean(run_eagerly(converted, x).argmax(1) == logits.argmax(1)))
+    print(f"float KERAS_3layer at 8 fractional bits: class agreement {agree:.4f}")
+    assert agree >= 0.99
