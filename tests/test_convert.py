@@ -223,3 +223,27 @@ def test_float_keras_tagger_converts_with_starting_bits(shared):
     agree = float(np.mean(run_eagerly(converted, x).argmax(1) == logits.argmax(1)))
     print(f"float KERAS_3layer at 8 fractional bits: class agreement {agree:.4f}")
     assert agree >= 0.99
+
+
+@tf.autograph.experimental.do_not_convert
+def _inlayer_activation_model() -> tf.keras.Model:
+    from qkeras import QConv2D, QDense, quantized_bits, quantized_relu
+
+    wq = quantized_bits(4, 1, alpha=1)
+    inp = tf.keras.Input((9, 9, 3), name="img")
+    h = QConv2D(5, 3, strides=2, padding="same", kernel_quantizer=wq, bias_quantizer=wq,
+                activation=quantized_relu(5, 2), name="conv")(inp)
+    h = tf.keras.layers.Flatten(name="flat")(h)
+    out = QDense(4, kernel_quantizer=wq, bias_quantizer=wq, activation=quantized_relu(7, 3), name="dense")(h)
+    return tf.keras.Model(inp, out, name="inlayer")
+
+
+def test_quantized_activation_inside_the_layer_and_strided_same_conv():
+    source = _inlayer_activation_model()
+    converted = from_qkeras(source, input_quantizer=TRANSPARENT_INPUT, input_range=(-4.0, 4.0))
+    assert converted.dropped_softmax == []
+    x = np.random.default_rng(9).uniform(-4, 4, size=(3000, 9, 9, 3)).astype(np.float32)
+    ref, out = source(x).numpy(), run_eagerly(converted, x)
+    # quantized_relu(7, 3) output grid: 2**-4; saturates at 8 - 2**-4 like QKeras
+    np.testing.assert_array_equal(out, ref)
+    assert out.max() == 8 - 2**-4
