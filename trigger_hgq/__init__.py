@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "QuantizerConfig": "trigger_hgq.quantizer",
     "HGQSchedule": "trigger_hgq.training",
     "train_hgq": "trigger_hgq.training",
+    "from_qkeras": "trigger_hgq.convert",
 }
 
 __all__ = [*_EXPORTS, "custom_objects"]

@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "trigger_hgq.data.cli",
     "trigger_hgq.report.cli",
     "trigger_hgq.pipeline.cli",
+    "trigger_hgq.convert.cli",
 ]
 
 

@@ -1,0 +1,132 @@
+"""AutoQKeras on Keras 2.15: the known breakages, our fixes, and a real 3-trial search."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from conftest import REPO
+
+import trigger_hgq as th
+from trigger_hgq import TriggerHGQError
+from trigger_hgq.baselines import load_autoqkeras_config, qkeras_json_compat, run_autoqkeras
+from trigger_hgq.convert import load_model, qkeras_objects, save_model
+from trigger_hgq.data.synthetic import make_classification
+
+CONFIG = REPO / "pipelines" / "configs" / "autoqkeras.yaml"
+
+
+@tf.autograph.experimental.do_not_convert
+def _float_mlp() -> tf.keras.Model:
+    inp = tf.keras.Input((16,), name="x")
+    h = tf.keras.layers.Dense(8, name="fc1")(inp)
+    h = tf.keras.layers.Activation("relu", name="relu1")(h)
+    return tf.keras.Model(inp, tf.keras.layers.Dense(5, name="out")(h))
+
+
+def test_model_quantize_needs_the_json_fix():
+    """QKeras renames Dense to QDense in the JSON; Keras 2.15 cannot find the class unless we step in."""
+    from qkeras.utils import model_quantize
+
+    spec = {"fc1": {"kernel_quantizer": "quantized_bits(4,0,1,alpha=1)", "bias_quantizer": "quantized_bits(4,0,1)"},
+            "relu1": "quantized_relu(4,0)"}
+    with pytest.raises(TypeError, match="Could not locate class 'QDense'"):
+        model_quantize(_float_mlp(), spec, 4)
+    with qkeras_json_compat():
+        quantized = model_quantize(_float_mlp(), spec, 4)
+    assert type(quantized.get_layer("fc1")).__name__ == "QDense"
+    assert str(quantized.get_layer("relu1").quantizer) == "quantized_relu(4,0)"
+
+
+@tf.autograph.experimental.do_not_convert
+def test_tuned_filter_counts_need_the_build_config_fix():
+    """A JSON whose filter counts changed still carries the old input shapes ('build_config')."""
+    from qkeras import QConv2D
+
+    inp = tf.keras.Input((8, 8, 2))
+    h = QConv2D(16, 3, kernel_quantizer="quantized_bits(4,0,1,alpha=1)", name="a")(inp)
+    model = tf.keras.Model(inp, QConv2D(5, 3, kernel_quantizer="quantized_bits(4,0,1,alpha=1)", name="b")(h))
+    config = json.loads(model.to_json())
+    for layer in config["config"]["layers"]:
+        if layer["config"]["name"] == "a":
+            layer["config"]["filters"] = 8  # what tune_filters does
+    tuned = json.dumps(config)
+    with pytest.raises(ValueError):
+        tf.keras.models.model_from_json(tuned, custom_objects=qkeras_objects())
+    with qkeras_json_compat():
+        rebuilt = tf.keras.models.model_from_json(tuned, custom_objects=qkeras_objects())
+    assert rebuilt.get_layer("b").kernel.shape == (3, 3, 8, 5)
+    assert rebuilt(np.zeros((1, 8, 8, 2), np.float32)).shape == (1, 4, 4, 5)
+
+
+def test_shipped_config_is_valid():
+    config = load_autoqkeras_config(CONFIG)
+    assert config["goal"]["type"] in ("bits", "energy")
+    assert config["_reference"]["name"] == "jet_tagger_float"
+    assert config["max_trials"] >= 3 and config["epochs_per_trial"] >= 1
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"reference": None}, "reference"),
+        ({"trials": 3}, "'trials'"),
+        ({"goal": {"type": "latency"}}, "goal.type"),
+        ({"mode": "grid"}, "mode"),
+        ({"quantization_config": {"kernel": {"quantized_bitz(4,0)": 4}}}, "quantization_config.kernel"),
+        ({"quantization_config": {"weights": {"quantized_bits(4,0)": 4}}}, "quantization_config.weights"),
+        ({"reference": "baselines/jet_tagger_6bit.yaml"}, "float model"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path, change, message):
+    data = yaml.safe_load(CONFIG.read_text())
+    data.update(change)
+    if data.get("reference"):
+        data["reference"] = str(CONFIG.parent / data["reference"])
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(TriggerHGQError) as info:
+        load_autoqkeras_config(path)
+    assert message in str(info.value)
+
+
+@pytest.mark.slow
+def test_three_trial_search_returns_a_working_qkeras_model(tmp_path):
+    config = load_autoqkeras_config(CONFIG)
+    config.update(mode="random", max_trials=3, epochs_per_trial=1, batch_size=256, tune_filters="layer")
+    x, y = make_classification(1500, seed=1)
+    xv, yv = make_classification(500, seed=2)
+    result = run_autoqkeras(config, x, y, xv, yv, tmp_path / "search")
+
+    assert len(result.trials) == 3
+    assert all(t["status"] == "COMPLETED" and t["score"] is not None for t in result.trials)
+    table = json.loads((tmp_path / "search" / "trials.json").read_text())
+    assert [t["trial_id"] for t in table["trials"]] == [t["trial_id"] for t in result.trials]
+    assert table["best_trial"] == result.best["trial_id"]
+    assert result.best["score"] == max(t["score"] for t in result.trials)
+    for trial in result.trials:
+        widths = [v for k, v in trial["hyperparameters"].items() if k.startswith("network_filters")]
+        print(f"trial {trial['trial_id']}: score {trial['score']:.4f}, val_accuracy {trial['val_accuracy']:.4f}, "
+              f"size {trial['trial']:.0f} bits, width factors {widths}")
+
+    model = result.model
+    assert any(type(layer).__name__ == "QDense" for layer in model.layers)
+    pred = model.predict(xv, verbose=0)
+    assert pred.shape == (500, 5)
+    np.testing.assert_allclose(pred.sum(1), 1.0, rtol=1e-5)
+    # the returned model is the trained best trial: its accuracy is the one the tuner recorded
+    assert np.mean(pred.argmax(1) == yv) == pytest.approx(result.best["val_accuracy"], abs=1e-6)
+
+    path = save_model(model, tmp_path / "best.h5")
+    again = load_model(path)
+    np.testing.assert_array_equal(again.predict(xv, verbose=0), pred)
+
+    # the best model is an ordinary QKeras model: it converts to trigger-hgq bit-exactly
+    converted = th.from_qkeras(again, input_quantizer={"init_f": 40})
+    pre_softmax = tf.keras.Model(again.inputs, again.layers[-1].input)
+    ref, out = pre_softmax(xv).numpy(), converted(xv).numpy()
+    _, _, f = converted.layers[-1].oq.kif_numpy()
+    assert np.abs(ref - out).max() <= 2.0 ** -float(f.max())

@@ -1,0 +1,249 @@
+"""QKeras -> trigger-hgq conversion: the converted model computes what the QKeras model computes, bit for bit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import trigger_hgq as th
+from trigger_hgq.convert import from_qkeras, load_model, save_model
+
+# An input quantizer with 40 fractional bits leaves float32 inputs unchanged (down to |x| ~ 2**-17), so the
+# converted model sees exactly the inputs the QKeras model sees.
+TRANSPARENT_INPUT = {"init_f": 40}
+
+
+def pre_softmax(model: tf.keras.Model) -> tf.keras.Model:
+    """The QKeras model without its final softmax (what the converted model outputs)."""
+    last = model.layers[-1]
+    assert isinstance(last, tf.keras.layers.Activation) and last.get_config()["activation"] == "softmax"
+    return tf.keras.Model(model.inputs, last.input)
+
+
+def run_eagerly(model: tf.keras.Model, x: np.ndarray, batch: int = 2500) -> np.ndarray:
+    """Inference without tracing a tf.function (autograph costs more than the arithmetic here)."""
+    return np.concatenate([model(x[i:i + batch], training=False).numpy() for i in range(0, len(x), batch)])
+
+
+def compare(source: tf.keras.Model, converted: tf.keras.Model, x: np.ndarray) -> tuple[float, float]:
+    """(fraction of equal predicted classes, max |logit difference| in LSBs of the converted output grid)."""
+    ref = run_eagerly(pre_softmax(source), x)
+    out = run_eagerly(converted, x)
+    out_layer = converted.layers[-1]
+    _, _, f = out_layer.oq.kif_numpy()
+    lsb = 2.0 ** -float(f.max())
+    agree = float(np.mean(ref.argmax(1) == out.argmax(1)))
+    max_lsb = float(np.abs(ref - out).max() / lsb)
+    print(f"{source.name}: class agreement {agree:.5f}, max |logit diff| {max_lsb:g} LSB (LSB = 2**-{f.max()})")
+    return agree, max_lsb
+
+
+@pytest.fixture(scope="module")
+def jet_tagger(shared):
+    return load_model(shared / "reference-models" / "qkeras_3layer.json")
+
+
+@pytest.fixture(scope="module")
+def jet_tagger_hgq(jet_tagger):
+    return from_qkeras(jet_tagger, input_quantizer=TRANSPARENT_INPUT)
+
+
+def test_jet_tagger_agrees_bit_exactly(jet_tagger, jet_tagger_hgq):
+    x = np.random.default_rng(1).normal(size=(10_000, 16)).astype(np.float32)  # standardized features
+    agree, max_lsb = compare(jet_tagger, jet_tagger_hgq, x)
+    assert agree >= 0.999
+    assert max_lsb <= 1.0
+
+
+def test_jet_tagger_structure_follows_qkeras_quantizers(jet_tagger_hgq):
+    model = jet_tagger_hgq
+    assert model.dropped_softmax == ["softmax"]
+    assert isinstance(model.layers[1], th.HQuantize)
+    names = [layer.name for layer in model.layers]
+    assert names[2:] == ["fc1", "fc2", "fc3", "output"]  # QActivations fused into the dense layers
+    for name in ("fc1", "fc2", "fc3"):
+        layer = model.get_layer(name)
+        assert layer.activation == "relu"
+        # quantized_relu(6, 0) is ap_ufixed<6, 0>: no sign, no integer bit, 6 fractional bits
+        k, i, f = layer.oq.kif_numpy()
+        assert (k.max(), i.min(), i.max(), f.min(), f.max()) == (0, 0, 0, 6, 6)
+        # quantized_bits(6, 0, alpha=1) weights: 5 fractional bits
+        _, _, fk = layer.kq.kif_numpy(layer.kernel)
+        nonzero = layer.kq(layer.kernel).numpy() != 0
+        assert set(np.unique(fk[nonzero])) == {5}
+    assert model.get_layer("output").activation == "linear"
+
+
+def test_converted_model_saves_and_reloads(jet_tagger_hgq, tmp_path):
+    path = save_model(jet_tagger_hgq, tmp_path / "tagger.keras")
+    assert not list(tmp_path.glob(".tmp*"))
+    again = load_model(path)
+    x = np.random.default_rng(2).normal(size=(500, 16)).astype(np.float32)
+    np.testing.assert_array_equal(again(x).numpy(), jet_tagger_hgq(x).numpy())
+    assert th.ebops(again) == th.ebops(jet_tagger_hgq)
+
+
+def test_mnist_cnn_agrees_bit_exactly(shared):
+    source = load_model(shared / "reference-models" / "qkeras_mnist_cnn.json")
+    converted = from_qkeras(source, input_quantizer=TRANSPARENT_INPUT, input_range=(0.0, 1.0))
+    kinds = [type(layer).__name__ for layer in converted.layers[1:]]
+    assert kinds == ["HQuantize", "HConv2D", "HMaxPooling2D", "HConv2D", "HMaxPooling2D", "HFlatten", "HDropout",
+                     "HDense"]
+    x = np.random.default_rng(3).random(size=(2000, 28, 28, 1)).astype(np.float32)  # random images in [0, 1)
+    agree, max_lsb = compare(source, converted, x)
+    assert agree >= 0.999
+    assert max_lsb <= 1.0
+
+
+@tf.autograph.experimental.do_not_convert  # symbolic construction needs no autograph (saves seconds)
+def exact_functional_model() -> tf.keras.Model:
+    """A functional QKeras model touching every exactly-mapped path (random weights)."""
+    from qkeras import QActivation, QConv1D, QDense, quantized_bits, quantized_relu
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((16, 2), name="x")
+    x = QActivation(quantized_bits(10, 3, alpha=1), name="in_q")(inp)  # becomes the input quantizer
+    a = QConv1D(4, 3, kernel_quantizer=quantized_bits(5, 0), bias_quantizer=quantized_bits(6, 1, alpha=1),
+                name="conv")(x)  # kernel alpha=None -> QKeras uses per-channel 'auto_po2' scales
+    a = QActivation(quantized_relu(6, 2), name="conv_relu")(a)
+    a = layers.MaxPooling1D(2, name="maxpool")(a)
+    a = layers.AveragePooling1D(2, name="avgpool")(a)
+    a = layers.Flatten(name="flat")(a)
+    b = layers.Reshape((32,), name="reshape")(x)
+    wq = quantized_bits(6, 0, alpha=1)
+    a = QDense(8, kernel_quantizer=wq, bias_quantizer=wq, name="dense_a")(a)
+    b = QDense(8, kernel_quantizer=wq, bias_quantizer=wq, activation="relu", name="dense_b")(b)
+    s = layers.Add(name="add")([a, b])
+    s = layers.Activation("relu", name="add_relu")(s)
+    s = QActivation(quantized_bits(8, 2, keep_negative=False, alpha=1), name="add_q")(s)
+    s = layers.Dropout(0.2, name="drop")(s)
+    out = QDense(5, kernel_quantizer=wq, bias_quantizer=wq, name="logits")(s)
+    out = layers.Activation("softmax", name="softmax")(out)
+    return tf.keras.Model(inp, out, name="functional")
+
+
+def test_functional_model_with_every_exact_path():
+    source = exact_functional_model()
+    converted = from_qkeras(source, input_quantizer=TRANSPARENT_INPUT)
+    kinds = {layer.name: type(layer).__name__ for layer in converted.layers}
+    assert kinds["x_quantizer"] == "HQuantize" and "in_q" not in kinds  # the QKeras input quantizer took its place
+    assert kinds["conv"] == "HConv1D" and "conv_relu" not in kinds
+    assert kinds["add"] == "HAdd" and kinds["add_relu"] == "HActivation" and kinds["add_q"] == "HActivation"
+    assert kinds["avgpool"] == "HAveragePooling1D" and kinds["reshape"] == "HReshape"
+    # the weights the converted layers multiply with are QKeras' quantized weights (auto_po2 scales included)
+    for name in ("conv", "dense_a", "dense_b", "logits"):
+        src, dst = source.get_layer(name), converted.get_layer(name)
+        kernel, bias = dst.quantized_weights()
+        np.testing.assert_array_equal(kernel, src.kernel_quantizer_internal(src.kernel).numpy())
+        np.testing.assert_array_equal(bias, src.bias_quantizer_internal(src.bias).numpy())
+    # inputs up to 3 sigma beyond the input quantizer's range [-8, 8): QKeras clips, the converted model saturates
+    x = (4.0 * np.random.default_rng(4).normal(size=(5000, 16, 2))).astype(np.float32)
+    assert np.abs(x).max() > 8
+    agree, max_lsb = compare(source, converted, x)
+    assert agree >= 0.999
+    assert max_lsb <= 1.0
+
+
+@tf.autograph.experimental.do_not_convert
+def batchnorm_model() -> tf.keras.Model:
+    from qkeras import QActivation, QBatchNormalization, QDense, quantized_bits, quantized_relu
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((16,), name="x")
+    h = layers.Dense(32, name="float_dense")(inp)
+    h = layers.BatchNormalization(name="bn")(h)
+    h = layers.Activation("relu", name="relu")(h)
+    wq = quantized_bits(8, 0, alpha=1)
+    h = QDense(16, kernel_quantizer=wq, bias_quantizer=wq, name="qdense")(h)
+    h = QBatchNormalization(name="qbn")(h)  # QKeras' default power-of-two parameter quantizers
+    h = QActivation(quantized_relu(8, 3), name="qrelu")(h)
+    out = layers.Dense(5, activation="softmax", name="out")(h)
+    model = tf.keras.Model(inp, out, name="with_batchnorm")
+    rng = np.random.default_rng(5)
+    for name in ("bn", "qbn"):
+        bn = model.get_layer(name)
+        n = bn.gamma.shape[0]
+        bn.set_weights([rng.uniform(0.5, 2.0, n), rng.normal(0, 0.3, n), rng.normal(0, 0.5, n),
+                        rng.uniform(0.5, 3.0, n)])
+    return model
+
+
+@pytest.mark.parametrize("keep_batchnorm", [False, True])
+def test_batchnorm_folds_and_float_layers_get_starting_bits(keep_batchnorm):
+    source = batchnorm_model()
+    converted = from_qkeras(source, input_quantizer={"init_f": 16}, float_weight_f=14, float_activation_f=14,
+                            keep_batchnorm=keep_batchnorm)
+    kinds = [type(layer).__name__ for layer in converted.layers[2:]]
+    dense = "HDenseBatchNorm" if keep_batchnorm else "HDense"
+    assert kinds == [dense, dense, "HDense"]
+    x = np.random.default_rng(6).normal(size=(3000, 16)).astype(np.float32)
+    # the float reference: the source model's logits (its last Dense without the softmax)
+    logits = tf.keras.Model(source.inputs, source.get_layer("qrelu").output)(x).numpy() @ \
+        source.get_layer("out").kernel.numpy() + source.get_layer("out").bias.numpy()
+    out = run_eagerly(converted, x)
+    print(f"batchnorm (keep={keep_batchnorm}): max |logit diff| {np.abs(out - logits).max():.4f}")
+    # folded float weights on a 2**-14 grid: an approximation by design, close to the float computation
+    diff = np.abs(out - logits)
+    assert diff.max() < 0.1 and diff.mean() < 0.005
+    assert np.mean(out.argmax(1) == logits.argmax(1)) >= 0.99
+
+
+def test_cli_converts_a_json_model(shared, tmp_path, capsys):
+    from trigger_hgq import cli
+
+    out = tmp_path / "models" / "tagger_hgq.keras"
+    code = cli.main(["convert", str(shared / "reference-models" / "qkeras_3layer.json"), str(out), "--input-f", "10",
+                     "--lr-scale", "4"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["dropped_softmax"] == ["softmax"] and summary["output"] == str(out)
+    model = load_model(out)
+    assert summary["ebops"] == th.ebops(model) > 0
+    assert model.get_layer("fc1").kq.config.lr_scale == 4
+    source = load_model(shared / "reference-models" / "qkeras_3layer.json")
+    x = np.random.default_rng(7).normal(size=(2000, 16)).astype(np.float32)
+    # a 10-fractional-bit input quantizer is not transparent, but the classes barely change
+    agree = np.mean(run_eagerly(pre_softmax(source), x).argmax(1) == run_eagerly(model, x).argmax(1))
+    print(f"CLI-converted tagger (input f=10): class agreement {agree:.4f}")
+    assert agree >= 0.98
+
+
+def test_float_keras_tagger_converts_with_starting_bits(shared):
+    source = load_model(shared / "reference-models" / "KERAS_3layer.json")
+    converted = from_qkeras(source, float_weight_f=8, float_activation_f=8)  # input quantizer: 8 fractional bits
+    assert converted.dropped_softmax == [source.layers[-1].name]  # Dense(activation='softmax'): kept linear
+    for layer in converted.layers[2:]:
+        assert layer.kq.config.init_f == 8 and layer.oq.config.init_f == 8
+    x = np.random.default_rng(8).normal(size=(5000, 16)).astype(np.float32)
+    last = source.layers[-1]
+    logits = tf.keras.Model(source.inputs, last.input)(x).numpy() @ last.kernel.numpy() + last.bias.numpy()
+    agree = float(np.mean(run_eagerly(converted, x).argmax(1) == logits.argmax(1)))
+    print(f"float KERAS_3layer at 8 fractional bits: class agreement {agree:.4f}")
+    assert agree >= 0.99
+
+
+@tf.autograph.experimental.do_not_convert
+def _inlayer_activation_model() -> tf.keras.Model:
+    from qkeras import QConv2D, QDense, quantized_bits, quantized_relu
+
+    wq = quantized_bits(4, 1, alpha=1)
+    inp = tf.keras.Input((9, 9, 3), name="img")
+    h = QConv2D(5, 3, strides=2, padding="same", kernel_quantizer=wq, bias_quantizer=wq,
+                activation=quantized_relu(5, 2), name="conv")(inp)
+    h = tf.keras.layers.Flatten(name="flat")(h)
+    out = QDense(4, kernel_quantizer=wq, bias_quantizer=wq, activation=quantized_relu(7, 3), name="dense")(h)
+    return tf.keras.Model(inp, out, name="inlayer")
+
+
+def test_quantized_activation_inside_the_layer_and_strided_same_conv():
+    source = _inlayer_activation_model()
+    converted = from_qkeras(source, input_quantizer=TRANSPARENT_INPUT, input_range=(-4.0, 4.0))
+    assert converted.dropped_softmax == []
+    x = np.random.default_rng(9).uniform(-4, 4, size=(3000, 9, 9, 3)).astype(np.float32)
+    ref, out = source(x).numpy(), run_eagerly(converted, x)
+    # quantized_relu(7, 3) output grid: 2**-4; saturates at 8 - 2**-4 like QKeras
+    np.testing.assert_array_equal(out, ref)
+    assert out.max() == 8 - 2**-4

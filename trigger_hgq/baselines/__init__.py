@@ -1,0 +1,21 @@
+"""Baselines HGQ is compared with: uniform-bit QKeras models from YAML configs and an AutoQKeras search."""
+
+from __future__ import annotations
+
+from trigger_hgq.baselines.autoqkeras import (
+    AutoQKerasResult,
+    load_autoqkeras_config,
+    qkeras_json_compat,
+    run_autoqkeras,
+)
+from trigger_hgq.baselines.qkeras_models import (
+    baseline_from_yaml,
+    build_qkeras_model,
+    load_baseline_config,
+    train_baseline,
+)
+
+__all__ = [
+    "AutoQKerasResult", "baseline_from_yaml", "build_qkeras_model", "load_autoqkeras_config", "load_baseline_config",
+    "qkeras_json_compat", "run_autoqkeras", "train_baseline",
+]

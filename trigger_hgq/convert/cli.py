@@ -1,0 +1,58 @@
+"""``trigger-hgq convert IN_MODEL OUT_MODEL``: a QKeras / Keras model file -> a trigger-hgq model file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert a QKeras/Keras model into a learnable-bit trigger-hgq model",
+        description=(
+            "Convert a QKeras or Keras model (.h5, .keras, or .json with <stem>_weights.h5 beside it) into a "
+            "trigger-hgq model with the same weights, starting on QKeras' fixed-point grid. An output softmax is "
+            "dropped: the converted model outputs logits."
+        ),
+    )
+    parser.add_argument("in_model", metavar="IN_MODEL", help="source model (.h5, .keras, SavedModel dir or .json)")
+    parser.add_argument("out_model", metavar="OUT_MODEL", help="converted model file (.keras or .h5)")
+    parser.add_argument("--weights", help="HDF5 weights of a .json IN_MODEL (default: <stem>_weights.h5 beside it)")
+    parser.add_argument("--input-f", type=float, default=8.0,
+                        help="fractional bits of the inserted input quantizer (default 8)")
+    parser.add_argument("--input-range", type=float, nargs=2, default=(-8.0, 8.0), metavar=("LO", "HI"),
+                        help="range of the model inputs (default -8 8: standardized features)")
+    parser.add_argument("--float-weight-f", type=int, default=8,
+                        help="starting fractional bits of float (unquantized) weights (default 8)")
+    parser.add_argument("--float-activation-f", type=int, default=8,
+                        help="starting fractional bits of the outputs of float layers (default 8)")
+    parser.add_argument("--lr-scale", type=float, default=None,
+                        help="lr_scale of every quantizer (the bits move that many times faster than weights)")
+    parser.add_argument("--beta", type=float, default=0.0, help="starting EBOPs penalty weight (default 0)")
+    parser.add_argument("--keep-batchnorm", action="store_true",
+                        help="keep BatchNormalization trainable (H*BatchNorm layers) instead of folding it")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from trigger_hgq.convert import from_qkeras, load_model, save_model
+    from trigger_hgq.ebops import ebops
+
+    source = load_model(args.in_model, args.weights)
+    quantizer = {"lr_scale": args.lr_scale} if args.lr_scale else None
+    model = from_qkeras(
+        source,
+        input_quantizer={"init_f": args.input_f},
+        input_range=tuple(args.input_range),
+        float_weight_f=args.float_weight_f,
+        float_activation_f=args.float_activation_f,
+        quantizer=quantizer,
+        beta=args.beta,
+        keep_batchnorm=args.keep_batchnorm,
+    )
+    path = save_model(model, args.out_model)
+    summary = {"output": str(path), "layers": len(model.layers), "ebops": ebops(model),
+               "dropped_softmax": model.dropped_softmax}
+    print(json.dumps(summary))
+    return 0

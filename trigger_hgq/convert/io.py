@@ -1,0 +1,83 @@
+"""Reading QKeras / Keras models from disk and writing converted models (atomically)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import tensorflow as tf
+
+from trigger_hgq.errors import TriggerHGQError
+
+
+def qkeras_objects() -> dict:
+    """The custom objects Keras needs to deserialize QKeras layers and quantizers."""
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objects: dict = {}
+    _add_supported_quantized_objects(objects)
+    return objects
+
+
+def _weights_beside(json_path: Path) -> Path | None:
+    for cand in (json_path.with_name(f"{json_path.stem}_weights.h5"), json_path.with_suffix(".h5")):
+        if cand.is_file():
+            return cand
+    return None
+
+
+@tf.autograph.experimental.do_not_convert  # building the layers needs no autograph (saves seconds per layer)
+def load_model(path: str | os.PathLike, weights: str | os.PathLike | None = None) -> tf.keras.Model:
+    """Load a QKeras / Keras model: ``.h5`` / ``.keras`` / SavedModel, or a ``.json`` architecture + HDF5 weights.
+
+    For a ``.json`` file the weights are ``weights`` or, by default, ``<stem>_weights.h5`` (the hls4ml example
+    models' layout) or ``<stem>.h5`` beside it.
+    """
+    import trigger_hgq
+
+    path = Path(path)
+    if not path.exists():
+        raise TriggerHGQError(f"model file {str(path)!r} does not exist")
+    objects = {**qkeras_objects(), **trigger_hgq.custom_objects()}
+    if path.suffix == ".json":
+        try:
+            model = tf.keras.models.model_from_json(path.read_text(), custom_objects=objects)
+        except (ValueError, TypeError, KeyError) as err:
+            raise TriggerHGQError(f"model file {str(path)!r}: cannot read the architecture: {err}") from err
+        if not isinstance(model, tf.keras.Model):
+            raise TriggerHGQError(f"model file {str(path)!r}: does not describe a Keras model")
+        weights = Path(weights) if weights is not None else _weights_beside(path)
+        if weights is None:
+            raise TriggerHGQError(
+                f"model file {str(path)!r}: no weights given and neither {path.stem}_weights.h5 nor {path.stem}.h5 "
+                "exists beside it"
+            )
+        if not weights.is_file():
+            raise TriggerHGQError(f"weights file {str(weights)!r} does not exist")
+        try:
+            model.load_weights(weights)
+        except (ValueError, OSError) as err:
+            raise TriggerHGQError(f"weights file {str(weights)!r} does not fit {str(path)!r}: {err}") from err
+        return model
+    if weights is not None:
+        raise TriggerHGQError(f"model file {str(path)!r}: weights are only read separately for a .json model")
+    try:
+        return tf.keras.models.load_model(path, custom_objects=objects, compile=False)
+    except (ValueError, OSError, TypeError) as err:
+        raise TriggerHGQError(f"model file {str(path)!r}: cannot load it: {err}") from err
+
+
+def save_model(model: tf.keras.Model, path: str | os.PathLike) -> Path:
+    """Save ``model`` to ``path`` (``.keras`` or ``.h5``) through a temporary name, then rename."""
+    path = Path(path)
+    if path.suffix not in (".keras", ".h5"):
+        raise TriggerHGQError(f"output model {str(path)!r}: use a .keras or .h5 file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
