@@ -32,15 +32,18 @@ class HGQSchedule:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, raw: dict, where: str) -> HGQSchedule:
+    def from_dict(cls, raw: dict, source: str = "schedule", key: str = "schedule") -> HGQSchedule:
+        """Validated schedule; errors read ``<source> key '<key>.<field>': ...``."""
         unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
         if unknown:
-            raise TriggerHGQError(f"{where}: unknown key {unknown[0]!r} (known: {sorted(cls.__dataclass_fields__)})")
+            raise TriggerHGQError(f"{source} key '{key}.{unknown[0]}': unknown key "
+                                  f"(known: {sorted(cls.__dataclass_fields__)})")
         sched = cls(**raw)
         if sched.kind not in SCHEDULES:
-            raise TriggerHGQError(f"{where}.kind: {sched.kind!r}, expected one of {SCHEDULES}")
-        if sched.epochs < 1 or sched.batch_size < 1:
-            raise TriggerHGQError(f"{where}: epochs and batch_size must be >= 1")
+            raise TriggerHGQError(f"{source} key '{key}.kind': {sched.kind!r}, expected one of {SCHEDULES}")
+        for name in ("epochs", "batch_size"):
+            if getattr(sched, name) < 1:
+                raise TriggerHGQError(f"{source} key '{key}.{name}': must be >= 1")
         return sched
 
     def to_dict(self) -> dict:

@@ -47,7 +47,8 @@ class PipelineConfig:
         return p if p.is_absolute() else (self.path.parent / p).resolve()
 
     def hgq_schedule(self) -> HGQSchedule:
-        return HGQSchedule.from_dict(dict(self.section("hgq").get("schedule") or {}), where(self.raw, "hgq.schedule"))
+        return HGQSchedule.from_dict(dict(self.section("hgq").get("schedule") or {}), f"config {str(self.path)!r}",
+                                     "hgq.schedule")
 
 
 def load_pipeline_config(path: str | os.PathLike, profile: str | None = None, overrides: dict | None = None

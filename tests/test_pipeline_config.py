@@ -1,0 +1,94 @@
+"""Pipeline inputs: config keys, profiles, budget and missing files fail early, with exit code 2 and nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trigger_hgq.cli import main
+from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.pipeline.config import load_pipeline_config
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "pipelines" / "configs" / "jet_tagging.yaml"
+
+
+def write_config(tmp_path: Path, **changes) -> Path:
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["dataset"] = str((CONFIG.parent / raw["dataset"]).resolve())
+    for section in ("float", "autoqkeras"):
+        raw[section]["config"] = str((CONFIG.parent / raw[section]["config"]).resolve())
+    raw["baselines"]["configs"] = [str((CONFIG.parent / c).resolve()) for c in raw["baselines"]["configs"]]
+    raw["profiles"]["quick"]["baselines"]["configs"] = [
+        str((CONFIG.parent / c).resolve()) for c in raw["profiles"]["quick"]["baselines"]["configs"]]
+    for key, value in changes.items():
+        section, _, sub = key.partition("__")
+        if sub:
+            raw[section][sub] = value
+        else:
+            raw[section] = value
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_shipped_config_and_profiles():
+    quick = load_pipeline_config(CONFIG, profile="quick")
+    default = load_pipeline_config(CONFIG)
+    assert quick.profile == "quick" and default.profile == "default"
+    assert quick.hgq_schedule().epochs < default.hgq_schedule().epochs
+    assert quick.section("autoqkeras")["max_trials"] == 2
+    assert default.budget.latency_cycles == 20
+    over = load_pipeline_config(CONFIG, overrides={"budget": {"latency_ns": 10}})
+    assert over.budget.latency_cycles == 2
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"hgq__scheduel": {}}, "'hgq.scheduel': unknown key"),
+        ({"budget__latency_ns": 0}, "budget.latency_ns must be > 0"),
+        ({"colour": "red"}, "'colour': unknown key"),
+        ({"hgq__schedule": {"epochs": 3, "kind": "cubic"}}, "hgq.schedule.kind"),
+        ({"profile": "huge"}, "'profile'"),
+    ],
+)
+def test_bad_config_is_named(tmp_path, changes, message):
+    with pytest.raises(TriggerHGQError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        load_pipeline_config(write_config(tmp_path, **changes))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--latency-budget-ns", "-5"], "budget.latency_ns must be > 0"),
+        (["--data", "/nonexistent/jets.yaml"], "jets.yaml' does not exist"),
+    ],
+)
+def test_cli_bad_input_exit_2_nothing_written(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    code = main(["pipeline", "--config", str(write_config(tmp_path)), "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_failing_dataset_card_exit_2_nothing_written(tmp_path, capsys):
+    card = tmp_path / "card.yaml"
+    card.write_text("name: broken\nfiles: [jets.root]\ntree: jets\nfeatures: [a]\nlabel: {branch: y}\n"
+                    "classes: [a, b]\nsplitt: {}\n")
+    out = tmp_path / "run"
+    code = main(["pipeline", "--config", str(write_config(tmp_path)), "--out", str(out), "--data", str(card)])
+    err = capsys.readouterr().err
+    assert code == 2 and "splitt" in err and not out.exists()
+
+
+def test_start_model_must_be_a_baseline(tmp_path, capsys):
+    out = tmp_path / "run"
+    path = write_config(tmp_path, hgq__start_from="jet_tagger_3bit")
+    assert main(["pipeline", "--config", str(path), "--out", str(out)]) == 2
+    assert "hgq.start_from" in capsys.readouterr().err
+    assert not out.exists()
