@@ -14,6 +14,7 @@ from trigger_hgq.calibrate import calibrate, reset_ranges  # noqa: E402
 from trigger_hgq.callbacks import BetaScheduler, EBOPsLogger, ParetoFront, ResetRanges, set_beta  # noqa: E402
 from trigger_hgq.ebops import ebops, layer_ebops  # noqa: E402
 from trigger_hgq.errors import TriggerHGQError  # noqa: E402
+from trigger_hgq.export import to_hls4ml  # noqa: E402
 from trigger_hgq.layers import *  # noqa: E402,F403
 from trigger_hgq.layers import LAYER_CLASSES  # noqa: E402
 from trigger_hgq.quantizer import FixedQuantizer, QuantizerConfig  # noqa: E402

@@ -135,7 +135,8 @@ def convert(model: tf.keras.Model, out_dir: str | os.PathLike, opts: ExportOptio
         raise TriggerHGQError("export option io_type: per-element precision (HGQ models) needs io_parallel")
     config = hls_config_for(model, kind, opts, proxy)
     kwargs = dict(output_dir=str(out_dir), project_name=opts.project_name, backend=opts.backend, part=opts.part,
-                  clock_period=opts.clock_ns, io_type=opts.io_type, hls_config=config)
+                  clock_period=opts.clock_ns, io_type=opts.io_type, hls_config=config,
+                  bit_exact=config["Model"].get("BitExact"))  # hls4ml takes this flag only as an argument
     if opts.clock_uncertainty:
         kwargs["clock_uncertainty"] = opts.clock_uncertainty
     try:
