@@ -266,6 +266,7 @@ class CheckResult:
     first_differing_source: str | None = None
     layers: list[LayerCheck] = field(default_factory=list)
     n_traced: int = 0
+    logits_bit_exact_fraction: float | None = None  # the input of a final softmax, on the traced rows
 
     def to_dict(self) -> dict:
         return {
@@ -276,6 +277,7 @@ class CheckResult:
             "first_differing_layer": self.first_differing_layer,
             "first_differing_source": self.first_differing_source,
             "n_traced": self.n_traced,
+            "logits_bit_exact_fraction": self.logits_bit_exact_fraction,
         }
 
 
@@ -294,7 +296,7 @@ def _compare_layers(hls_model, ref_model: tf.keras.Model, sources: dict[str, str
 
 
 def check(model: tf.keras.Model, hls_model, x, kind: str, proxy: Proxy | None, n_rows: int | None = None,
-          n_trace: int = 200) -> CheckResult:
+          n_trace: int = 1000) -> CheckResult:
     """Compare C simulation and Keras on the rows of ``x``; trace layers to locate differences.
 
     HGQ models are compared with the trigger-hgq model (and the proxy model must equal it exactly); the first
@@ -328,6 +330,10 @@ def check(model: tf.keras.Model, hls_model, x, kind: str, proxy: Proxy | None, n
         rows = [a[:n_trace] for a in xs]
         result.layers = _compare_layers(hls_model, model, {}, rows)
         result.n_traced = len(rows[0])
+        hls_layers = list(hls_model.get_layers())
+        if hls_layers and hls_layers[-1].class_name == "Softmax" and len(result.layers) >= 2:
+            if result.layers[-1].name == hls_layers[-1].name:
+                result.logits_bit_exact_fraction = result.layers[-2].exact_fraction
         if result.first_mismatch is not None:
             one = [a[result.first_mismatch:result.first_mismatch + 1] for a in xs]
             first_checks = _compare_layers(hls_model, model, {}, one)
