@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from trigger_hgq.export.cli import load_model
 from trigger_hgq.export.estimate import DSP_MIN_WEIGHT_BITS, estimate
 from trigger_hgq.export.hls import ExportOptions, convert
-from trigger_hgq.export.cli import load_model
 
 # hls4ml 16-64-32-32-5 jet tagger at 5 ns, Vivado HLS: ap_fixed<16,6> 13 cycles; QKeras 6-bit 15 cycles.
 PUBLISHED_CYCLES = {"KERAS_3layer": 13, "qkeras_3layer": 15}
@@ -68,3 +68,26 @@ def test_float_precision_is_user_settable(shared, tmp_path):
     precisions = {str(layer.get_output_variable().type.precision) for layer in hls_model.get_layers()
                   if layer.class_name in ("Dense", "Activation")}
     assert precisions == {"fixed<10,4,TRN,WRAP,0>"}
+
+
+def test_da_cost_is_hls4ml_distributed_arithmetic_cost(tmp_path):
+    """da_costs reproduces the cost hls4ml's own distributed-arithmetic pass records for each kernel."""
+    pytest.importorskip("da4ml", reason="optional extra 'da' (da4ml) not installed")
+    import tensorflow as tf
+
+    import trigger_hgq as th
+    from trigger_hgq.export.estimate import da_costs
+
+    inp = tf.keras.Input((6,))
+    h = th.HQuantize(name="q")(inp)
+    h = th.HDense(5, activation="relu", name="d1")(h)
+    model = tf.keras.Model(inp, th.HDense(3, name="d2")(h))
+    th.calibrate(model, np.random.default_rng(2).normal(size=(500, 6)).astype(np.float32))
+    hls_model, _, _ = convert(model, tmp_path / "a", ExportOptions())
+    ours = da_costs(hls_model)
+    da_model, _, _ = convert(model, tmp_path / "b",
+                             ExportOptions(hls_config={"Model": {"Strategy": "distributed_arithmetic"}}))
+    theirs = {layer.name: layer.attributes["da_kernel_cost"] for layer in da_model.get_layers()
+              if "da_kernel_cost" in layer.attributes}
+    assert set(ours) == set(theirs) == {"d1_dense", "d2_dense"}
+    assert all(ours[name] == pytest.approx(theirs[name]) and ours[name] > 0 for name in ours)

@@ -99,19 +99,31 @@ Table of Contents
 
 VSYNTH_7SERIES = VSYNTH_RPT.replace("CLB LUTs*", "Slice LUTs*").replace("CLB Registers", "Slice Registers")
 
-UTIL_RPT = """Copyright 1986-2020 Xilinx, Inc. All Rights Reserved.
-| Design       : design_1_wrapper
-1. Utilization by Hierarchy
----------------------------
+UTIL_ROWS = [
+    ("Instance", "Module", "Total LUTs", "Logic LUTs", "LUTRAMs", "SRLs", "FFs", "RAMB36", "RAMB18", "URAM",
+     "DSP Blocks"),
+    ("design_1_wrapper", "(top)", "19876(1.15%)", "19800(1.1%)", "40(0.01%)", "36(0.0%)", "2890(0.08%)", "1(0.04%)",
+     "1(0.02%)", "0(0.00%)", "8(0.07%)"),
+    ("  design_1_i", "design_1", "19876(1.15%)", "19800(1.1%)", "40(0.01%)", "36(0.0%)", "2890(0.08%)", "1(0.04%)",
+     "1(0.02%)", "0(0.00%)", "8(0.07%)"),
+    ("    myproject_0", "design_1_myp_0", "19001(1.10%)", "19000(1.1%)", "1(0.00%)", "0(0.0%)", "2500(0.07%)",
+     "1(0.04%)", "1(0.02%)", "0(0.00%)", "8(0.07%)"),
+]
 
-+---------------------+----------------+--------------+-------------+-----------+----------+-------------+--------+--------+--------+------------+
-|       Instance      |     Module     |  Total LUTs  |  Logic LUTs |  LUTRAMs  |   SRLs   |     FFs     | RAMB36 | RAMB18 |  URAM  | DSP Blocks |
-+---------------------+----------------+--------------+-------------+-----------+----------+-------------+--------+--------+--------+------------+
-| design_1_wrapper    |          (top) | 19876(1.15%) | 19800(1.1%) | 40(0.01%) | 36(0.0%) | 2890(0.08%) | 1(0.04%) | 1(0.02%) | 0(0.00%) | 8(0.07%) |
-|   design_1_i        |       design_1 | 19876(1.15%) | 19800(1.1%) | 40(0.01%) | 36(0.0%) | 2890(0.08%) | 1(0.04%) | 1(0.02%) | 0(0.00%) | 8(0.07%) |
-|     myproject_0     | design_1_myp_0 | 19001(1.10%) | 19000(1.1%) |  1(0.00%) |  0(0.0%) | 2500(0.07%) | 1(0.04%) | 1(0.02%) | 0(0.00%) | 8(0.07%) |
-+---------------------+----------------+--------------+-------------+-----------+----------+-------------+--------+--------+--------+------------+
-"""
+
+def _table(rows) -> str:
+    """An ASCII table as Vivado's report_utilization -hierarchical writes it."""
+    widths = [max(len(r[i]) for r in rows) + 2 for i in range(len(rows[0]))]
+    rule = "+" + "+".join("-" * w for w in widths) + "+"
+    lines = [rule, "|" + "|".join(c.center(w) for c, w in zip(rows[0], widths, strict=True)) + "|", rule]
+    lines += ["|" + "|".join(f" {c:<{w - 1}}" for c, w in zip(r, widths, strict=True)) + "|" for r in rows[1:]]
+    return "\n".join([*lines, rule])
+
+
+UTIL_RPT = (
+    "Copyright 1986-2020 Xilinx, Inc. All Rights Reserved.\n| Design       : design_1_wrapper\n"
+    "1. Utilization by Hierarchy\n---------------------------\n\n" + _table(UTIL_ROWS) + "\n"
+)
 
 COSIM_RPT = """================================================================
 == Vivado HLS Report
