@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "HGQSchedule": "trigger_hgq.training",
     "train_hgq": "trigger_hgq.training",
     "from_qkeras": "trigger_hgq.convert",
+    "to_hls4ml": "trigger_hgq.export",
 }
 
 __all__ = [*_EXPORTS, "custom_objects"]

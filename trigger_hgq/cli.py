@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "trigger_hgq.report.cli",
     "trigger_hgq.pipeline.cli",
     "trigger_hgq.convert.cli",
+    "trigger_hgq.export.cli",
 ]
 
 

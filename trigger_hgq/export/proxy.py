@@ -1,0 +1,212 @@
+"""The proxy model: a plain Keras model that hls4ml 1.3.0 converts with per-element fixed-point precision.
+
+hls4ml's Keras-2 converter reads a layer of class ``FixedPointQuantizer`` (``converters/keras/hgq_proxy_model.py``)
+carrying three weights of shape ``(1, *element_shape)``: ``keep_negative`` (sign bit k), ``bits`` (width
+``b = k + i + f``) and ``integers`` (the ap_fixed ``I = k + i``, sign included), and the config keys ``RND``,
+``SAT``, ``fusible`` and ``overrides``. Its bit-exact flow (``model/optimizer/passes/bit_exact.py``) then derives
+every accumulator and result precision from these masks and from the (already quantized) float weights of the
+compute layers in between, and each quantizer becomes one ``ap_fixed<b, I, AP_<RND>, AP_<SAT>>`` cast per element
+(``backends/fpga/passes/hgq_proxy_model.py``).
+
+:func:`to_proxy` rebuilds a calibrated trigger-hgq model in that form: each compute layer becomes the matching
+Keras layer (Dense, Conv1D/2D, Add, pooling, Activation relu) with its exact quantized (BatchNorm-folded) weights,
+followed by a :class:`FixedPointQuantizer` holding the per-element (k, b, I) of the layer's output quantizer.
+Evaluated in Keras, the proxy model gives the same outputs as the trigger-hgq model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.layers import (
+    HActivation,
+    HAdd,
+    HConv1D,
+    HConv2D,
+    HDense,
+    HDropout,
+    HFlatten,
+    HQuantize,
+    HReshape,
+)
+from trigger_hgq.layers.base import HLayer
+from trigger_hgq.layers.kernel import HKernelLayer
+from trigger_hgq.layers.pooling import _HAveragePooling, _HMaxPooling
+from trigger_hgq.quantizer import FixedQuantizer, _round_grid, apply_overflow
+
+
+class FixedPointQuantizer(tf.keras.layers.Layer):
+    """Per-element ``ap_fixed<bits, integers>`` cast in the layout hls4ml's proxy-model converter reads.
+
+    Args:
+        keep_negative, bits, integers: arrays of the element shape (or ``(1, *shape)``): sign bit, total bits and
+            integer bits including the sign. ``bits == 0`` makes the element constant zero.
+        RND: rounding mode (``RND``, ``RND_CONV`` or ``TRN``); SAT: overflow mode (``WRAP`` or ``SAT``).
+        fusible: every element has the same precision (hls4ml may fold the cast into the layer before).
+        overrides: per-layer hls4ml settings carried by the proxy model (hls4ml's ``overrides`` key).
+    """
+
+    def __init__(self, keep_negative=None, bits=None, integers=None, RND: str = "TRN", SAT: str = "WRAP",
+                 fusible: bool = False, overrides: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.RND, self.SAT = RND, SAT
+        self.fusible = bool(fusible)
+        self.overrides = dict(overrides or {})
+        self._init_kbi = None
+        if keep_negative is not None:
+            self._init_kbi = [np.asarray(a, np.int32) for a in (keep_negative, bits, integers)]
+
+    def build(self, input_shape):
+        shape = (1, *(int(d) for d in tuple(input_shape)[1:]))
+        init = self._init_kbi or [np.zeros(shape, np.int32)] * 3
+        # Integer variables: hls4ml formats their values into the C++ type names (ap_fixed<b, I>).
+        self.keep_negative, self.bits, self.integers = (
+            self.add_weight(name=name, shape=shape, dtype=tf.int32, trainable=False,
+                            initializer=tf.keras.initializers.Constant(np.broadcast_to(value.reshape(shape), shape)))
+            for name, value in zip(("keep_negative", "bits", "integers"), init, strict=True)
+        )
+        super().build(input_shape)
+
+    def call(self, x):
+        k, b, big_i = (tf.cast(w, x.dtype) for w in (self.keep_negative, self.bits, self.integers))
+        f = b - big_i
+        scale = tf.pow(2.0, f)
+        xq = _round_grid(x * scale, self.RND) / scale
+        return apply_overflow(xq, k, big_i - k, f, self.SAT)
+
+    def kbi(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keep_negative, bits, integers) as int arrays of the element shape."""
+        return tuple(np.asarray(w.numpy()[0], np.int64) for w in (self.keep_negative, self.bits, self.integers))
+
+    def get_config(self):
+        return {**super().get_config(), "RND": self.RND, "SAT": self.SAT, "fusible": self.fusible,
+                "overrides": self.overrides}
+
+
+@dataclass
+class Proxy:
+    """The proxy model and where each of its layers comes from.
+
+    Attributes:
+        model: the Keras proxy model (hls4ml input).
+        source: proxy layer name -> name of the trigger-hgq layer it implements.
+        quantizers: proxy quantizer layer name -> the trigger-hgq layer whose output it is.
+    """
+
+    model: tf.keras.Model
+    source: dict[str, str] = field(default_factory=dict)
+    quantizers: dict[str, str] = field(default_factory=dict)
+
+
+def quantizer_kbi(q: FixedQuantizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-element (keep_negative, bits, integers) of a calibrated activation quantizer (zeros where b = 0)."""
+    k, i, f = q.kif_numpy()
+    return k, k + i + f, k + i
+
+
+def fixed_point_quantizer(q: FixedQuantizer, name: str) -> FixedPointQuantizer:
+    """A proxy quantizer layer equal to the activation quantizer ``q`` in inference."""
+    k, b, big_i = quantizer_kbi(q)
+    fusible = all(np.unique(a).size == 1 for a in (k, b, big_i))
+    return FixedPointQuantizer(k[None], b[None], big_i[None], RND=q.config.rounding, SAT=q.config.overflow,
+                               fusible=fusible, name=name)
+
+
+def _inbound(layer: tf.keras.layers.Layer):
+    node = layer._inbound_nodes[0]
+    tensors = node.input_tensors
+    return tensors if isinstance(tensors, list | tuple) else [tensors]
+
+
+def _kernel_ops(layer: HKernelLayer) -> list[tf.keras.layers.Layer]:
+    kernel, bias = layer.quantized_weights()
+    if isinstance(layer, HDense):
+        op = tf.keras.layers.Dense(layer.units, name=f"{layer.name}_dense")
+    else:
+        cls = tf.keras.layers.Conv1D if isinstance(layer, HConv1D) else tf.keras.layers.Conv2D
+        op = cls(layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
+                 name=f"{layer.name}_conv")
+    op._trigger_hgq_weights = [kernel, bias]
+    ops = [op]
+    if layer.activation == "relu":
+        ops.append(tf.keras.layers.Activation("relu", name=f"{layer.name}_relu"))
+    return ops
+
+
+def _layer_ops(layer: HLayer) -> tuple[list[tf.keras.layers.Layer], bool]:
+    """Keras layers implementing ``layer`` (without its output quantizer) and whether it has one."""
+    if isinstance(layer, HQuantize):
+        return [], True
+    if isinstance(layer, HKernelLayer) and isinstance(layer, HDense | HConv1D | HConv2D):
+        return _kernel_ops(layer), True
+    if isinstance(layer, HActivation):
+        ops = [tf.keras.layers.Activation("relu", name=f"{layer.name}_relu")] if layer.activation == "relu" else []
+        return ops, True
+    if isinstance(layer, HAdd):
+        return [tf.keras.layers.Add(name=f"{layer.name}_add")], True
+    pool_kw = {}
+    if isinstance(layer, _HMaxPooling | _HAveragePooling):
+        pool_kw = {"pool_size": layer.pool_size, "strides": layer.strides, "padding": "valid"}
+    if isinstance(layer, _HMaxPooling):
+        cls = tf.keras.layers.MaxPooling1D if layer.rank == 1 else tf.keras.layers.MaxPooling2D
+        return [cls(name=layer.name, **pool_kw)], False
+    if isinstance(layer, _HAveragePooling):
+        cls = tf.keras.layers.AveragePooling1D if layer.rank == 1 else tf.keras.layers.AveragePooling2D
+        return [cls(name=f"{layer.name}_pool", **pool_kw)], True
+    if isinstance(layer, HFlatten):
+        return [tf.keras.layers.Flatten(name=layer.name)], False
+    if isinstance(layer, HReshape):
+        return [tf.keras.layers.Reshape(layer.target_shape, name=layer.name)], False
+    if isinstance(layer, HDropout):
+        return [], False
+    raise TriggerHGQError(f"layer {layer.name!r} ({type(layer).__name__}) has no firmware mapping for hls4ml export")
+
+
+def to_proxy(model: tf.keras.Model) -> Proxy:
+    """Build the hls4ml proxy model of a calibrated trigger-hgq ``model`` (see the module docstring)."""
+    built: dict = {}
+    inputs = []
+    for t in model.inputs:
+        inp = tf.keras.Input(shape=tuple(t.shape[1:]), name=t.node.layer.name)
+        built[t.ref()] = inp
+        inputs.append(inp)
+    proxy = Proxy(model=None)
+    created: list[tf.keras.layers.Layer] = []
+    input_layers = {t.node.layer.name for t in model.inputs}
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.InputLayer):
+            continue
+        if not isinstance(layer, HLayer):
+            raise TriggerHGQError(
+                f"layer {layer.name!r} ({type(layer).__name__}) is not a trigger-hgq layer: an HGQ model for export "
+                "must be built from trigger-hgq layers only"
+            )
+        sources = _inbound(layer)
+        if not isinstance(layer, HQuantize) and any(t.node.layer.name in input_layers for t in sources):
+            raise TriggerHGQError(
+                f"layer {layer.name!r} reads the model input unquantized: put an HQuantize layer after the input"
+            )
+        x = [built[t.ref()] for t in sources]
+        y = x if len(x) > 1 else x[0]
+        ops, quantized = _layer_ops(layer)
+        for op in ops:
+            y = op(y)
+            proxy.source[op.name] = layer.name
+            created.append(op)
+        if quantized:
+            fpq = fixed_point_quantizer(layer.oq, layer.name)
+            y = fpq(y)
+            proxy.source[fpq.name] = layer.name
+            proxy.quantizers[fpq.name] = layer.name
+        built[layer._inbound_nodes[0].output_tensors.ref()] = y
+    outputs = [built[t.ref()] for t in model.outputs]
+    proxy.model = tf.keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=f"{model.name}_proxy")
+    for op in created:
+        if hasattr(op, "_trigger_hgq_weights"):
+            op.set_weights(op._trigger_hgq_weights)
+            del op._trigger_hgq_weights
+    return proxy
