@@ -1,0 +1,1 @@
+"""Firmware export: hls4ml projects and the open-source RTL route."""
