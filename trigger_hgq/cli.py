@@ -15,7 +15,9 @@ import sys
 from trigger_hgq.errors import TriggerHGQError
 
 # Modules that register subcommands, in the order they appear in --help.
-SUBCOMMAND_MODULES: list[str] = []
+SUBCOMMAND_MODULES: list[str] = [
+    "trigger_hgq.export.rtl.cli",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
