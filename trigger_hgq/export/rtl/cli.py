@@ -77,6 +77,8 @@ def _run(args) -> int:
     if "check" in rtl:
         c = rtl["check"]
         parts.append(f"Verilator equals Keras on {c['bit_exact_fraction']:.4%} of {c['n_checked']} rows")
+    elif not args.no_sim:
+        parts.append("no --data: simulation not checked")
     print("; ".join(parts))
     return 0
 
