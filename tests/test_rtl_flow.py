@@ -15,7 +15,7 @@ import trigger_hgq as th  # noqa: E402
 from trigger_hgq.cli import main  # noqa: E402
 from trigger_hgq.errors import TriggerHGQError  # noqa: E402
 from trigger_hgq.export.rtl import build_rtl  # noqa: E402
-from trigger_hgq.export.rtl.api import merge_report  # noqa: E402
+from trigger_hgq.export.rtl.api import compare, merge_report  # noqa: E402
 from trigger_hgq.export.rtl.synth import logic_depth, parse_stat, summarize  # noqa: E402
 
 needs_tools = pytest.mark.skipif(
@@ -107,6 +107,16 @@ def test_merge_keeps_synthesized_hls_results(tmp_path):
     fresh = merge_report(tmp_path / "fresh", {**rtl, "check": {"bit_exact_fraction": 1.0, "n_checked": 10}})
     assert fresh["resource_source"] == "yosys" and fresh["lut"] == 800 and fresh["n_checked"] == 10
     assert fresh["latency_cycles"] == 3 and fresh["ii"] == 1
+
+
+def test_compare_names_first_mismatch():
+    keras = np.array([[0.5, -1.25], [2.0, 0.0], [1.0, 3.5], [0.0, 0.0]])
+    rtl = keras.copy()
+    rtl[2, 1], rtl[3, 0] = 3.25, 0.125
+    result = compare(rtl, keras)
+    assert result["bit_exact_fraction"] == 0.5 and result["n_checked"] == 4
+    assert result["first_mismatch"] == {"row": 2, "output": 1, "rtl": 3.25, "keras": 3.5}
+    assert "first_mismatch" not in compare(keras, keras.copy())
 
 
 def test_merge_refuses_unreadable_report(tmp_path):

@@ -29,7 +29,8 @@ class RTLProject:
         path: project folder.
         top: top module name (``<top>_wrapper`` is the simulation wrapper).
         pipeline: the ``da4ml.cmvm.types.Pipeline`` written.
-        n_stages: register stages (the latency in clock cycles; II = 1).
+        n_stages: pipeline stages; registers sit at the input, between stages and at the output, so a sample
+            captured at one clock edge appears at the output ``n_stages`` edges later (the latency; II = 1).
         adders_per_stage: adder levels allowed between two registers.
         da4ml_lut: da4ml's LUT estimate; da4ml_ff: pipeline register bits (its FF estimate).
     """
