@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "trigger_hgq.pipeline.cli",
     "trigger_hgq.convert.cli",
     "trigger_hgq.export.cli",
+    "trigger_hgq.export.rtl.cli",
 ]
 
 

@@ -1,0 +1,251 @@
+"""Trace a calibrated trigger-hgq model into da4ml's fixed-point dataflow (a ``CombLogic`` of adders and wires).
+
+The RTL's inputs are the outputs of the model's input quantizers (:class:`~trigger_hgq.layers.HQuantize`): one
+port field per element, in that element's own ``(k, i, f)`` format. Every compute layer becomes constant
+multiplications (da4ml's shift-and-add solver on the exact quantized, BatchNorm-folded weights), bias additions,
+``relu`` and the per-element output quantization with the same rounding and overflow as the core
+(:mod:`trigger_hgq.quantizer`): ``RND`` (half up) or ``TRN``, then ``WRAP`` or ``SAT``; zero-bit elements are
+constant zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import tensorflow as tf
+
+from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.layers import (
+    HActivation,
+    HAdd,
+    HDropout,
+    HFlatten,
+    HQuantize,
+    HReshape,
+)
+from trigger_hgq.layers.base import producer_layers
+from trigger_hgq.layers.conv import _HConv
+from trigger_hgq.layers.dense import HDense
+from trigger_hgq.layers.pooling import _HAveragePooling, _HMaxPooling
+from trigger_hgq.quantizer import FixedQuantizer
+
+_NO_OVERFLOW_I = 64  # integer bits large enough that a quantization only rounds
+
+
+@dataclass
+class TracedModel:
+    """A model's dataflow as da4ml sees it.
+
+    Attributes:
+        comb: the ``da4ml.cmvm.types.CombLogic`` (inputs and outputs flattened and concatenated in model order).
+        input_layers: the :class:`HQuantize` layers whose outputs are the RTL inputs, in port order.
+        output_shapes: shape of each model output (without the batch axis).
+        layer_cost: da4ml's cost estimate (LUTs) of each layer's own logic.
+    """
+
+    comb: object
+    input_layers: list[HQuantize]
+    output_shapes: list[tuple[int, ...]]
+    layer_cost: dict[str, float]
+
+
+# ------------------------------------------------------------------------------------------ quantization
+def quantize_value(value: Fraction, k: int, i: int, f: int, overflow: str, rounding: str) -> Fraction:
+    """The core's quantization of one exact value (reference for constants): round onto ``2**-f``, then wrap or
+    saturate into ``[-k * 2**i, 2**i - 2**-f]``; zero when ``k + i + f <= 0``."""
+    if k + i + f <= 0:
+        return Fraction(0)
+    scaled = value * Fraction(2) ** f
+    n = math.floor(scaled + Fraction(1, 2)) if rounding == "RND" else math.floor(scaled)
+    lo, hi = -k * 2 ** (i + f), 2 ** (i + f) - 1  # k + i + f > 0 with k in {0, 1} gives i + f >= 0
+    if overflow == "SAT":
+        n = min(max(n, lo), hi)
+    else:
+        n = (n - lo) % 2 ** (k + i + f) + lo
+    return Fraction(n) / Fraction(2) ** f
+
+
+def quantize_var(v, k: int, i: int, f: int, overflow: str, rounding: str, where: str):
+    """Quantize one ``da4ml.trace.FixedVariable`` exactly as :class:`FixedQuantizer` does in inference."""
+    from da4ml.trace import FixedVariable
+
+    if rounding not in ("RND", "TRN"):
+        raise TriggerHGQError(f"{where}: rounding {rounding!r} has no RTL form here (use 'RND' or 'TRN')")
+    k, i, f = int(k), int(i), int(f)
+    if k + i + f <= 0:
+        return FixedVariable.from_const(0.0, v.hwconf)
+    if v.low == v.high:  # a constant: computed here (da4ml wraps unsigned constants modulo 2**(i+1))
+        return FixedVariable.from_const(float(quantize_value(Fraction(v.low), k, i, f, overflow, rounding)), v.hwconf)
+    if overflow == "SAT" or k == 1 or v.low >= 0:
+        return v.quantize(k, i, f, overflow, rounding)
+    # Unsigned WRAP of a value that may be negative: two's-complement low bits. da4ml narrows i to one bit above
+    # the value's own range, which differs when i is wider; then the sign bit is extended by hand.
+    t = v.quantize(1, _NO_OVERFLOW_I, f, "WRAP", rounding)
+    if t.low >= 0 or t.low == t.high:
+        return quantize_var(t, k, i, f, "WRAP", "TRN", where)
+    t_i = max(t.kif[1], math.ceil(math.log2(-t.low)))
+    if i <= t_i + 1:
+        return t.quantize(0, i, f, "WRAP", "TRN")
+    w = t.quantize(0, t_i + 1, f, "WRAP", "TRN")  # t mod 2**(t_i + 1); bit t_i is the sign of t
+    sign = (w * 2.0**-t_i).quantize(0, 1, 0, "WRAP", "TRN")
+    return w + sign * (2.0**i - 2.0 ** (t_i + 1))
+
+
+def quantize_array(values: np.ndarray, q: FixedQuantizer, where: str) -> np.ndarray:
+    """Apply an activation quantizer (its calibrated per-element ``k, i, f``) to an object array of variables."""
+    k, i, f = q.kif_numpy()
+    if k.shape != values.shape:
+        raise TriggerHGQError(f"{where}: quantizer shape {k.shape} does not match the traced shape {values.shape}")
+    out = np.empty(values.shape, dtype=object)
+    for idx in np.ndindex(values.shape):
+        out[idx] = quantize_var(values[idx], k[idx], i[idx], f[idx], q.config.overflow, q.config.rounding, where)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ layers
+def _as_array(values: np.ndarray, solver_options: dict):
+    from da4ml.trace import FixedVariableArray
+
+    return FixedVariableArray(values, solver_options)
+
+
+def _relu(values: np.ndarray) -> np.ndarray:
+    out = np.empty(values.shape, dtype=object)
+    for idx in np.ndindex(values.shape):
+        out[idx] = values[idx].relu()
+    return out
+
+
+def _patches(x: np.ndarray, window: tuple[int, ...], strides: tuple[int, ...], padding: str, zero) -> np.ndarray:
+    """Windows of ``x`` (spatial..., channels) as ``(*out_spatial, prod(window) * channels)``; TF's padding."""
+    spatial = x.shape[:-1]
+    pads, out_sizes = [], []
+    for n, k, s in zip(spatial, window, strides, strict=True):
+        if padding == "same":
+            out = -(-n // s)
+            total = max((out - 1) * s + k - n, 0)
+            pads.append((total // 2, total - total // 2))
+        else:
+            out = (n - k) // s + 1
+            pads.append((0, 0))
+        out_sizes.append(out)
+    padded = np.full(tuple(n + a + b for n, (a, b) in zip(spatial, pads, strict=True)) + x.shape[-1:], zero,
+                     dtype=object)
+    padded[tuple(slice(a, a + n) for n, (a, _) in zip(spatial, pads, strict=True))] = x
+    rows = np.empty((*out_sizes, int(np.prod(window)) * x.shape[-1]), dtype=object)
+    for pos in np.ndindex(*out_sizes):
+        sl = tuple(slice(p * s, p * s + k) for p, s, k in zip(pos, strides, window, strict=True))
+        rows[pos] = padded[sl].ravel()
+    return rows
+
+
+def _kernel_layer(layer, x: np.ndarray, solver_options: dict) -> np.ndarray:
+    from da4ml.trace import FixedVariable
+
+    kernel, bias = (np.asarray(a, np.float64) for a in layer.quantized_weights())
+    if isinstance(layer, HDense):
+        y = (_as_array(x, solver_options) @ kernel)._vars
+    else:
+        zero = FixedVariable.from_const(0.0, x.flat[0].hwconf)
+        rows = _patches(x, layer.kernel_size, layer.strides, layer.padding, zero)
+        flat = rows.reshape(-1, rows.shape[-1])
+        y = (_as_array(flat, solver_options) @ kernel.reshape(-1, kernel.shape[-1]))._vars
+        y = y.reshape(*rows.shape[:-1], kernel.shape[-1])
+    y = np.asarray(y, dtype=object)
+    for idx in np.ndindex(y.shape):
+        y[idx] = y[idx] + float(bias[idx[-1]])
+    return _relu(y) if layer.activation == "relu" else y
+
+
+def _pool(layer, x: np.ndarray, op: str) -> np.ndarray:
+    rows = _patches(x[..., None], layer.pool_size + (1,), layer.strides + (1,), "valid", None)
+    out = np.empty(rows.shape[:-1], dtype=object)
+    for idx in np.ndindex(out.shape):
+        window = list(rows[idx])
+        acc = window[0]
+        for v in window[1:]:
+            acc = acc.max_of(v) if op == "max" else acc + v
+        out[idx] = acc if op == "max" else acc * (1.0 / len(window))
+    return out
+
+
+def _trace_layer(layer, inputs: list[np.ndarray], solver_options: dict) -> np.ndarray:
+    where = f"layer {layer.name!r} ({type(layer).__name__})"
+    x = inputs[0]
+    if isinstance(layer, HDense | _HConv):
+        y = _kernel_layer(layer, x, solver_options)
+    elif isinstance(layer, HActivation):
+        y = _relu(x) if layer.activation == "relu" else x
+    elif isinstance(layer, HAdd):
+        y = inputs[0]
+        for other in inputs[1:]:
+            y = y + other
+    elif isinstance(layer, _HMaxPooling):
+        return _pool(layer, x, "max")
+    elif isinstance(layer, _HAveragePooling):
+        y = _pool(layer, x, "avg")
+    elif isinstance(layer, HQuantize):
+        y = x
+    elif isinstance(layer, HFlatten):
+        return x.reshape(-1)
+    elif isinstance(layer, HReshape):
+        return x.reshape(layer.target_shape)
+    elif isinstance(layer, HDropout | tf.keras.layers.Dropout):
+        return x
+    else:
+        raise TriggerHGQError(f"{where}: no RTL form for this layer (supported: trigger-hgq layers only)")
+    return quantize_array(np.asarray(y, dtype=object), layer.oq, where)
+
+
+# ------------------------------------------------------------------------------------------ model
+def _input_vars(layer: HQuantize, hwconf) -> np.ndarray:
+    from da4ml.trace import FixedVariableArray
+
+    k, i, f = layer.oq.kif_numpy()
+    return FixedVariableArray.from_kif(k, i, f, hwconf)._vars
+
+
+def trace_model(model: tf.keras.Model, hwconf=(1, -1, -1), hard_dc: int = 2) -> TracedModel:
+    """Trace ``model`` (calibrated) into a ``CombLogic``; raises :class:`TriggerHGQError` naming the layer that has
+    no RTL form. ``hwconf`` is da4ml's ``(adder_size, carry_size, latency_cutoff)``; ``hard_dc`` the extra adder
+    depth the constant-multiplication solver may spend to save adders."""
+    from da4ml.trace import HWConfig, comb_trace
+
+    hwconf = HWConfig(*hwconf)
+    solver_options = {"hard_dc": int(hard_dc)}
+    if any(isinstance(layer, tf.keras.Model) for layer in model.layers):
+        raise TriggerHGQError(f"model {model.name!r}: nested models have no RTL form here; flatten the model first")
+    values: dict[str, np.ndarray] = {}
+    inputs: list[HQuantize] = []
+    layer_cost: dict[str, float] = {}
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.InputLayer):
+            continue
+        parents = producer_layers(layer)
+        if isinstance(layer, HQuantize) and isinstance(parents[0], tf.keras.layers.InputLayer):
+            values[layer.name] = _input_vars(layer, hwconf)
+            inputs.append(layer)
+            continue
+        missing = [p.name for p in parents if p.name not in values]
+        if missing:
+            raise TriggerHGQError(
+                f"layer {layer.name!r} ({type(layer).__name__}): its input {missing[0]!r} is not quantized; "
+                "start the model with HQuantize and use trigger-hgq layers throughout"
+            )
+        args = [values[p.name] for p in parents]
+        out = _trace_layer(layer, args, solver_options)
+        values[layer.name] = out
+        flat_in = [v for a in args for v in a.ravel()]
+        layer_cost[layer.name] = float(comb_trace(flat_in, list(out.ravel())).cost)
+    if not inputs:
+        raise TriggerHGQError(f"model {model.name!r}: no HQuantize layer reads the model inputs")
+    out_layers = [t._keras_history.layer for t in model.outputs]
+    in_order = [t._keras_history.layer.name for t in model.inputs]
+    inputs.sort(key=lambda q: in_order.index(producer_layers(q)[0].name))
+    in_vars = [v for q in inputs for v in values[q.name].ravel()]
+    out_vars = [v for layer in out_layers for v in values[layer.name].ravel()]
+    comb = comb_trace(in_vars, out_vars)
+    return TracedModel(comb, inputs, [values[layer.name].shape for layer in out_layers], layer_cost)
