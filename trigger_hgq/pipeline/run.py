@@ -190,7 +190,7 @@ class Run:
             aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras")], lambda: self.autoqkeras(data))
             hgq = self.stage("hgq", [data, base, cfg.section("hgq")], lambda: self.hgq(data, base))
             candidates = [*base["models"], *aq["models"], *hgq["models"]]
-            exp = self.stage("export", [data, candidates, cfg.section("export"), cfg.budget.to_report()],
+            exp = self.stage("export", [data, candidates, cfg.section("export"), cfg.budget.part, cfg.budget.clock_ns],
                              lambda: self.export(data, candidates))
             # the report always reflects the latest budget: rerun it whenever anything changed
             return self.stage("report", [exp, cfg.budget.to_report(), self.state.timings()],

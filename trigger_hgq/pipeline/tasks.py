@@ -88,7 +88,7 @@ def _bits_histogram(model) -> dict:
     for layer in model.layers:
         if not isinstance(layer, HQuantizedLayer):
             continue
-        entry = {"weights": {}}
+        entry = {}
         if isinstance(layer, HKernelLayer):
             k, i, f = layer.kq.kif_numpy(layer.folded()[0])
             entry["weights"] = bits_counts(k + i + f)

@@ -238,12 +238,12 @@ def bits_plot(report: dict, m: dict) -> Plot:
     layers = list(hist)
     fig = _figure(11.0, 1.0 + 2.3 * len(layers))
     axes = fig.subplots(len(layers), 2, squeeze=False, sharex=True)
-    all_bits = [int(b) for h in hist.values() for kind in ("weights", "activations") for b in h[kind]]
+    all_bits = [int(b) for h in hist.values() for kind in ("weights", "activations") for b in (h.get(kind) or {})]
     top = max(all_bits, default=8)
     for r, layer in enumerate(layers):
         for c, kind in enumerate(("weights", "activations")):
             ax = axes[r][c]
-            counts = {int(b): n for b, n in hist[layer][kind].items()}
+            counts = {int(b): n for b, n in (hist[layer].get(kind) or {}).items()}
             total = sum(counts.values())
             if total == 0:
                 ax.set_title(f"{layer} {kind}: none", fontsize=10, loc="left")
