@@ -49,6 +49,17 @@ def _layer_precisions(hls_model) -> dict[str, str]:
     return out
 
 
+def float32_risk_layers(hls_model, max_bits: int = 24) -> list[str]:
+    """Layers whose exact accumulator is wider than a float32 mantissa: Keras (float32) may round there."""
+    risky = []
+    for layer in hls_model.get_layers():
+        acc = layer.attributes.get("accum_t")
+        width = getattr(getattr(acc, "precision", None), "width", 0) or 0
+        if "weight" in layer.attributes and width > max_bits:
+            risky.append(layer.name)
+    return risky
+
+
 def _replace_dir(tmp: Path, final: Path) -> None:
     old = None
     if final.exists():
@@ -152,6 +163,8 @@ def to_hls4ml(
             estimate=est.to_dict(), layer_precisions=_layer_precisions(hls_model), ebops=ebops_model,
             da=da_costs(hls_model) if da else {}, timings_s=timings,
         )
+        if kind == "hgq":
+            report["float32_risk_layers"] = float32_risk_layers(hls_model)
         write_json_atomic(tmp / REPORT_NAME, report)
         _replace_dir(tmp, final)
     except BaseException:

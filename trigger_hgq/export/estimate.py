@@ -15,7 +15,8 @@ Resources (per multiplication of an input element of ``a`` bits by a weight of `
 * otherwise LUTs for the partial products of a constant multiplication: ``C_MUL * a * (w - 1)``
   (a 1-bit or power-of-two weight is a shift: 0 LUT).
 * adders: every product (``a + w - 1`` bits) and every non-zero bias enters the accumulation adder tree once:
-  one LUT per bit (LUT6 + carry chain), i.e. ``sum(a + w - 1)`` LUTs per output.
+  one LUT per bit (LUT6 + carry chain), i.e. ``sum(a + w - 1)`` LUTs per output, plus the carry growth of the
+  tree, ``(terms - 1) * ceil(log2(terms)) / 2``.
 * activations / quantizers: ReLU ``0.5 * b`` (mux), rounding ``b`` (one adder), saturation ``b`` (compare + mux);
   max pooling ``b`` per comparison, average pooling ``b`` per addition, Add ``b`` per addition.
 * FF: every pipeline stage registers the outputs of the layer it ends in: ``sum(bits) * cycles`` per layer.
@@ -196,8 +197,9 @@ def _linear_cost(layer, in_bits: np.ndarray, exact: bool, est: LayerEstimate) ->
         lut_mul = C_MUL * aa * np.maximum(kernel - 1, 0)
         lut += int(np.ceil(lut_mul[live & ~is_dsp].sum()))
         prod_bits = np.where(live, aa + kernel - 1, 0)
-        lut += int(prod_bits.sum())
         terms = live.sum(axis=0) + (bias != 0)
+        # adder tree: every product bit once, plus the carry growth of one bit per adder level
+        lut += int(prod_bits.sum()) + int(sum(max(t - 1, 0) * _levels(int(t)) for t in terms) // 2)
         max_terms = max(max_terms, int(terms.max(initial=1)))
         if live.any():
             max_wb = max(max_wb, int(kernel[live].max()))

@@ -34,7 +34,6 @@ from trigger_hgq.layers import (
     HReshape,
 )
 from trigger_hgq.layers.base import HLayer
-from trigger_hgq.layers.kernel import HKernelLayer
 from trigger_hgq.layers.pooling import _HAveragePooling, _HMaxPooling
 from trigger_hgq.quantizer import FixedQuantizer, _round_grid, apply_overflow
 
@@ -122,7 +121,7 @@ def _inbound(layer: tf.keras.layers.Layer):
     return tensors if isinstance(tensors, list | tuple) else [tensors]
 
 
-def _kernel_ops(layer: HKernelLayer) -> list[tf.keras.layers.Layer]:
+def _kernel_ops(layer: HDense | HConv1D | HConv2D) -> list[tf.keras.layers.Layer]:
     kernel, bias = layer.quantized_weights()
     if isinstance(layer, HDense):
         op = tf.keras.layers.Dense(layer.units, name=f"{layer.name}_dense")
@@ -130,7 +129,7 @@ def _kernel_ops(layer: HKernelLayer) -> list[tf.keras.layers.Layer]:
         cls = tf.keras.layers.Conv1D if isinstance(layer, HConv1D) else tf.keras.layers.Conv2D
         op = cls(layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
                  name=f"{layer.name}_conv")
-    op._trigger_hgq_weights = [kernel, bias]
+    op.trigger_hgq_weights = [kernel, bias]  # set once the layer is built (called) in to_proxy
     ops = [op]
     if layer.activation == "relu":
         ops.append(tf.keras.layers.Activation("relu", name=f"{layer.name}_relu"))
@@ -141,7 +140,7 @@ def _layer_ops(layer: HLayer) -> tuple[list[tf.keras.layers.Layer], bool]:
     """Keras layers implementing ``layer`` (without its output quantizer) and whether it has one."""
     if isinstance(layer, HQuantize):
         return [], True
-    if isinstance(layer, HKernelLayer) and isinstance(layer, HDense | HConv1D | HConv2D):
+    if isinstance(layer, HDense | HConv1D | HConv2D):
         return _kernel_ops(layer), True
     if isinstance(layer, HActivation):
         ops = [tf.keras.layers.Activation("relu", name=f"{layer.name}_relu")] if layer.activation == "relu" else []
@@ -175,7 +174,6 @@ def to_proxy(model: tf.keras.Model) -> Proxy:
         built[t.ref()] = inp
         inputs.append(inp)
     proxy = Proxy(model=None)
-    created: list[tf.keras.layers.Layer] = []
     input_layers = {t.node.layer.name for t in model.inputs}
     for layer in model.layers:
         if isinstance(layer, tf.keras.layers.InputLayer):
@@ -195,8 +193,10 @@ def to_proxy(model: tf.keras.Model) -> Proxy:
         ops, quantized = _layer_ops(layer)
         for op in ops:
             y = op(y)
+            if hasattr(op, "trigger_hgq_weights"):
+                op.set_weights(op.trigger_hgq_weights)
+                del op.trigger_hgq_weights
             proxy.source[op.name] = layer.name
-            created.append(op)
         if quantized:
             fpq = fixed_point_quantizer(layer.oq, layer.name)
             y = fpq(y)
@@ -205,8 +205,4 @@ def to_proxy(model: tf.keras.Model) -> Proxy:
         built[layer._inbound_nodes[0].output_tensors.ref()] = y
     outputs = [built[t.ref()] for t in model.outputs]
     proxy.model = tf.keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=f"{model.name}_proxy")
-    for op in created:
-        if hasattr(op, "_trigger_hgq_weights"):
-            op.set_weights(op._trigger_hgq_weights)
-            del op._trigger_hgq_weights
     return proxy

@@ -93,6 +93,7 @@ def build_report(*, kind: str, options: dict, check: dict | None, layer_checks: 
         "resource_source": "estimate",
         "latency_source": "estimate",
         "estimate": totals,
+        "estimate_assumes": "io_parallel, Latency strategy, reuse factor 1 (see trigger_hgq/export/estimate.py)",
         "da_cost": sum(da.values()) if da else None,
         "layers": layers,
         "timings_s": timings_s,
