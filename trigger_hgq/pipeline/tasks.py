@@ -110,6 +110,16 @@ def _model_ebops(model, method: str, x_calib: np.ndarray) -> int:
     return ebops(model)
 
 
+def logits_model(model):
+    """The model without a final softmax: the firmware outputs logits (hls4ml's table softmax is never exact, and
+    the trigger decision only needs the argmax or a threshold on the logits)."""
+    tf = _tf()
+    last = model.layers[-1]
+    if getattr(last, "activation", None) is tf.keras.activations.softmax and not last.get_weights():
+        return tf.keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
+    return model
+
+
 def export_task(spec: dict) -> dict:
     """Calibrate (HGQ), evaluate on the test split and export one candidate to firmware with its C-sim check.
 
@@ -134,7 +144,7 @@ def export_task(spec: dict) -> dict:
     ebops = _model_ebops(model, method, data["x_train"][:20000])
     opts = spec["export"]
     with contextlib.redirect_stdout(io.StringIO()):
-        exported = to_hls4ml(model, spec["out"], x=data["x_test"], n_check=int(opts.get("n_check", 10000)),
+        exported = to_hls4ml(logits_model(model), spec["out"], x=data["x_test"], n_check=int(opts.get("n_check", 10000)),
                              backend=opts.get("backend", "Vitis"), part=spec["part"], clock_ns=spec["clock_ns"],
                              io_type=opts.get("io_type", "io_parallel"), strategy=opts.get("strategy", "Latency"))
     rep = exported.report
