@@ -144,7 +144,8 @@ def export_task(spec: dict) -> dict:
     ebops = _model_ebops(model, method, data["x_train"][:20000])
     opts = spec["export"]
     with contextlib.redirect_stdout(io.StringIO()):
-        exported = to_hls4ml(logits_model(model), spec["out"], x=data["x_test"], n_check=int(opts.get("n_check", 10000)),
+        exported = to_hls4ml(logits_model(model), spec["out"], x=data["x_test"],
+                             n_check=int(opts.get("n_check", 10000)),
                              backend=opts.get("backend", "Vitis"), part=spec["part"], clock_ns=spec["clock_ns"],
                              io_type=opts.get("io_type", "io_parallel"), strategy=opts.get("strategy", "Latency"))
     rep = exported.report
