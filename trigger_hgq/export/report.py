@@ -11,38 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from trigger_hgq.atomic import write_json_atomic  # noqa: F401  (used by the export API and CLI)
 from trigger_hgq.errors import TriggerHGQError
 
 REPORT_NAME = "report.json"
 FIELDS = ("lut", "dsp", "ff", "bram")
-
-
-def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
-    """Write ``data`` as JSON to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, default=_jsonable)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _jsonable(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 def read_report(prj: str | os.PathLike) -> dict:

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from trigger_hgq.atomic import write_json_atomic
 from trigger_hgq.callbacks import dominates
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline import tasks
 from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.pipeline.executor import make_executor
 from trigger_hgq.pipeline.select import compare, select
-from trigger_hgq.pipeline.state import RunState, atomic_write_json, fingerprint
+from trigger_hgq.pipeline.state import RunState, fingerprint
 from trigger_hgq.training import thin_front
 
 STAGES = ("data", "baselines", "autoqkeras", "hgq", "export", "report")
@@ -90,7 +91,7 @@ class Run:
             ds.scaler.save(out / "scaler.json")
         info = {"name": ds.name, "source": str(path), "features": ds.feature_names, "classes": ds.class_names,
                 **{f"n_{s}": int(len(arrays[f"y_{s}"])) for s in ("train", "val", "test")}}
-        atomic_write_json(out / "dataset.json", info)
+        write_json_atomic(out / "dataset.json", info)
         log(f"dataset {ds.name}: {info['n_train']} train / {info['n_val']} val / {info['n_test']} test rows, "
             f"{len(ds.feature_names)} features, classes {ds.class_names}")
         return {"arrays": str(out / "arrays.npz"), "dataset": info}

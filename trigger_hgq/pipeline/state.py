@@ -4,37 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary name beside ``path`` and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
-def atomic_write_json(path: str | Path, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=False, default=_jsonable) + "\n")
-
-
-def _jsonable(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+from trigger_hgq.atomic import write_json_atomic
 
 
 def fingerprint(*parts: Any) -> str:
     """A short stable hash of JSON-serialisable parts (a stage's inputs)."""
-    blob = json.dumps(parts, sort_keys=True, default=_jsonable).encode()
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -61,7 +40,7 @@ class RunState:
     def record(self, stage: str, key: str, outputs: dict, seconds: float) -> None:
         self.data["stages"][stage] = {"status": "done", "key": key, "outputs": outputs,
                                       "seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        atomic_write_json(self.path, self.data)
+        write_json_atomic(self.path, self.data)
 
     def timings(self) -> dict[str, float]:
         return {name: entry["seconds"] for name, entry in self.data["stages"].items() if "seconds" in entry}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from trigger_hgq.atomic import write_json_atomic
 from trigger_hgq.errors import TriggerHGQError
 
 REPORT_NAME = "report.json"
@@ -50,19 +50,6 @@ def compare(y_rtl: np.ndarray, y_keras: np.ndarray) -> dict:
         result["first_mismatch"] = {"row": row, "output": col, "rtl": float(y_rtl[row, col]),
                                     "keras": float(y_keras[row, col])}
     return result
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def merge_report(out_dir: Path, rtl: dict) -> dict:

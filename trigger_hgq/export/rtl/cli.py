@@ -5,51 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from trigger_hgq.errors import TriggerHGQError
-
-
-def load_model(path: str | Path):
-    """A saved trigger-hgq model (``.keras`` or ``.h5``)."""
-    import tensorflow as tf
-
-    import trigger_hgq
-
-    path = Path(path)
-    if not path.exists():
-        raise TriggerHGQError(f"model file {path} does not exist")
-    try:
-        return tf.keras.models.load_model(path, custom_objects=trigger_hgq.custom_objects(), compile=False)
-    except Exception as err:
-        raise TriggerHGQError(f"model file {path}: cannot be loaded ({err})") from err
-
-
-def load_inputs(path: str | Path, key: str | None = None) -> np.ndarray | list[np.ndarray]:
-    """Rows from ``.npy``, or ``.npz`` (``key``, else ``x``, else ``x0``, ``x1``... for several inputs, else its
-    only array)."""
-    path = Path(path)
-    if not path.exists():
-        raise TriggerHGQError(f"data file {path} does not exist")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise TriggerHGQError(f"data file {path}: not a .npy / .npz array file ({err})") from err
-    if isinstance(data, np.ndarray):
-        return data
-    names = list(data.keys())
-    if key is not None:
-        if key not in names:
-            raise TriggerHGQError(f"data file {path}: no array {key!r} (has {names})")
-        return data[key]
-    if "x" in names:
-        return data["x"]
-    several = sorted((n for n in names if n[:1] == "x" and n[1:].isdigit()), key=lambda n: int(n[1:]))
-    if several:
-        return [data[n] for n in several]
-    if len(names) == 1:
-        return data[names[0]]
-    raise TriggerHGQError(f"data file {path}: several arrays {names}; choose one with --data-key")
+from trigger_hgq.export.cli import load_inputs, load_model
 
 
 def _run(args) -> int:
