@@ -210,7 +210,7 @@ def _one_jet(px, py, pz, e, zcut: float, beta: float, r0: float, out) -> None:
         ptsum += pt[a]
         y[a] = _rapidity(pz[i], e[i])
         ph[a] = _phi(px[i], py[i])
-    m2 = ge * ge - gpx * gpx - gpy * gpy - gpz * gpz
+    m2 = (ge + gpz) * (ge - gpz) - gpx * gpx - gpy * gpy  # as fastjet: less cancellation for light jets
     mass = np.sqrt(m2) if m2 > 0.0 else 0.0
     z = pt / ptsum
     r = np.zeros((ng, ng))
