@@ -16,7 +16,7 @@ pytest.importorskip("pythia8mc")
 pytest.importorskip("fastjet")
 
 from trigger_hgq.data.features import FEATURE_NAMES  # noqa: E402
-from trigger_hgq.data.generate import generate_jets, register_generate, run_generate  # noqa: E402
+from trigger_hgq.data.generate import generate_jets, register, register_generate, run_generate  # noqa: E402
 from trigger_hgq.data.pythia_jets import chunk_seed  # noqa: E402
 from trigger_hgq.errors import TriggerHGQError  # noqa: E402
 
@@ -113,3 +113,4 @@ def test_register_generate_adds_the_data_generate_command():
     args = parser.parse_args(["generate", "out.root", "--jets-per-class", "5", "--seed", "3", "--constituents", "50"])
     assert args.func is run_generate
     assert (args.output, args.jets_per_class, args.seed, args.constituents) == ("out.root", 5, 3, 50)
+    assert register is register_generate  # the name trigger_hgq.data.cli looks up

@@ -51,11 +51,15 @@ _TWO_PI = 2.0 * np.pi
 
 
 @numba.njit(cache=True)
-def _rapidity(pz: float, e: float) -> float:
-    """Rapidity; +-1e5 (fastjet's bound) for a particle along the beam."""
-    if e <= abs(pz):
+def _rapidity(px: float, py: float, pz: float, e: float) -> float:
+    """Rapidity as fastjet computes it: a negative mass^2 (rounding) counts as 0; +-1e5 along the beam."""
+    kt2 = px * px + py * py
+    if kt2 == 0.0 and e == abs(pz):
         return 1e5 if pz >= 0 else -1e5
-    return 0.5 * np.log((e + pz) / (e - pz))
+    m2 = (e + pz) * (e - pz) - kt2
+    e_plus_pz = e + abs(pz)
+    rap = 0.5 * np.log((kt2 + max(m2, 0.0)) / (e_plus_pz * e_plus_pz))
+    return -rap if pz > 0 else rap
 
 
 @numba.njit(cache=True)
@@ -93,7 +97,7 @@ def _mmdt_leaves(px, py, pz, e, zcut: float, beta: float, r0: float):
     nnd = np.full(m, np.inf)
     for i in range(n):
         jpx[i], jpy[i], jpz[i], je[i] = px[i], py[i], pz[i], e[i]
-        jy[i] = _rapidity(pz[i], e[i])
+        jy[i] = _rapidity(px[i], py[i], pz[i], e[i])
         jphi[i] = _phi(px[i], py[i])
     active = np.arange(n)
     na = n
@@ -118,7 +122,7 @@ def _mmdt_leaves(px, py, pz, e, zcut: float, beta: float, r0: float):
         jpy[k] = jpy[i] + jpy[j]
         jpz[k] = jpz[i] + jpz[j]
         je[k] = je[i] + je[j]
-        jy[k] = _rapidity(jpz[k], je[k])
+        jy[k] = _rapidity(jpx[k], jpy[k], jpz[k], je[k])
         jphi[k] = _phi(jpx[k], jpy[k])
         left[k], right[k] = i, j
         # replace i by k in the active list, drop j (swap with the last entry)
@@ -208,7 +212,7 @@ def _one_jet(px, py, pz, e, zcut: float, beta: float, r0: float, out) -> None:
         ge += e[i]
         pt[a] = np.hypot(px[i], py[i])
         ptsum += pt[a]
-        y[a] = _rapidity(pz[i], e[i])
+        y[a] = _rapidity(px[i], py[i], pz[i], e[i])
         ph[a] = _phi(px[i], py[i])
     m2 = (ge + gpz) * (ge - gpz) - gpx * gpx - gpy * gpy  # as fastjet: less cancellation for light jets
     mass = np.sqrt(m2) if m2 > 0.0 else 0.0

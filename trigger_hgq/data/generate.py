@@ -250,3 +250,6 @@ def register_generate(data_subparsers) -> None:
     )
     add_generate_arguments(parser)
     parser.set_defaults(func=run_generate)
+
+
+register = register_generate  # the name trigger_hgq/data/cli.py looks up in its DATA_SUBCOMMANDS modules
