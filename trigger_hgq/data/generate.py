@@ -56,7 +56,7 @@ def generate_jets(
     seed: int,
     *,
     workers: int = 1,
-    events_per_chunk: int = 400,
+    events_per_chunk: int = 500,
     max_constituents: int = 0,
     selection: JetSelection | None = None,
     progress: bool = True,
@@ -100,8 +100,9 @@ def generate_jets(
                     bar.update(int(rows.size))
 
     def make_task(p: int) -> ChunkTask:
-        task = ChunkTask(p, next_chunk[p], events_per_chunk, chunk_seed(seed, p, next_chunk[p]), selection,
-                     max_constituents)
+        task = ChunkTask(
+            p, next_chunk[p], events_per_chunk, chunk_seed(seed, p, next_chunk[p]), selection, max_constituents
+        )
         next_chunk[p] += 1
         return task
 
@@ -118,12 +119,7 @@ def generate_jets(
             _run_parallel(workers, make_task, needs, consume, ready)
     finally:
         bar.close()
-    parts = [_merge(kept[c]) for c in range(len(CLASSES))]
-    arrays = {k: np.concatenate([part[k] for part in parts]) for k in ("label", *KINEMATICS, *FEATURE_NAMES)}
-    if max_constituents > 0:
-        import awkward as ak
-
-        arrays["const"] = {f: ak.concatenate([part["const"][f] for part in parts]) for f in CONSTITUENT_FIELDS}
+    arrays = _merge([part for c in range(len(CLASSES)) for part in kept[c]])
     order = np.random.default_rng(seed).permutation(arrays["label"].shape[0])
     return _take(arrays, order), stats
 

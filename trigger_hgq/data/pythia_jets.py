@@ -191,10 +191,11 @@ def _run_chunk_quiet(task: ChunkTask) -> dict:
     clustering = fastjet.ClusterSequence(particles, jet_def)
     jets = clustering.inclusive_jets(min_pt=sel.pt_min)
     constituents = clustering.constituents(min_pt=sel.pt_min)
-    return _select_jets(jets, constituents, truths, sel, task.max_constituents, n_failed, task)
+    return _select_jets(jets, constituents, truths, sel, task.max_constituents, n_failed)
 
 
-def _select_jets(jets, constituents, truths, sel: JetSelection, max_constituents: int, n_failed: int, task) -> dict:
+def _select_jets(jets, constituents, truths, sel: JetSelection, max_constituents: int, n_failed: int) -> dict:
+    """Accepted jets matched to a hard object: label, kinematics, features (and leading constituents)."""
     import awkward as ak
 
     jpx, jpy, jpz, je = (ak.to_numpy(ak.flatten(jets[f])) for f in ("px", "py", "pz", "E"))
