@@ -1,0 +1,106 @@
+"""Write generated jets to a ROOT TTree (uproot ``mktree`` + ``extend``) and describe it with a dataset card."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import uproot
+import yaml
+
+from trigger_hgq.data.features import FEATURE_NAMES
+
+CLASSES: tuple[str, ...] = ("g", "q", "w", "z", "t")
+KINEMATICS: tuple[str, ...] = ("j_pt", "j_eta", "j_phi", "j_mass")
+TREE = "jets"
+CONSTITUENT_RECORD = "const"  # branches const_pt, const_eta, const_phi, const_E and their counter nconst
+CONSTITUENT_FIELDS: tuple[str, ...] = ("pt", "eta", "phi", "E")
+
+
+def _tree_columns(arrays: dict) -> dict:
+    """Branch name -> array: int32 label, float32 kinematics and features, jagged float32 constituents."""
+    import awkward as ak
+
+    label = np.asarray(arrays["label"], dtype=np.int32)
+    cols: dict = {"label": label}
+    for name in (*KINEMATICS, *FEATURE_NAMES):
+        cols[name] = np.asarray(arrays[name], dtype=np.float32)
+    if "const" in arrays:
+        cols[CONSTITUENT_RECORD] = ak.zip(
+            {f: ak.values_astype(arrays["const"][f], np.float32) for f in CONSTITUENT_FIELDS}
+        )
+    return cols
+
+
+def write_jet_tree(
+    path: str | Path,
+    arrays: dict,
+    *,
+    metadata: dict | None = None,
+    basket_entries: int = 50_000,
+) -> Path:
+    """Write jets to ``path`` (TTree ``jets``, LZMA-compressed) via a temporary file renamed at the end.
+
+    ``metadata`` (JSON-serializable) is stored beside the tree as the string ``generation``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols = _tree_columns(arrays)
+    n = len(cols["label"])
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with uproot.recreate(tmp, compression=uproot.LZMA(9)) as f:
+            types = {k: (v.dtype if isinstance(v, np.ndarray) else v.type.content) for k, v in cols.items()}
+            tree = f.mktree(TREE, types, title="jets: g q w z t at pT ~ 1 TeV (Pythia 8 + FastJet)")
+            for start in range(0, max(n, 1), basket_entries):
+                tree.extend({k: v[start : start + basket_entries] for k, v in cols.items()})
+            if metadata is not None:
+                f["generation"] = json.dumps(metadata, sort_keys=True)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_card(
+    path: str | Path,
+    *,
+    name: str,
+    description: str,
+    data_file: str | Path,
+    command: str,
+    seed: int,
+    max_constituents: int = 0,
+) -> Path:
+    """Write the dataset card (YAML) of a generated file; ``files`` is relative to the card's folder."""
+    path = Path(path)
+    rel = os.path.relpath(Path(data_file).resolve(), path.resolve().parent)
+    constituents = None
+    if max_constituents > 0:
+        constituents = {
+            "branches": {f: f"{CONSTITUENT_RECORD}_{f}" for f in CONSTITUENT_FIELDS},
+            "max_particles": int(max_constituents),
+            "sort_by": "pt",
+        }
+    card = {
+        "name": name,
+        "description": description,
+        "files": [rel],
+        "tree": TREE,
+        "features": list(FEATURE_NAMES),
+        "label": {"branch": "label"},
+        "classes": list(CLASSES),
+        "flatten": None,
+        "cut": None,
+        "constituents": constituents,
+        "split": {"train": 0.6, "val": 0.2, "test": 0.2, "seed": 42},
+        "nan_policy": "error",
+        "generation": {"command": command, "seed": int(seed)},
+    }
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(yaml.safe_dump(card, sort_keys=False, width=120))
+    os.replace(tmp, path)
+    return path
