@@ -42,6 +42,12 @@ def test_quick_profile_writes_a_valid_bit_exact_report(quick_run):
     for m in report["models"]:
         assert m["latency_cycles"] > 0 and m["lut"] > 0 and m["ebops"] > 0
         assert 0.0 <= m["bit_exact_fraction"] <= 1.0
+    # the open-source RTL route ran for one HGQ model: yosys resources beside the estimate, Verilator exact
+    rtl = [m for m in hgq if m.get("yosys")]
+    assert len(rtl) == 1
+    assert rtl[0]["yosys"]["lut"] > 0 and rtl[0]["yosys"]["dsp"] == 0
+    assert rtl[0]["rtl"]["bit_exact_fraction"] == 1.0 and rtl[0]["rtl"]["n_checked"] == 2000
+    assert rtl[0]["rtl"]["estimate_within_documented_error"], rtl[0]["rtl"]
     selected = next(m for m in report["models"] if m["name"] == report["selected"])
     assert selected["within_budget"] and selected["latency_cycles"] <= 20
     if selected["method"] == "hgq":

@@ -148,8 +148,12 @@ class Run:
     def export(self, data: dict, candidates: list[dict]) -> dict:
         sec = self.cfg.section("export")
         b = self.cfg.budget
+        hgq = [m for m in candidates if m["method"] == "hgq"]
+        rtl = {m["name"] for m in thin_front([{**m, "ebops": m["ebops_trained"]} for m in hgq],
+                                             int(sec.get("rtl") or 0))} if sec.get("rtl") else set()
         specs = [{**m, "arrays": data["arrays"], "out": str(self.out / "firmware" / m["name"]),
                   "classes": data["dataset"]["classes"], "part": b.part, "clock_ns": b.clock_ns,
+                  "rtl": m["name"] in rtl,
                   "export": {k: sec.get(k) for k in ("backend", "io_type", "strategy", "n_check") if sec.get(k)}}
                  for m in candidates]
         return {"models": self.map(tasks.export_task, specs, "firmware export + C-sim check")}

@@ -110,6 +110,31 @@ def _model_ebops(model, method: str, x_calib: np.ndarray) -> int:
     return ebops(model)
 
 
+# the analytical estimator's documented LUT error (trigger_hgq/export/estimate.py): within +-50%
+ESTIMATE_LUT_TOLERANCE = 0.5
+
+
+def _rtl(model, spec: dict, x: np.ndarray) -> dict:
+    """The open-source RTL route for an HGQ model: Verilog (da4ml) -> yosys LUT/FF -> Verilator check on the
+    test rows; returns the report fields ``yosys`` and ``rtl`` (with the estimator's error against yosys)."""
+    from trigger_hgq.export.report import read_report
+    from trigger_hgq.export.rtl import build_rtl
+
+    estimate_lut = read_report(spec["out"]).get("estimate", {}).get("lut")
+    with contextlib.redirect_stdout(io.StringIO()):
+        rtl = build_rtl(model, spec["out"], x, clock_ns=spec["clock_ns"], part=spec["part"],
+                        n_check=int(spec["export"].get("n_check", 10000)))
+    syn = rtl["synthesis"]
+    ratio = estimate_lut / syn["lut"] if estimate_lut and syn["lut"] else None
+    return {
+        "yosys": {"lut": int(syn["lut"]), "ff": int(syn["ff"]), "carry": int(syn["carry4"]), "dsp": int(syn["dsp"])},
+        "rtl": {"latency_cycles": rtl["latency_cycles"], "bit_exact_fraction": rtl["check"]["bit_exact_fraction"],
+                "n_checked": rtl["check"]["n_checked"], "estimate_over_yosys_lut": ratio,
+                "estimate_within_documented_error": None if ratio is None
+                else abs(ratio - 1.0) <= ESTIMATE_LUT_TOLERANCE},
+    }
+
+
 def logits_model(model):
     """The model without a final softmax: the firmware outputs logits (hls4ml's table softmax is never exact, and
     the trigger decision only needs the argmax or a threshold on the logits)."""
@@ -149,12 +174,13 @@ def export_task(spec: dict) -> dict:
                              backend=opts.get("backend", "Vitis"), part=spec["part"], clock_ns=spec["clock_ns"],
                              io_type=opts.get("io_type", "io_parallel"), strategy=opts.get("strategy", "Latency"))
     rep = exported.report
+    yosys = _rtl(model, spec, data["x_test"]) if spec.get("rtl") else None
     entry = {
         "name": spec["name"], "method": method, "accuracy": accuracy, "auc": auc, "ebops": int(ebops),
         **{k: rep.get(k) for k in ("lut", "dsp", "ff", "bram", "latency_cycles", "latency_ns", "ii",
                                    "resource_source", "latency_source", "bit_exact_fraction", "n_checked")},
         "firmware_dir": str(spec["out"]), "pareto_front": bool(spec.get("pareto_front", False)),
-        "roc": roc, "bits_histogram": _bits_histogram(model) if method == "hgq" else None,
+        "roc": roc, "bits_histogram": _bits_histogram(model) if method == "hgq" else None, **(yosys or {}),
         "export_seconds": time.perf_counter() - t0,
     }
     return entry
