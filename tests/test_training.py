@@ -98,3 +98,21 @@ def test_pareto_dominance_keeps_only_the_front(tmp_path):
     assert kept == [(0.55, 50.0), (0.7, 150.0)]
     assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["epoch-0002.keras", "epoch-0003.keras"]
     assert np.isclose(json.loads((tmp_path / "index.json").read_text())["front"][1]["val_accuracy"], 0.7)
+
+
+def test_a_new_run_replaces_an_old_front_unless_resumed(tmp_path):
+    model = jet_mlp()
+    first = th.ParetoFront(tmp_path)
+    first.set_model(model)
+    first.on_train_begin()
+    first.on_epoch_end(0, {"val_accuracy": 0.9, "ebops": 10.0})  # would dominate everything after it
+    resumed = th.ParetoFront(tmp_path, resume=True)
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    assert [p["val_accuracy"] for p in resumed.front] == [0.9]
+    fresh = th.ParetoFront(tmp_path)
+    fresh.set_model(model)
+    fresh.on_train_begin()
+    fresh.on_epoch_end(0, {"val_accuracy": 0.5, "ebops": 100.0})
+    assert [p["val_accuracy"] for p in fresh.front] == [0.5]
+    assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["epoch-0000.keras"]

@@ -79,24 +79,40 @@ def dominates(a: dict, b: dict, metric: str) -> bool:
     )
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
 class ParetoFront(tf.keras.callbacks.Callback):
     """Keeps the checkpoints not dominated on (``metric`` higher, EBOPs lower) in ``directory``.
 
     Each kept epoch is saved as ``epoch-XXXX.keras``; ``index.json`` lists them with their metrics. Put it after
-    :class:`EBOPsLogger` (it reads ``logs['ebops']``, computing it if absent).
+    :class:`EBOPsLogger` (it reads ``logs['ebops']``, computing it if absent). With ``resume=True`` a front
+    already in ``directory`` is continued; otherwise its checkpoints are removed when training starts.
     """
 
-    def __init__(self, directory: str | os.PathLike, metric: str = "val_accuracy"):
+    def __init__(self, directory: str | os.PathLike, metric: str = "val_accuracy", resume: bool = False):
         super().__init__()
         self.directory = Path(directory)
         self.metric = metric
+        self.resume = resume
         self.front: list[dict] = []
 
     def on_train_begin(self, logs=None):
         self.directory.mkdir(parents=True, exist_ok=True)
         index = self.directory / "index.json"
-        if index.exists():
-            self.front = json.loads(index.read_text())["front"]
+        if not index.exists():
+            return
+        old = json.loads(index.read_text())["front"]
+        if self.resume:
+            self.front = old
+            return
+        for p in old:
+            _remove(self.directory / p["path"])
+        index.unlink()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -117,11 +133,7 @@ class ParetoFront(tf.keras.callbacks.Callback):
         os.replace(tmp, self.directory / point["path"])
         for p in [p for p in self.front if dominates(point, p, self.metric)]:
             self.front.remove(p)
-            path = self.directory / p["path"]
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+            _remove(self.directory / p["path"])
         self.front.append(point)
         self.front.sort(key=lambda p: p["ebops"])
         self._write_index()

@@ -34,6 +34,7 @@ class Options:
     quantizer: dict = field(default_factory=dict)
     beta: float = 0.0
     keep_batchnorm: bool = False
+    rounding: str | None = None  # force this rounding on every quantizer (else QKeras' own: RND_CONV)
 
 
 @dataclass
@@ -52,8 +53,8 @@ def qconfig(opts: Options, init_f, rounding: str | None = None, overflow: str | 
     array; the clip range ``[f_min, f_max]`` is widened to hold all of them)."""
     f_values = np.asarray(init_f, np.float64)
     values = {**opts.quantizer, "init_f": float(f_values.max())}
-    if rounding:
-        values["rounding"] = rounding
+    if opts.rounding or rounding:
+        values["rounding"] = opts.rounding or rounding
     if overflow:
         values["overflow"] = overflow
     cfg = QuantizerConfig.from_any(values, where)

@@ -37,6 +37,7 @@ def from_qkeras(
     beta: float = 0.0,
     keep_batchnorm: bool = False,
     drop_softmax: bool = True,
+    rounding: str | None = None,
     name: str | None = None,
 ) -> tf.keras.Model:
     """Convert a Sequential or functional QKeras / Keras model into a trigger-hgq model with the same weights.
@@ -67,6 +68,9 @@ def from_qkeras(
         beta: starting EBOPs penalty weight of every layer.
         keep_batchnorm: keep BatchNormalization trainable (H*BatchNorm layers) instead of folding it.
         drop_softmax: drop an output softmax (else a softmax is an error).
+        rounding: force one rounding mode on every quantizer, e.g. ``"RND"`` (round half up, HGQ's own, which
+            the RTL route supports) before HGQ training; the default keeps QKeras' round-half-even so that the
+            converted model reproduces the QKeras model exactly.
         name: name of the converted model (default: the source name + ``_hgq``).
 
     Raises:
@@ -80,6 +84,7 @@ def from_qkeras(
         quantizer=dict(quantizer or {}),
         beta=float(beta),
         keep_batchnorm=bool(keep_batchnorm),
+        rounding=rounding,
     )
     if opts.input_range[0] >= opts.input_range[1]:
         raise TriggerHGQError(f"input_range {input_range}: the low end must be below the high end")

@@ -63,7 +63,8 @@ def lut_equiv(model: dict) -> float | None:
 
 
 def violations(model: dict, budget: Budget) -> list[str]:
-    """Why a model does not fit (empty when it fits). A model without latency figures does not fit."""
+    """Why a model does not fit (empty when it fits). A model without latency figures, or whose firmware is not
+    bit-exact with it (so its accuracy is not the firmware's), does not fit."""
     out = []
     cycles = model.get("latency_cycles")
     if cycles is None:
@@ -77,8 +78,9 @@ def violations(model: dict, budget: Budget) -> list[str]:
             limit = frac * avail[key]
             if model.get(key) is None or model[key] > limit:
                 out.append(f"{key.upper()} {model.get(key)} > {limit:.0f} ({frac:.1%} of {budget.part})")
-    if model.get("bit_exact_fraction") is not None and model["bit_exact_fraction"] < 1.0 and model["method"] == "hgq":
-        out.append(f"not bit-exact ({model['bit_exact_fraction']:.4%})")
+    exact = model.get("bit_exact_fraction")
+    if exact is None or exact < 1.0:  # only firmware proven equal to the evaluated model can be deployed
+        out.append("not bit-exact" + (f" ({exact:.2%} of checked outputs equal)" if exact is not None else ""))
     return out
 
 

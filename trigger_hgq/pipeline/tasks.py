@@ -70,7 +70,8 @@ def train_hgq_task(spec: dict) -> dict:
     schedule = HGQSchedule(**spec["schedule"])
     tf.keras.utils.set_random_seed(schedule.seed)
     source = load_model(spec["start"])
-    model = from_qkeras(source, quantizer={"lr_scale": float(spec.get("lr_scale", 1.0))},
+    # HGQ's own rounding (half up) from here on: the bits are retrained anyway, and every firmware route has it
+    model = from_qkeras(source, quantizer={"lr_scale": float(spec.get("lr_scale", 1.0))}, rounding="RND",
                         name=f"hgq_seed{schedule.seed}")
     front = train_hgq(model, (data["x_train"], data["y_train"]), (data["x_val"], data["y_val"]), schedule,
                       spec["front_dir"], verbose=int(spec.get("verbose", 0)))
@@ -110,6 +111,7 @@ def _model_ebops(model, method: str, x_calib: np.ndarray) -> int:
     return ebops(model)
 
 
+QKERAS_INPUT_PRECISION = "ap_fixed<32,8>"
 # the analytical estimator's documented LUT error (trigger_hgq/export/estimate.py): within +-50%
 ESTIMATE_LUT_TOLERANCE = 0.5
 
@@ -133,6 +135,12 @@ def _rtl(model, spec: dict, x: np.ndarray) -> dict:
                 "estimate_within_documented_error": None if ratio is None
                 else abs(ratio - 1.0) <= ESTIMATE_LUT_TOLERANCE},
     }
+
+
+def quantizes_inputs(model) -> bool:
+    """The model's first layer is a QKeras input quantizer (QActivation)."""
+    first = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"][0]
+    return type(first).__name__ == "QActivation"
 
 
 def logits_model(model):
@@ -168,8 +176,10 @@ def export_task(spec: dict) -> dict:
     auc, roc = roc_per_class(data["y_test"], scores, list(spec["classes"]))
     ebops = _model_ebops(model, method, data["x_train"][:20000])
     opts = spec["export"]
+    # a QKeras model that quantizes its inputs itself gets a wide firmware input, so that this step is exact too
+    input_precision = QKERAS_INPUT_PRECISION if quantizes_inputs(model) else None
     with contextlib.redirect_stdout(io.StringIO()):
-        exported = to_hls4ml(logits_model(model), spec["out"], x=data["x_test"],
+        exported = to_hls4ml(logits_model(model), spec["out"], x=data["x_test"], input_precision=input_precision,
                              n_check=int(opts.get("n_check", 10000)),
                              backend=opts.get("backend", "Vitis"), part=spec["part"], clock_ns=spec["clock_ns"],
                              io_type=opts.get("io_type", "io_parallel"), strategy=opts.get("strategy", "Latency"))
