@@ -148,6 +148,9 @@ def models_table(report: dict) -> Table:
     headers = ["Model", "Method", "Accuracy", "Within budget", "Latency (cycles)", "Latency (ns)", "II (cycles)",
                "EBOPs", "LUT", "DSP", "FF", "LUT-equiv.", "Bit-exact (inputs)", "Source (res. / latency)"]
     numeric = [False, False, True, False] + [True] * 9 + [False]
+    if has_yosys:
+        headers.append("yosys LUT / FF / CARRY / DSP")
+        numeric.append(False)
     table = Table(headers, numeric=numeric)
     for m in ordered_models(report):
         tags = {m["method"]}
