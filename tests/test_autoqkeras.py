@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from conftest import REPO
 
 import trigger_hgq as th
 from trigger_hgq import TriggerHGQError
 from trigger_hgq.baselines import load_autoqkeras_config, qkeras_json_compat, run_autoqkeras
 from trigger_hgq.convert import load_model, qkeras_objects, save_model
 from trigger_hgq.data.synthetic import make_classification
+
+REPO = Path(__file__).resolve().parents[1]
 
 CONFIG = REPO / "pipelines" / "configs" / "autoqkeras.yaml"
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
-from conftest import REPO
 
 from trigger_hgq import TriggerHGQError
 from trigger_hgq.baselines import baseline_from_yaml, build_qkeras_model, load_baseline_config, train_baseline
 from trigger_hgq.data.synthetic import make_classification
+
+REPO = Path(__file__).resolve().parents[1]
 
 CONFIGS = REPO / "pipelines" / "configs" / "baselines"
 BITS = {"jet_tagger_4bit": 4, "jet_tagger_6bit": 6, "jet_tagger_8bit": 8, "jet_tagger_16bit": 16}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO
 
 import trigger_hgq as th
 from trigger_hgq.baselines import build_qkeras_model, load_baseline_config, train_baseline
 from trigger_hgq.data.synthetic import make_classification
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def accuracy(model: tf.keras.Model, x: np.ndarray, y: np.ndarray) -> float:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import uproot
 import yaml
-from conftest import JET_CARD, jet_columns, write_root
+from rootfiles import JET_CARD, jet_columns, write_root
 
 from trigger_hgq.cli import main
 from trigger_hgq.data import load_dataset

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from conftest import JET_CARD, jet_columns, write_root
+from rootfiles import JET_CARD, jet_columns, write_root
 
 from trigger_hgq.data import parse_card, summarize
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 import pytest
-from conftest import JET_CARD, event_columns, jet_columns, write_card, write_root
+from rootfiles import JET_CARD, event_columns, jet_columns, write_card, write_root
 
 from trigger_hgq.data import iter_chunks, load_card, load_dataset, parse_card
 from trigger_hgq.errors import TriggerHGQError

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import JET_CARD
+from rootfiles import JET_CARD
 
 from trigger_hgq.data import Standardizer, load_dataset, parse_card
 from trigger_hgq.errors import TriggerHGQError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import JET_CARD, event_columns, jet_columns, write_root
+from rootfiles import JET_CARD, event_columns, jet_columns, write_root
 
 from trigger_hgq.data import load_dataset, parse_card, split_indices
 from trigger_hgq.data.split import split_counts
