@@ -8,7 +8,7 @@ import tensorflow as tf
 from hgq_models import make_data, train_hgq
 
 import trigger_hgq as th
-from trigger_hgq.calibrate import activation_quantizers, recording
+from trigger_hgq.calibration import activation_quantizers, recording
 from trigger_hgq.errors import TriggerHGQError
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from trigger_hgq.calibrate import reset_ranges
-from trigger_hgq.ebops import ebops, h_layers
+from trigger_hgq.bops import ebops, h_layers
+from trigger_hgq.calibration import reset_ranges
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.layers.base import HQuantizedLayer
 

@@ -6,7 +6,7 @@ Every quantized tensor owns one :class:`FixedQuantizer`. Its state lives in Kera
 * ``f`` (trainable, float): fractional bits, one per element by default (or per channel / per tensor). The
   forward pass uses ``round(f)`` (half up), with a straight-through gradient.
 * ``vmin``/``vmax`` (activations only, per element): the range of quantized values seen (running min/max while
-  training, exact after :func:`trigger_hgq.calibrate`). Integer bits and sign follow from it.
+  training, exact after :func:`trigger_hgq.calibration`). Integer bits and sign follow from it.
 
 Weights take their integer bits and sign from each quantized value itself: a weight quantized to zero has zero
 bits (it is pruned).

@@ -36,8 +36,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trigger_hgq.bops import ebops
     from trigger_hgq.convert import from_qkeras, load_model, save_model
-    from trigger_hgq.ebops import ebops
 
     source = load_model(args.in_model, args.weights)
     quantizer = {"lr_scale": args.lr_scale} if args.lr_scale else None

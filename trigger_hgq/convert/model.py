@@ -55,7 +55,7 @@ def from_qkeras(
     transparent (wide enough to hold the exact result). Float weights start with ``float_weight_f`` fractional
     bits and the outputs of float layers with ``float_activation_f``. Every activation range is fixed from
     interval bounds (QKeras' clipping included); training with :class:`trigger_hgq.ResetRanges` or
-    :func:`trigger_hgq.calibrate` replaces them by the ranges the data needs (and so lifts QKeras' clipping).
+    :func:`trigger_hgq.calibration` replaces them by the ranges the data needs (and so lifts QKeras' clipping).
 
     Args:
         model: the source model (QKeras layers need ``qkeras`` importable; not nested models).

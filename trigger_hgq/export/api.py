@@ -153,7 +153,7 @@ def to_hls4ml(
         est.ii = 1 if opts.io_type == "io_parallel" and opts.reuse_factor == 1 else opts.reuse_factor
         ebops_model = None
         if kind == "hgq":
-            from trigger_hgq.ebops import ebops
+            from trigger_hgq.bops import ebops
 
             ebops_model = ebops(model)
         options = {k: v for k, v in asdict(opts).items() if k != "hls_config"}

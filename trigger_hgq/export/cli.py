@@ -85,7 +85,7 @@ def _export(args) -> int:
     if args.calibrate:
         if x is None:
             raise TriggerHGQError("--calibrate needs --data")
-        from trigger_hgq.calibrate import calibrate
+        from trigger_hgq.calibration import calibrate
 
         calibrate(model, x)
     hls_config = None

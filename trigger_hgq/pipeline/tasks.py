@@ -101,9 +101,9 @@ def _bits_histogram(model) -> dict:
 
 def _model_ebops(model, method: str, x_calib: np.ndarray) -> int:
     """Exact EBOPs: of the HGQ model itself, or of a QKeras/float model through its HGQ image (same grid)."""
-    from trigger_hgq.calibrate import calibrate
+    from trigger_hgq.bops import ebops
+    from trigger_hgq.calibration import calibrate
     from trigger_hgq.convert import from_qkeras
-    from trigger_hgq.ebops import ebops
 
     if method != "hgq":
         model = from_qkeras(model, float_weight_f=10, float_activation_f=10)  # floats as ap_fixed<16,6>-like
@@ -161,7 +161,7 @@ def export_task(spec: dict) -> dict:
     Returns the candidate's model entry of the pipeline report.
     """
     tf = _tf()
-    from trigger_hgq.calibrate import calibrate
+    from trigger_hgq.calibration import calibrate
     from trigger_hgq.convert.io import load_model
     from trigger_hgq.export import to_hls4ml
     from trigger_hgq.report.summarize import roc_per_class

@@ -17,7 +17,7 @@ def _run(args) -> int:
     if args.calibrate:
         if x is None:
             raise TriggerHGQError("--calibrate needs --data")
-        from trigger_hgq.calibrate import calibrate
+        from trigger_hgq.calibration import calibrate
 
         calibrate(model, x)
     rtl = build_rtl(

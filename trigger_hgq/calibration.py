@@ -7,7 +7,7 @@ import contextlib
 import numpy as np
 import tensorflow as tf
 
-from trigger_hgq.ebops import h_layers
+from trigger_hgq.bops import h_layers
 from trigger_hgq.quantizer import FixedQuantizer
 
 
