@@ -39,7 +39,9 @@ def test_shipped_jet_tagger_configs(name):
         assert type(layer).__name__ == "QDense"
         assert layer.kernel_quantizer_internal.bits == bits and layer.bias_quantizer_internal.bits == bits
         assert layer.kernel_quantizer_internal.alpha == 1
-    relus = [layer for layer in model.layers if type(layer).__name__ == "QActivation"]
+    qacts = [layer for layer in model.layers if type(layer).__name__ == "QActivation"]
+    inq, relus = qacts[0], qacts[1:]  # the input quantizer: the firmware input ap_fixed<16,6>
+    assert (inq.quantizer.bits, inq.quantizer.integer) == (16, 5)
     assert len(relus) == 3 and all(layer.quantizer.bits == bits for layer in relus)
 
 
