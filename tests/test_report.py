@@ -429,3 +429,13 @@ def test_cli_rewrites_a_report_and_reports_bad_input(full, tmp_path, capsys):
     assert cli_main(["render", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "report budget.clock_ns: expected a number > 0" in err and str(bad) in err
+
+
+def test_layers_without_weights_round_trip_through_report_json(tmp_path):
+    """A written report validates again when read back (weight-less layers: no weight histogram)."""
+    report = make_report()
+    hgq = next(m for m in report["models"] if m.get("bits_histogram"))
+    first = next(iter(hgq["bits_histogram"]))
+    hgq["bits_histogram"][first].pop("weights", None)
+    write_report(report, tmp_path)
+    validate_report(json.loads((tmp_path / "report.json").read_text()))

@@ -51,7 +51,7 @@ ROC_SPEC = Obj({
     "tpr": (ListOf(Float(**FRACTION), nonempty=True), True, "true positive rate (signal efficiency)"),
 })
 BITS_SPEC = Obj({
-    "weights": (MapOf(Int(), key_doc="bits", int_keys=True), False,
+    "weights": (Nullable(MapOf(Int(), key_doc="bits", int_keys=True)), False,
                 "number of weights per bitwidth (0 = pruned); absent for layers without weights"),
     "activations": (MapOf(Int(), key_doc="bits", int_keys=True), True, "number of activations per bitwidth"),
 })
