@@ -8,46 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from trigger_hgq.convert.io import load_model
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.export.hls import BACKENDS, DEFAULT_PART, IO_TYPES, STRATEGIES
-
-
-def _custom_objects() -> dict:
-    import trigger_hgq
-    from trigger_hgq.export.proxy import FixedPointQuantizer
-
-    objects = {**trigger_hgq.custom_objects(), "FixedPointQuantizer": FixedPointQuantizer}
-    try:
-        from qkeras.utils import _add_supported_quantized_objects
-
-        _add_supported_quantized_objects(objects)
-    except ImportError:  # QKeras models then fail to load with a clear message below
-        pass
-    return objects
-
-
-def load_model(path: str | Path, weights: str | Path | None = None):
-    """Load a Keras model: ``.keras`` / ``.h5`` (whole model) or ``.json`` architecture + HDF5 weights
-    (``--weights`` or ``<stem>_weights.h5`` beside it). trigger-hgq and QKeras layers are known."""
-    import tensorflow as tf
-
-    path = Path(path)
-    if not path.exists():
-        raise TriggerHGQError(f"model file {path} does not exist")
-    objects = _custom_objects()
-    try:
-        if path.suffix == ".json":
-            model = tf.keras.models.model_from_json(path.read_text(), custom_objects=objects)
-            weights = Path(weights) if weights else path.with_name(f"{path.stem}_weights.h5")
-            if not weights.exists():
-                raise TriggerHGQError(f"model {path}: weights file {weights} does not exist (use --weights)")
-            model.load_weights(weights)
-            return model
-        return tf.keras.models.load_model(path, custom_objects=objects, compile=False)
-    except TriggerHGQError:
-        raise
-    except Exception as err:
-        raise TriggerHGQError(f"model file {path}: cannot be loaded ({err})") from err
 
 
 def load_inputs(path: str | Path, key: str | None = None) -> np.ndarray | list[np.ndarray]:
