@@ -62,7 +62,8 @@ def _case(name, folder):
     if name == "truncated root file":
         data = good.read_bytes()
         (folder / "truncated.root").write_bytes(data[: len(data) // 2])
-        return folder / "truncated.root", _card(folder), ["truncated.root", "truncated or corrupt"]
+        return folder / "truncated.root", _card(folder), [
+            "truncated.root", "truncated file", f"ends at byte {len(data)}, but it has {len(data) // 2} bytes"]
     if name == "corrupt root file":
         data = bytearray(good.read_bytes())
         seek = int(uproot.open(good)["Events"]["f1"].member("fBasketSeek")[2])  # a compressed basket of f1

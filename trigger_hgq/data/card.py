@@ -25,6 +25,7 @@ TOP_KEYS = (
 )
 LABEL_KEYS = ("branch", "one_hot", "expression")
 CONSTITUENT_KEYS = ("branches", "max_particles", "sort_by")
+FLATTEN_KEYS = ("collection", "counter", "members")
 SPLIT_KEYS = ("train", "val", "test", "seed", "key")
 FORMATS = ("auto", "root", "openml", "hdf5")
 NAN_POLICIES = ("error", "drop", "fill")
@@ -54,6 +55,23 @@ class LabelSpec:
         if self.kind == "one_hot":
             return f"label.one_hot [{', '.join(self.one_hot)}]"
         return f"label.{self.kind} '{self.branch or self.expression}'"
+
+
+@dataclass(frozen=True)
+class FlattenSpec:
+    """An event collection read as one row per object.
+
+    ``collection`` names it (in messages and row locations); ``counter`` is the branch holding the number of objects
+    per entry (an integer, or a list whose length is used); ``members`` is the prefix of its member branches (e.g.
+    ``Jet_``, ``Jet.``, ``AK4CHS.``). Unset, the counter is looked for (see :mod:`trigger_hgq.data.collection`).
+    """
+
+    collection: str
+    counter: str | None = None
+    members: str | None = None
+
+    def describe(self) -> str:
+        return f"key 'flatten' (collection {self.collection})"
 
 
 @dataclass(frozen=True)
@@ -93,7 +111,7 @@ class Card:
     description: str = ""
     format: str = "auto"
     aliases: dict[str, str] = field(default_factory=dict)
-    flatten: str | None = None
+    flatten: FlattenSpec | None = None
     cut: str | None = None
     constituents: ConstituentSpec | None = None
     split: SplitSpec = field(default_factory=SplitSpec)
@@ -159,7 +177,9 @@ class Card:
         return {
             "format": self.format, "tree": self.tree, "features": self.features, "aliases": self.aliases,
             "label": [self.label.kind, self.label.expressions()], "classes": list(self.classes),
-            "flatten": self.flatten, "cut": self.cut, "split_key": list(self.split.key or []),
+            "flatten": None if self.flatten is None else [self.flatten.collection, self.flatten.counter,
+                                                          self.flatten.members],
+            "cut": self.cut, "split_key": list(self.split.key or []),
             "constituents": None if c is None else [c.fields, c.max_particles, c.sort_by],
             "nan_policy": self.nan_policy, "fill_value": self.fill_value,
         }
@@ -282,7 +302,7 @@ def parse_card(data: Any, source: Path | None = None, base_dir: Path | None = No
     if label.kind == "one_hot" and len(classes) != len(label.one_hot):
         raise ck.fail("classes", f"has {len(classes)} names but label.one_hot has {len(label.one_hot)} branches")
 
-    flatten = ck.string(data.get("flatten"), "flatten", optional=True)
+    flatten = _parse_flatten(ck, data.get("flatten"))
     cut = ck.string(data.get("cut"), "cut", optional=True)
     constituents = _parse_constituents(ck, data.get("constituents"))
     if constituents is not None and flatten is not None:
@@ -322,6 +342,19 @@ def _parse_label(ck: _Checker, raw: Any) -> LabelSpec:
         return LabelSpec(kind, one_hot=ck.strings(spec[kind], "label.one_hot"))
     value = ck.string(spec[kind], f"label.{kind}")
     return LabelSpec(kind, branch=value) if kind == "branch" else LabelSpec(kind, expression=value)
+
+
+def _parse_flatten(ck: _Checker, raw: Any) -> FlattenSpec | None:
+    if raw is None or isinstance(raw, str):
+        name = ck.string(raw, "flatten", optional=True)
+        return None if name is None else FlattenSpec(name)
+    spec = ck.mapping(raw, "flatten")
+    ck.unknown(spec, FLATTEN_KEYS, prefix="flatten.")
+    if "collection" not in spec:
+        raise ck.fail("flatten.collection", "is required (the collection's name, e.g. Jet)")
+    return FlattenSpec(ck.string(spec["collection"], "flatten.collection"),  # type: ignore[arg-type]
+                       ck.string(spec.get("counter"), "flatten.counter", optional=True),
+                       ck.string(spec.get("members"), "flatten.members", optional=True))
 
 
 def _parse_constituents(ck: _Checker, raw: Any) -> ConstituentSpec | None:

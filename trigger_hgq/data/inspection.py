@@ -7,6 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from trigger_hgq.data.branches import (
+    all_branches,
+    branch_path,
+    check_baskets,
+    interpretation,
+    is_readable_leaf,
+    typename,
+)
 from trigger_hgq.data.card import SUFFIX_FORMATS, Card
 from trigger_hgq.data.dataset import empty_selection, iter_chunks, resolve_card
 from trigger_hgq.data.public import _open_h5, iter_table, read_arff_header
@@ -15,8 +23,8 @@ from trigger_hgq.data.split import SPLITS, split_counts
 
 
 def inspect_file(path: str | Path) -> dict:
-    """The contents of a ROOT, HDF5 or ARFF/CSV file: for ROOT every tree with its entries and branches (name,
-    C++ type, how uproot reads it)."""
+    """The contents of a ROOT, HDF5 or ARFF/CSV file: for ROOT every tree with its entries and every branch,
+    sub-branches included (full path, C++ type, how uproot reads it or why it cannot, readable as an array)."""
     path = Path(path)
     fmt = SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None and path.is_file():
@@ -32,13 +40,18 @@ def inspect_file(path: str | Path) -> dict:
 def _inspect_root(path: Path) -> dict:
     out: dict = {"file": str(path), "format": "root", "trees": {}}
     with open_root(path) as file:
+        size = path.stat().st_size
         for name, cls in list_trees(file).items():
             if cls == "ROOT::RNTuple":
                 out["trees"][name] = {"class": cls, "entries": None, "branches": []}
                 continue
             tree = get_tree(file, name)
-            branches = [{"name": b.name, "type": b.typename, "interpretation": str(b.interpretation)}
-                        for b in tree.branches]
+            branches = []
+            for b in all_branches(tree):
+                _, text = interpretation(b)
+                branches.append({"name": branch_path(tree, b), "type": typename(b), "interpretation": text,
+                                 "readable": is_readable_leaf(b)})
+            check_baskets(tree, tree.keys(recursive=True), size)
             out["trees"][name] = {"class": cls, "entries": int(tree.num_entries), "branches": branches}
     return out
 
@@ -136,7 +149,9 @@ def format_inspection(info: dict) -> str:
     lines = [f"{info['file']} ({info['format']})"]
     if info["format"] == "root":
         for name, t in info["trees"].items():
-            lines.append(f"  {t['class']} '{name}': {t['entries']} entries, {len(t['branches'])} branches")
+            n_leaves = sum(b["readable"] for b in t["branches"])
+            lines.append(f"  {t['class']} '{name}': {t['entries']} entries, {len(t['branches'])} branches "
+                         f"({n_leaves} readable as arrays)")
             width = min(max((len(b["name"]) for b in t["branches"]), default=0), 40)
             lines += [f"    {b['name']:<{width}}  {b['type']:<16} {b['interpretation']}" for b in t["branches"]]
     elif info["format"] == "hdf5":

@@ -18,9 +18,12 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from trigger_hgq.data.branches import check_baskets, check_readable, typename
 from trigger_hgq.data.card import Card
 from trigger_hgq.data.chunk import Chunk, make_chunk
+from trigger_hgq.data.collection import find_counter
 from trigger_hgq.data.constituents import pad_jagged
+from trigger_hgq.data.expressions import LANGUAGE, ReductionError, check_functions, free_symbols, quote_paths
 from trigger_hgq.data.split import entry_keys, value_keys
 from trigger_hgq.errors import TriggerHGQError
 
@@ -50,6 +53,10 @@ def open_root(path: Path) -> Iterator[uproot.ReadOnlyDirectory]:
     except Exception as err:
         raise TriggerHGQError(f"{path}: cannot open this ROOT file, truncated or corrupt? ({_reason(err)})") from None
     with file:
+        size = path.stat().st_size
+        if int(file.file.fEND) > size:
+            raise TriggerHGQError(f"{path}: truncated file: its header says it ends at byte {int(file.file.fEND)}, "
+                                  f"but it has {size} bytes")
         yield file
 
 
@@ -80,7 +87,8 @@ def get_tree(file: uproot.ReadOnlyDirectory, name: str) -> uproot.TTree:
 
 
 def _used_branches(tree: uproot.TTree, keys: set[str], card: Card, expr: str, what: str) -> set[str]:
-    """Branches an expression reads (through aliases); a missing name is an error naming branch, tree and file."""
+    """Branches an expression reads (through aliases); a missing name is an error naming branch, tree and file, an
+    unknown function one naming the function."""
     out: set[str] = set()
     todo, seen = [expr], set()
     while todo:
@@ -88,50 +96,37 @@ def _used_branches(tree: uproot.TTree, keys: set[str], card: Card, expr: str, wh
         if e in seen:
             continue
         seen.add(e)
+        quoted = quote_paths(e, keys)
+        check_functions(quoted, keys, f"{card.where}: {what}" if e == expr else f"{card.where}: alias of {what}")
         try:
-            symbols = _LANGUAGE.free_symbols(e, keys, card.aliases, tree.file.file_path, tree.object_path)
+            symbols = free_symbols(quoted, keys, card.aliases, tree.file.file_path, tree.object_path)
         except uproot.KeyInFileError as err:
             raise TriggerHGQError(
                 f"{tree.file.file_path}: tree '{tree.name}' has no branch '{err.key}' (needed by {what}: '{expr}' "
                 f"in {card.where})") from None
-        except SyntaxError as err:
-            reason = str(err.msg).splitlines()[0]
-            raise TriggerHGQError(f"{card.where}: {what}: '{expr}' is not a valid expression ({reason})") from None
         for s in symbols:
             if s in card.aliases:
                 todo.append(card.aliases[s])
             else:
                 out.add(s)
     for b in out:
-        interp = tree[b].interpretation
-        if isinstance(interp, uproot.interpretation.identify.UnknownInterpretation):
-            raise TriggerHGQError(
-                f"{tree.file.file_path}: tree '{tree.name}': branch '{b}' (type {tree[b].typename}) cannot be read as "
-                f"numbers (needed by {what}: '{expr}')")
+        check_readable(tree, b, f"{what}: '{expr}'")
     return out
-
-
-def _counter(tree: uproot.TTree, prefix: str) -> str:
-    """The branch that counts a collection's objects per entry: ``n<prefix>``, else a jagged ``<prefix>_*`` branch."""
-    keys = tree.keys()
-    if f"n{prefix}" in keys:
-        return f"n{prefix}"
-    for k in keys:
-        if k.startswith(prefix + "_") and isinstance(tree[k].interpretation, uproot.AsJagged):
-            return k
-    raise TriggerHGQError(f"{tree.file.file_path}: tree '{tree.name}' has no counter branch n{prefix} and no jagged "
-                          f"{prefix}_* branch (key 'flatten': {prefix})")
 
 
 class _Step:
     """The arrays of one step and how to turn each expression into one value per row."""
 
-    def __init__(self, arrays: ak.Array, card: Card, counter: str | None, path: Path, tree: str):
-        self.arrays, self.card, self.path, self.tree = arrays, card, path, tree
+    def __init__(self, arrays: ak.Array, card: Card, counter: str | None, path: Path, tree: str,
+                 quoted: dict[str, str]):
+        self.arrays, self.card, self.path, self.tree, self.quoted = arrays, card, path, tree, quoted
         self.counts: np.ndarray | None = None
         if counter is not None:
             c = arrays[counter]
             self.counts = np.asarray(ak.num(c, axis=1) if c.ndim > 1 else c, np.int64)
+
+    def __getitem__(self, expr: str) -> ak.Array:
+        return self.arrays[self.quoted.get(expr, expr)]
 
     def _type_error(self, what: str, expr: str, arr: ak.Array, why: str) -> TriggerHGQError:
         desc = what if f"'{expr}'" in what else f"{what} ('{expr}')"
@@ -139,12 +134,12 @@ class _Step:
 
     def rows(self, expr: str, what: str) -> np.ndarray:
         """One number per row (after flattening) for ``expr``."""
-        arr = self.arrays[expr]
+        arr = self[expr]
         if self.counts is not None and arr.ndim == 2 and _is_numeric(arr):
             if not np.array_equal(np.asarray(ak.num(arr, axis=1)), self.counts):
                 raise TriggerHGQError(
                     f"{self.path}: tree '{self.tree}': {what} ('{expr}') does not have one value per "
-                    f"{self.card.flatten} object (key 'flatten')")
+                    f"{self.card.flatten.collection} object (key 'flatten')")  # type: ignore[union-attr]
             arr = ak.flatten(arr, axis=1)
         elif self.counts is not None and arr.ndim == 1 and _is_numeric(arr):
             return np.repeat(ak.to_numpy(arr), self.counts)
@@ -154,13 +149,13 @@ class _Step:
         return ak.to_numpy(arr)
 
     def event_values(self, expr: str, what: str) -> np.ndarray:
-        arr = self.arrays[expr]
+        arr = self[expr]
         if arr.ndim != 1 or not _is_numeric(arr):
             raise self._type_error(what, expr, arr, "one number per entry is needed")
         return ak.to_numpy(arr)
 
     def jagged(self, expr: str, what: str) -> ak.Array:
-        arr = self.arrays[expr]
+        arr = self[expr]
         if arr.ndim != 2 or not _is_numeric(arr):
             raise self._type_error(what, expr, arr, "a list of numbers per row is needed")
         return arr
@@ -187,28 +182,54 @@ def iter_root_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
         if card.constituents:
             named += [(f"constituent field '{n}'", e) for n, e in card.constituents.fields.items()]
         keys = set(tree.keys(recursive=True, full_paths=False)) | set(tree.keys(recursive=True))
+        used: set[str] = set()
         for what, expr in named:
-            _used_branches(tree, keys, card, expr, what)
-        counter = _counter(tree, card.flatten) if card.flatten else None
+            used |= _used_branches(tree, keys, card, expr, what)
+        counter = find_counter(tree, card) if card.flatten else None
+        branches = sorted(used | ({counter} if counter else set()))
+        check_baskets(tree, branches, path.stat().st_size)
         expressions = list(dict.fromkeys([e for _, e in named] + ([counter] if counter else [])))
-        steps = tree.iterate(expressions, aliases=card.aliases or None, step_size=card.step_size, library="ak",
-                             report=True)
+        quoted = {e: quote_paths(e, keys) for e in expressions}
+        aliases = {k: quote_paths(v, keys) for k, v in card.aliases.items()}
+        steps = tree.iterate(list(dict.fromkeys(quoted.values())), aliases=aliases or None, language=LANGUAGE,
+                             step_size=card.step_size, library="ak", report=True)
+        start = 0
         while True:
             try:
                 arrays, report = next(steps)
             except StopIteration:
                 return
-            except _CORRUPT as err:
-                raise TriggerHGQError(
-                    f"{path}: cannot read tree '{card.tree}', truncated or corrupt file ({_reason(err)})") from None
             except Exception as err:
-                raise TriggerHGQError(
-                    f"{path}: cannot read tree '{card.tree}' or evaluate the card's expressions on it (truncated or "
-                    f"corrupt file, or an invalid expression in {card.where}): {_reason(err)}") from None
-            chunk = _step_chunk(card, _Step(arrays, card, counter, path, card.tree), report.tree_entry_start, file_id)
-            del arrays, report  # not alive while the next step is read
+                raise _read_error(tree, card, path, branches, start, err) from None
+            step = _Step(arrays, card, counter, path, card.tree, quoted)
+            start = report.tree_entry_stop
+            chunk = _step_chunk(card, step, report.tree_entry_start, file_id)
+            del arrays, report, step  # not alive while the next step is read
             yield chunk
             del chunk
+
+
+def _read_error(tree: uproot.TTree, card: Card, path: Path, branches: list[str], start: int,
+                err: Exception) -> TriggerHGQError:
+    """The clearest error for a failed step: a misused reduction, else the first branch that fails when read alone."""
+    where = f"{path}: tree '{card.tree}'"
+    if isinstance(err, ReductionError):
+        return TriggerHGQError(f"{where}: {err} (in an expression of {card.where})")
+    try:
+        stop = min(tree.num_entries, start + tree.num_entries_for(card.step_size, branches, entry_start=start))
+    except Exception:
+        stop = tree.num_entries
+    for name in branches:
+        try:
+            tree[name].array(entry_start=start, entry_stop=max(stop, start + 1), library="ak")
+        except Exception as branch_err:
+            kind = "truncated or corrupt data" if isinstance(branch_err, _CORRUPT) else "cannot be read by uproot"
+            return TriggerHGQError(f"{where}: branch '{name}' (type {typename(tree[name])}): {kind} in entries "
+                                   f"{start}-{stop} ({_reason(branch_err)})")
+    if isinstance(err, _CORRUPT):
+        return TriggerHGQError(f"{where}: cannot read it, truncated or corrupt file ({_reason(err)})")
+    return TriggerHGQError(f"{where}: cannot evaluate the expressions of {card.where} in entries {start}-{stop}: "
+                           f"{_reason(err)}")
 
 
 def _step_chunk(card: Card, step: _Step, start: int, file_id: str) -> Chunk:
@@ -245,7 +266,7 @@ def _step_chunk(card: Card, step: _Step, start: int, file_id: str) -> Chunk:
     entries, objects = entries[sel], (objects[sel] if objects is not None else None)
 
     def locate(i: int) -> str:
-        obj = f", {card.flatten}[{objects[i]}]" if objects is not None else ""
+        obj = f", {card.flatten.collection}[{objects[i]}]" if objects is not None else ""  # type: ignore
         return f"{step.path}, tree '{step.tree}', entry {entries[i]}{obj}"
 
     return make_chunk(card, features, labels, keys[sel], locate, constituents, mask)

@@ -1,0 +1,94 @@
+"""What a TTree branch is and whether it can be read: every branch (sub-branches included), its C++ type, how
+uproot reads it, and clean errors for branches uproot cannot interpret or whose baskets lie beyond the file's end."""
+
+from __future__ import annotations
+
+import re
+
+import uproot
+
+from trigger_hgq.errors import TriggerHGQError
+
+_ADDRESS = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+_UNKNOWN = uproot.interpretation.identify.UnknownInterpretation
+
+
+def all_branches(tree: uproot.TTree) -> list[uproot.TBranch]:
+    """Every branch of ``tree``, sub-branches included (depth first, in file order)."""
+    out: list[uproot.TBranch] = []
+    todo = list(reversed(tree.branches))
+    while todo:
+        b = todo.pop()
+        out.append(b)
+        todo.extend(reversed(b.branches))
+    return out
+
+
+def typename(branch: uproot.TBranch) -> str:
+    """The branch's C++ type as uproot names it ('?' when even that cannot be worked out)."""
+    try:
+        return str(branch.typename)
+    except Exception:
+        return "?"
+
+
+def interpretation(branch: uproot.TBranch) -> tuple[object | None, str]:
+    """(uproot's interpretation, a one-line description); the interpretation is None when uproot has none."""
+    try:
+        interp = branch.interpretation
+    except Exception as err:  # uproot raises (instead of returning UnknownInterpretation) on some types
+        return None, f"cannot be read by uproot ({type(err).__name__}: {' '.join(str(err).split())[:200]})"
+    if isinstance(interp, _UNKNOWN):
+        return None, f"cannot be read by uproot ({interp.reason})"
+    if isinstance(interp, uproot.interpretation.grouped.AsGrouped):
+        names = ", ".join(b.name for b in branch.branches[:3]) + (", ..." if len(branch.branches) > 3 else "")
+        return interp, f"group of {len(branch.branches)} sub-branches ({names})"
+    text = str(interp)
+    if _ADDRESS.search(text):  # never show an object repr with a memory address
+        text = type(interp).__name__
+    return interp, text
+
+
+def is_readable_leaf(branch: uproot.TBranch) -> bool:
+    interp, _ = interpretation(branch)
+    return interp is not None and not isinstance(interp, uproot.interpretation.grouped.AsGrouped)
+
+
+def check_readable(tree: uproot.TTree, name: str, needed_by: str) -> None:
+    """``tree[name]`` can be read as an array: not a group of sub-branches, not a type uproot cannot interpret."""
+    branch = tree[name]
+    interp, text = interpretation(branch)
+    if interp is None or isinstance(interp, uproot.interpretation.grouped.AsGrouped):
+        hint = ""
+        if interp is not None:
+            leaves = [b for b in all_branches(branch) if is_readable_leaf(b)]
+            hint = f"; name one of its leaves, e.g. '{branch_path(tree, leaves[0])}'" if leaves else ""
+        raise TriggerHGQError(
+            f"{tree.file.file_path}: tree '{tree.name}': branch '{name}' (type {typename(branch)}) {text}{hint} "
+            f"(needed by {needed_by})")
+
+
+def branch_path(tree: uproot.TTree, branch: uproot.TBranch) -> str:
+    """The full path of ``branch`` in ``tree`` (``evt/P3/P3.Px``), as ``tree.keys(recursive=True)`` names it."""
+    parts = []
+    while branch is not tree and branch is not None:
+        parts.append(branch.name)
+        branch = branch.parent
+    return "/".join(reversed(parts))
+
+
+def check_baskets(tree: uproot.TTree, names: list[str], file_bytes: int) -> None:
+    """Every basket of the named branches lies inside the file (a truncated copy fails here, naming the branch)."""
+    for name in names:
+        branch = tree[name]
+        try:
+            n = int(branch.member("fWriteBasket"))
+            seeks = branch.member("fBasketSeek")[:n]
+            sizes = branch.member("fBasketBytes")[:n]
+        except Exception:  # a branch without these members (no baskets of its own)
+            continue
+        for i, (seek, size) in enumerate(zip(seeks, sizes, strict=True)):
+            if int(seek) + int(size) > file_bytes:
+                raise TriggerHGQError(
+                    f"{tree.file.file_path}: tree '{tree.name}': branch '{name}': basket {i} ends at byte "
+                    f"{int(seek) + int(size)}, beyond the end of the file ({file_bytes} bytes): truncated file")
