@@ -10,10 +10,12 @@ import uproot
 import yaml
 
 
-def write_root(path: Path, columns: dict, tree: str = "Events", basket_entries: int | None = None) -> Path:
+def write_root(path: Path, columns: dict, tree: str = "Events", basket_entries: int | None = None,
+               **naming) -> Path:
     """Write a TTree with ``mktree`` + ``extend``: numpy arrays become flat branches, ``{prefix: {field: jagged}}``
-    a NanoAOD-style collection (``prefix_field`` branches with the counter ``n<prefix>``). ``basket_entries``
-    splits the writing into several baskets."""
+    a NanoAOD-style collection (``prefix_field`` branches with the counter ``n<prefix>``; ``naming`` passes
+    mktree's ``counter_name`` / ``field_name`` for other layouts). ``basket_entries`` splits the writing into
+    several baskets."""
     data = {}
     for name, value in columns.items():
         data[name] = ak.zip({k: ak.Array(v) for k, v in value.items()}) if isinstance(value, dict) else value
@@ -21,7 +23,7 @@ def write_root(path: Path, columns: dict, tree: str = "Events", basket_entries: 
     step = basket_entries or n
     with uproot.recreate(path) as f:
         types = {k: (v.type.content if isinstance(v, ak.Array) else v.dtype) for k, v in data.items()}
-        f.mktree(tree, types)
+        f.mktree(tree, types, **naming)
         for start in range(0, n, step):
             f[tree].extend({k: v[start:start + step] for k, v in data.items()})
     return path

@@ -69,7 +69,8 @@ def _case(name, folder):
         seek = int(uproot.open(good)["Events"]["f1"].member("fBasketSeek")[2])  # a compressed basket of f1
         data[seek + 80: seek + 400] = bytes(320)
         (folder / "corrupt.root").write_bytes(bytes(data))
-        return folder / "corrupt.root", _card(folder), ["corrupt.root", "tree 'Events'", "truncated or corrupt"]
+        return folder / "corrupt.root", _card(folder), [
+            "corrupt.root", "tree 'Events'", "branch 'f1' (type float): truncated or corrupt data in entries"]
     if name == "not a root file":
         (folder / "notes.root").write_text("run 1: 42 events\n" * 50)
         return folder / "notes.root", _card(folder), ["notes.root", "not a ROOT file"]

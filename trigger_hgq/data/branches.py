@@ -58,14 +58,15 @@ def check_readable(tree: uproot.TTree, name: str, needed_by: str) -> None:
     """``tree[name]`` can be read as an array: not a group of sub-branches, not a type uproot cannot interpret."""
     branch = tree[name]
     interp, text = interpretation(branch)
-    if interp is None or isinstance(interp, uproot.interpretation.grouped.AsGrouped):
-        hint = ""
-        if interp is not None:
-            leaves = [b for b in all_branches(branch) if is_readable_leaf(b)]
-            hint = f"; name one of its leaves, e.g. '{branch_path(tree, leaves[0])}'" if leaves else ""
-        raise TriggerHGQError(
-            f"{tree.file.file_path}: tree '{tree.name}': branch '{name}' (type {typename(branch)}) {text}{hint} "
-            f"(needed by {needed_by})")
+    if interp is None:
+        raise TriggerHGQError(f"{tree.file.file_path}: tree '{tree.name}': branch '{name}' (type {typename(branch)}) "
+                              f"{text} (needed by {needed_by})")
+    if isinstance(interp, uproot.interpretation.grouped.AsGrouped):
+        leaves = [b for b in all_branches(branch) if is_readable_leaf(b)]
+        numeric = [b for b in leaves if isinstance(interpretation(b)[0], uproot.AsDtype | uproot.AsJagged)]
+        hint = f"; name one of its leaves, e.g. '{branch_path(tree, (numeric or leaves)[0])}'" if leaves else ""
+        raise TriggerHGQError(f"{tree.file.file_path}: tree '{tree.name}': branch '{name}' (type {typename(branch)}) "
+                              f"is a {text}, not one array{hint} (needed by {needed_by})")
 
 
 def branch_path(tree: uproot.TTree, branch: uproot.TBranch) -> str:

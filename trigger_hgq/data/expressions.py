@@ -46,7 +46,10 @@ def _count(x):
 
 
 def _mean(x, *, default: float = np.nan):
-    return _filled(ak.mean(_lists(x, "mean"), axis=-1), default)
+    arr = _lists(x, "mean")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = _filled(ak.mean(arr, axis=-1), default)
+    return ak.where(ak.num(arr, axis=-1) > 0, mean, default)
 
 
 def _max(x, *, default: float = np.nan):
