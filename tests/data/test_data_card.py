@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trigger_hgq.data import load_card, parse_card
+from trigger_hgq.data import FlattenSpec, load_card, parse_card
 from trigger_hgq.errors import TriggerHGQError
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets"
@@ -24,6 +24,9 @@ def test_defaults_and_forms():
     assert card.features == {"ratio": "x / z"} and card.label.branch == "y" and card.step_size == "20 MB"
     assert card.constituents.fields == {"pt": "pt", "eta": "eta"} and card.constituents.sort_by == "pt"
     assert parse_card(dict(MINIMAL, format="hdf5")).tree == "jets"
+    assert parse_card(dict(MINIMAL, flatten="Jet")).flatten == FlattenSpec("Jet")
+    assert parse_card(dict(MINIMAL, flatten={"collection": "Jet", "counter": "Jet_size", "members": "Jet."})).flatten \
+        == FlattenSpec("Jet", counter="Jet_size", members="Jet.")
 
 
 @pytest.mark.parametrize("change, message", [
@@ -39,6 +42,9 @@ def test_defaults_and_forms():
     ({"constituents": {"branches": {"pt": "c_pt"}, "sort_by": "e"}}, "key 'constituents.sort_by': 'e' is not one"),
     ({"constituents": {"branches": {"pt": "c_pt"}}, "flatten": "Jet"}, "key 'constituents': cannot be combined"),
     ({"features": []}, "key 'features': must be a non-empty list of strings"),
+    ({"flatten": {"counter": "Jet_size"}}, "key 'flatten.collection': is required"),
+    ({"flatten": {"collection": "Jet", "countr": "n"}}, "unknown key 'flatten.countr'"),
+    ({"flatten": {"collection": "Jet", "counter": 3}}, "key 'flatten.counter': must be a non-empty string"),
     ({"cache": 3}, "key 'cache': must be a non-empty string"),
 ])
 def test_bad_values_name_the_card_and_key(tmp_path, change, message):

@@ -70,9 +70,6 @@ class FlattenSpec:
     counter: str | None = None
     members: str | None = None
 
-    def describe(self) -> str:
-        return f"key 'flatten' (collection {self.collection})"
-
 
 @dataclass(frozen=True)
 class ConstituentSpec:

@@ -102,12 +102,14 @@ def _call_name(node: ast.Call) -> str:
         return "?"
 
 
-def check_functions(expr: str, keys: set[str], where: str) -> None:
-    """Every call in ``expr`` is to a known function; otherwise one error listing the functions available."""
+def check_functions(expr: str, keys: set[str], where: str, shown: str | None = None) -> None:
+    """Every call in ``expr`` is to a known function; otherwise one error listing the functions available.
+    ``shown`` is the expression as the card writes it (before :func:`quote_paths`)."""
+    shown = shown or expr
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError as err:
-        raise TriggerHGQError(f"{where}: '{expr}' is not a valid expression ({err.msg})") from None
+        raise TriggerHGQError(f"{where}: '{shown}' is not a valid expression ({err.msg})") from None
     known = LANGUAGE.functions
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -117,7 +119,7 @@ def check_functions(expr: str, keys: set[str], where: str) -> None:
             continue
         hint = f" ('{name}' is a branch, not a function)" if name in keys else ""
         raise TriggerHGQError(
-            f"{where}: unknown function '{name}' in '{expr}'{hint}; reductions: {', '.join(REDUCTIONS)}; "
+            f"{where}: unknown function '{name}' in '{shown}'{hint}; reductions: {', '.join(REDUCTIONS)}; "
             f"other functions: {', '.join(sorted(set(known) - set(REDUCTIONS)))}")
 
 

@@ -97,7 +97,7 @@ def _used_branches(tree: uproot.TTree, keys: set[str], card: Card, expr: str, wh
             continue
         seen.add(e)
         quoted = quote_paths(e, keys)
-        check_functions(quoted, keys, f"{card.where}: {what}" if e == expr else f"{card.where}: alias of {what}")
+        check_functions(quoted, keys, f"{card.where}: {what}" if e == expr else f"{card.where}: alias of {what}", e)
         try:
             symbols = free_symbols(quoted, keys, card.aliases, tree.file.file_path, tree.object_path)
         except uproot.KeyInFileError as err:
@@ -215,10 +215,13 @@ def _read_error(tree: uproot.TTree, card: Card, path: Path, branches: list[str],
     where = f"{path}: tree '{card.tree}'"
     if isinstance(err, ReductionError):
         return TriggerHGQError(f"{where}: {err} (in an expression of {card.where})")
-    try:
-        stop = min(tree.num_entries, start + tree.num_entries_for(card.step_size, branches, entry_start=start))
-    except Exception:
-        stop = tree.num_entries
+    if isinstance(card.step_size, int):
+        stop = min(tree.num_entries, start + card.step_size)
+    else:
+        try:
+            stop = min(tree.num_entries, start + tree.num_entries_for(card.step_size, branches, entry_start=start))
+        except Exception:
+            stop = tree.num_entries
     for name in branches:
         try:
             tree[name].array(entry_start=start, entry_stop=max(stop, start + 1), library="ak")
