@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import uproot
 
 from trigger_hgq.errors import TriggerHGQError
 
 _ADDRESS = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+_AT_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _UNKNOWN = uproot.interpretation.identify.UnknownInterpretation
+
+
+def reason(err: BaseException, limit: int = 300) -> str:
+    """An exception as one short line (type and message), without object addresses."""
+    text = _AT_ADDRESS.sub("", " ".join(str(err).split()))
+    return f"{type(err).__name__}: {text[:limit]}"
 
 
 def all_branches(tree: uproot.TTree) -> list[uproot.TBranch]:
@@ -37,7 +45,7 @@ def interpretation(branch: uproot.TBranch) -> tuple[object | None, str]:
     try:
         interp = branch.interpretation
     except Exception as err:  # uproot raises (instead of returning UnknownInterpretation) on some types
-        return None, f"cannot be read by uproot ({type(err).__name__}: {' '.join(str(err).split())[:200]})"
+        return None, f"cannot be read by uproot ({reason(err, 200)})"
     if isinstance(interp, _UNKNOWN):
         return None, f"cannot be read by uproot ({interp.reason})"
     if isinstance(interp, uproot.interpretation.grouped.AsGrouped):
@@ -84,12 +92,13 @@ def check_baskets(tree: uproot.TTree, names: list[str], file_bytes: int) -> None
         branch = tree[name]
         try:
             n = int(branch.member("fWriteBasket"))
-            seeks = branch.member("fBasketSeek")[:n]
-            sizes = branch.member("fBasketBytes")[:n]
+            ends = (np.asarray(branch.member("fBasketSeek")[:n], np.int64)
+                    + np.asarray(branch.member("fBasketBytes")[:n], np.int64))
         except Exception:  # a branch without these members (no baskets of its own)
             continue
-        for i, (seek, size) in enumerate(zip(seeks, sizes, strict=True)):
-            if int(seek) + int(size) > file_bytes:
-                raise TriggerHGQError(
-                    f"{tree.file.file_path}: tree '{tree.name}': branch '{name}': basket {i} ends at byte "
-                    f"{int(seek) + int(size)}, beyond the end of the file ({file_bytes} bytes): truncated file")
+        beyond = np.flatnonzero(ends > file_bytes)
+        if len(beyond):
+            i = int(beyond[0])
+            raise TriggerHGQError(
+                f"{tree.file.file_path}: tree '{tree.name}': branch '{name}': basket {i} ends at byte {int(ends[i])}, "
+                f"beyond the end of the file ({file_bytes} bytes): truncated file")

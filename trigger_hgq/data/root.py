@@ -18,7 +18,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from trigger_hgq.data.branches import check_baskets, check_readable, typename
+from trigger_hgq.data.branches import check_baskets, check_readable, reason, typename
 from trigger_hgq.data.card import Card
 from trigger_hgq.data.chunk import Chunk, make_chunk
 from trigger_hgq.data.collection import find_counter
@@ -31,11 +31,6 @@ _LANGUAGE = uproot.language.python.PythonLanguage()
 # What reading a damaged file raises (short reads, bad compressed data, bad object headers).
 _CORRUPT = (OSError, EOFError, zlib.error, struct.error, uproot.deserialization.DeserializationError)
 TREE_CLASSES = ("TTree", "TNtuple", "TNtupleD")
-
-
-def _reason(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return f"{type(err).__name__}: {text[:300]}"
 
 
 @contextlib.contextmanager
@@ -51,7 +46,7 @@ def open_root(path: Path) -> Iterator[uproot.ReadOnlyDirectory]:
     try:
         file = uproot.open(path, array_cache=None)
     except Exception as err:
-        raise TriggerHGQError(f"{path}: cannot open this ROOT file, truncated or corrupt? ({_reason(err)})") from None
+        raise TriggerHGQError(f"{path}: cannot open this ROOT file, truncated or corrupt? ({reason(err)})") from None
     with file:
         size = path.stat().st_size
         if int(file.file.fEND) > size:
@@ -66,7 +61,7 @@ def list_trees(file: uproot.ReadOnlyDirectory) -> dict[str, str]:
         names = file.classnames(recursive=True, cycle=False)
     except Exception as err:
         raise TriggerHGQError(f"{file.file_path}: cannot list its contents, truncated or corrupt? "
-                              f"({_reason(err)})") from None
+                              f"({reason(err)})") from None
     return {k: v for k, v in names.items() if v in TREE_CLASSES or v == "ROOT::RNTuple"}
 
 
@@ -80,7 +75,7 @@ def get_tree(file: uproot.ReadOnlyDirectory, name: str) -> uproot.TTree:
     try:
         obj = file[name]
     except Exception as err:
-        raise TriggerHGQError(f"{path}: cannot read tree '{name}', truncated or corrupt? ({_reason(err)})") from None
+        raise TriggerHGQError(f"{path}: cannot read tree '{name}', truncated or corrupt? ({reason(err)})") from None
     if not isinstance(obj, uproot.TTree):
         raise TriggerHGQError(f"{path}: '{name}' is a {trees[name]}, not a TTree (RNTuple is not supported)")
     return obj
@@ -228,11 +223,11 @@ def _read_error(tree: uproot.TTree, card: Card, path: Path, branches: list[str],
         except Exception as branch_err:
             kind = "truncated or corrupt data" if isinstance(branch_err, _CORRUPT) else "cannot be read by uproot"
             return TriggerHGQError(f"{where}: branch '{name}' (type {typename(tree[name])}): {kind} in entries "
-                                   f"{start}-{stop} ({_reason(branch_err)})")
+                                   f"{start}-{stop} ({reason(branch_err)})")
     if isinstance(err, _CORRUPT):
-        return TriggerHGQError(f"{where}: cannot read it, truncated or corrupt file ({_reason(err)})")
+        return TriggerHGQError(f"{where}: cannot read it, truncated or corrupt file ({reason(err)})")
     return TriggerHGQError(f"{where}: cannot evaluate the expressions of {card.where} in entries {start}-{stop}: "
-                           f"{_reason(err)}")
+                           f"{reason(err)}")
 
 
 def _step_chunk(card: Card, step: _Step, start: int, file_id: str) -> Chunk:
