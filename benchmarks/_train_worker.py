@@ -1,6 +1,8 @@
 """One timed training run of the 16-64-32-32-5 jet MLP (called by bench_training.py in a subprocess).
 
-Usage: python _train_worker.py IMPL DATA.npz EPOCHS   with IMPL in float | trigger_hgq | hgq
+Usage: python _train_worker.py IMPL DATA.npz EPOCHS BATCH   with IMPL in float | trigger_hgq | hgq
+Each implementation is compiled as its users compile it: float Keras and hgq 0.2.6 with a plain ``compile``,
+trigger-hgq through ``trigger_hgq.training.compile_for_hgq`` (what ``train_hgq`` and the pipeline use).
 Prints one JSON line: {"impl": ..., "epoch_s": [...]}.
 """
 
@@ -17,7 +19,6 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 BETA = 1e-6
-BATCH = 16384
 
 
 class EpochTimer(tf.keras.callbacks.Callback):
@@ -57,14 +58,19 @@ def build(impl: str):
 
 
 def main() -> None:
-    impl, data_path, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    impl, data_path, epochs, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     data = np.load(data_path)
     tf.keras.utils.set_random_seed(0)
     model, callbacks = build(impl)
-    model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    if impl == "trigger_hgq":
+        from trigger_hgq.training import compile_for_hgq
+
+        compile_for_hgq(model, 3e-3)
+    else:
+        model.compile(tf.keras.optimizers.Adam(3e-3),
+                      tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     timer = EpochTimer()
-    model.fit(data["x"], data["y"], batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[*callbacks, timer])
+    model.fit(data["x"], data["y"], batch_size=batch, epochs=epochs, verbose=0, callbacks=[*callbacks, timer])
     print(json.dumps({"impl": impl, "epoch_s": timer.times}))
 
 

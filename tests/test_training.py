@@ -116,3 +116,27 @@ def test_a_new_run_replaces_an_old_front_unless_resumed(tmp_path):
     fresh.on_epoch_end(0, {"val_accuracy": 0.5, "ebops": 100.0})
     assert [p["val_accuracy"] for p in fresh.front] == [0.5]
     assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["epoch-0000.keras"]
+
+
+def default_mlp(beta: float) -> tf.keras.Model:
+    """The README's model with every quantizer setting left at its default; only beta is given."""
+    inp = tf.keras.Input((16,))
+    h = th.HQuantize(beta=beta)(inp)
+    for units in (32, 16):
+        h = th.HDense(units, activation="relu", beta=beta)(h)
+    return tf.keras.Model(inp, th.HDense(5, beta=beta)(h))
+
+
+@pytest.mark.slow
+def test_library_defaults_move_the_bits_in_a_short_training(data):
+    """A new user's first run: plain compile, 8 epochs, defaults untouched; beta 1e-3 must cost fewer EBOPs."""
+    (x, y), _ = data
+    result = {}
+    for beta in (0.0, 1e-3):
+        tf.keras.utils.set_random_seed(0)
+        model = default_mlp(beta)
+        model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        model.fit(x, y, batch_size=2048, epochs=8, verbose=0)
+        th.calibrate(model, x)
+        result[beta] = th.ebops(model)
+    assert result[1e-3] < 0.8 * result[0.0], result

@@ -50,7 +50,9 @@ class QuantizerConfig:
         f_min, f_max: clip range of the fractional bits.
         trainable: whether ``f`` is trained.
         lr_scale: ``f`` is stored divided by this factor, so the optimizer moves it ``lr_scale`` times faster
-            than the weights (bits need to travel several units within a short schedule).
+            than the weights. Default 10: bits must travel several units (and cross a rounding boundary at all)
+            within a schedule of a few thousand steps; measured best of 1/10/30 on the jet MLP front
+            (``benchmarks/bench_front.py``), and with 1 a short training does not move a single bit.
     """
 
     init_f: float = 6.0
@@ -60,7 +62,7 @@ class QuantizerConfig:
     f_min: float = -8.0
     f_max: float = 20.0
     trainable: bool = True
-    lr_scale: float = 1.0
+    lr_scale: float = 10.0
 
     @classmethod
     def from_any(cls, value: QuantizerConfig | dict | None, where: str, **defaults) -> QuantizerConfig:

@@ -133,7 +133,7 @@ class Run:
         specs = []
         for seed in sec.get("seeds") or [0]:
             specs.append({"start": by_name[start]["path"], "arrays": data["arrays"],
-                          "lr_scale": sec.get("lr_scale", 10), "schedule": {**schedule, "seed": int(seed)},
+                          "lr_scale": sec.get("lr_scale"), "schedule": {**schedule, "seed": int(seed)},
                           "verbose": self.verbose, "front_dir": str(self.out / "hgq" / f"seed{seed}")})
         runs = self.map(tasks.train_hgq_task, specs, f"HGQ training from {start}")
         points = [p for r in runs for p in r["front"]]

@@ -71,7 +71,8 @@ def train_hgq_task(spec: dict) -> dict:
     tf.keras.utils.set_random_seed(schedule.seed)
     source = load_model(spec["start"])
     # HGQ's own rounding (half up) from here on: the bits are retrained anyway, and every firmware route has it
-    model = from_qkeras(source, quantizer={"lr_scale": float(spec.get("lr_scale", 1.0))}, rounding="RND",
+    bits = {"lr_scale": float(spec["lr_scale"])} if spec.get("lr_scale") is not None else None
+    model = from_qkeras(source, quantizer=bits, rounding="RND",
                         name=f"hgq_seed{schedule.seed}")
     front = train_hgq(model, (data["x_train"], data["y_train"]), (data["x_val"], data["y_val"]), schedule,
                       spec["front_dir"], verbose=int(spec.get("verbose", 0)))

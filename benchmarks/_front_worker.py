@@ -1,0 +1,190 @@
+"""One front run of the 16-64-32-32-5 jet MLP under a wall-time budget (called by bench_front.py in a subprocess).
+
+Usage: python _front_worker.py IMPL DATA.npz SPEC_JSON   with IMPL in float | trigger_hgq | hgq
+
+SPEC_JSON keys: ``seconds`` (training wall time), ``batch_size``, ``learning_rate``, ``beta0``, ``beta1``, ``seed``
+and, for trigger_hgq, optional ``layer_kwargs`` passed to every layer (library defaults when absent).
+Beta ramps log-linearly from beta0 to beta1 over the *wall time* (set at each epoch start from the elapsed
+fraction), so both implementations get the same schedule shape in the same seconds, whatever their speed.
+Every epoch that is not dominated on (validation accuracy, EBOPs) is kept in memory; at the end each kept point is
+calibrated on the training rows and evaluated on the test rows. EBOPs use one definition for both
+implementations: sum over multiplications of (input element bits, sign included) x (weight bits, sign included).
+Prints one JSON line: {"impl", "epochs", "train_s", "points": [{"val_accuracy", "test_accuracy", "ebops"}]}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+def signed_weight_bits(values: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Bits of each quantized weight as a two's-complement (negative) or unsigned (positive) integer mantissa."""
+    n = np.round(values * np.power(2.0, f)).astype(np.int64)
+    pos = np.ceil(np.log2(np.maximum(n, 0) + 1.0))
+    neg = 1.0 + np.ceil(np.log2(np.maximum(-n, 1).astype(np.float64)))
+    return np.where(n > 0, pos, np.where(n < 0, neg, 0.0))
+
+
+class WallTimeSchedule(tf.keras.callbacks.Callback):
+    """Log-linear beta over the wall-time budget; stops training when the budget is spent; keeps the front."""
+
+    def __init__(self, spec: dict, set_beta, fast_ebops):
+        super().__init__()
+        self.spec, self.set_beta, self.fast_ebops = spec, set_beta, fast_ebops
+        self.points: list[dict] = []
+
+    def on_train_begin(self, logs=None):
+        self.t0 = time.perf_counter()
+
+    def fraction(self, epoch: int) -> float:
+        """How far along the schedule: by epochs when ``spec['epochs']`` is set, else by wall time."""
+        if self.spec.get("epochs"):
+            return min(epoch / max(self.spec["epochs"] - 1, 1), 1.0)
+        return min((time.perf_counter() - self.t0) / self.spec["seconds"], 1.0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        frac = self.fraction(epoch) if epoch else 0.0
+        b0, b1 = self.spec["beta0"], self.spec["beta1"]
+        self.set_beta(float(np.exp(np.log(b0) + (np.log(b1) - np.log(b0)) * frac)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs = epoch + 1
+        point = {"epoch": epoch, "val_accuracy": float(logs["val_accuracy"]), "ebops": float(self.fast_ebops())}
+        if not any(p["val_accuracy"] >= point["val_accuracy"] and p["ebops"] <= point["ebops"] for p in self.points):
+            self.points = [p for p in self.points
+                           if not (point["val_accuracy"] >= p["val_accuracy"] and point["ebops"] <= p["ebops"])]
+            point["weights"] = [w.copy() for w in self.model.get_weights()]
+            self.points.append(point)
+        if epoch == 0:  # the budget starts after the first epoch (graph tracing / XLA compilation)
+            self.t0 = time.perf_counter()
+        if self.spec.get("epochs"):
+            done = epoch + 1 >= self.spec["epochs"]
+        else:
+            done = epoch > 0 and time.perf_counter() - self.t0 >= self.spec["seconds"]
+        if done:
+            self.model.stop_training = True
+
+
+def build_float():
+    inp = tf.keras.Input((16,))
+    h = inp
+    for units in (64, 32, 32):
+        h = tf.keras.layers.Dense(units, activation="relu")(h)
+    return tf.keras.Model(inp, tf.keras.layers.Dense(5)(h))
+
+
+def run_float(data: dict, spec: dict) -> dict:
+    model = build_float()
+    model.compile(tf.keras.optimizers.Adam(spec["learning_rate"]),
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    t0 = time.perf_counter()
+    hist = model.fit(data["x_train"], data["y_train"], validation_data=(data["x_val"], data["y_val"]),
+                     batch_size=spec["batch_size"], epochs=spec.get("epochs", 100), verbose=0,
+                     callbacks=[tf.keras.callbacks.EarlyStopping(patience=15, restore_best_weights=True,
+                                                                 monitor="val_accuracy")])
+    acc = float(np.mean(np.argmax(model.predict(data["x_test"], verbose=0), 1) == data["y_test"]))
+    return {"impl": "float", "epochs": len(hist.history["loss"]), "train_s": time.perf_counter() - t0,
+            "points": [{"val_accuracy": max(hist.history["val_accuracy"]), "test_accuracy": acc, "ebops": None}]}
+
+
+# ------------------------------------------------------------------------------------------------ trigger-hgq
+def run_trigger_hgq(data: dict, spec: dict) -> dict:
+    import trigger_hgq as th
+    from trigger_hgq.callbacks import set_beta
+    from trigger_hgq.training import compile_for_hgq
+
+    kw = dict(spec.get("layer_kwargs") or {})
+    inp = tf.keras.Input((16,))
+    h = th.HQuantize(**{k: v for k, v in kw.items() if k in ("output_quantizer", "l1_bits")})(inp)
+    for units in (64, 32, 32):
+        h = th.HDense(units, activation="relu", **kw)(h)
+    model = tf.keras.Model(inp, th.HDense(5, **kw)(h))
+    compile_for_hgq(model, spec["learning_rate"], jit_compile=bool(spec.get("jit", True)))
+    sched = WallTimeSchedule(spec, lambda b: set_beta(model, b), lambda: th.ebops(model))
+    t0 = time.perf_counter()
+    model.fit(data["x_train"], data["y_train"], validation_data=(data["x_val"], data["y_val"]), epochs=100000,
+              batch_size=spec["batch_size"], verbose=0, callbacks=[th.ResetRanges(), sched])
+    train_s = time.perf_counter() - t0
+    points = []
+    for p in sched.points:
+        model.set_weights(p["weights"])
+        th.calibrate(model, data["x_train"])
+        acc = float(np.mean(np.argmax(model.predict(data["x_test"], batch_size=16384, verbose=0), 1)
+                            == data["y_test"]))
+        points.append({"epoch": p["epoch"], "val_accuracy": p["val_accuracy"], "test_accuracy": acc,
+                       "ebops": int(th.ebops(model))})
+    return {"impl": "trigger_hgq", "epochs": sched.epochs,
+            "train_s": train_s, "points": points}
+
+
+# ------------------------------------------------------------------------------------------------ hgq 0.2.6
+def run_hgq(data: dict, spec: dict) -> dict:
+    from HGQ import ResetMinMax, trace_minmax
+    from HGQ.layers import HDense, HQuantize
+
+    inp = tf.keras.Input((16,))
+    h = HQuantize(beta=0.0)(inp)
+    for units in (64, 32, 32):
+        h = HDense(units, activation="relu", beta=0.0)(h)
+    model = tf.keras.Model(inp, HDense(5, beta=0.0)(h))
+    layers = [layer for layer in model.layers if hasattr(layer, "beta")]
+    dense = [layer for layer in layers if hasattr(layer, "kq")]
+
+    def set_beta(b):
+        for layer in layers:
+            layer.beta.assign(b)
+
+    def same_ebops() -> float:
+        """EBOPs by the trigger-hgq definition (signed weight bits) from the current weights and ranges."""
+        total = 0.0
+        for layer in dense:
+            in_bits = np.asarray(layer.input_bw_exact, np.float64).reshape(-1)
+            f = np.round(layer.kq.fbw.numpy())
+            wq = layer.kq.forward(layer.fused_kernel).numpy()
+            total += float(np.sum(in_bits[:, None] * signed_weight_bits(wq, f)))
+        return total
+
+    def fast_ebops() -> float:
+        return float(sum(float(layer.bops.numpy()) for layer in dense))
+
+    model.compile(tf.keras.optimizers.Adam(spec["learning_rate"]),
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    sched = WallTimeSchedule(spec, set_beta, fast_ebops)
+    t0 = time.perf_counter()
+    model.fit(data["x_train"], data["y_train"], validation_data=(data["x_val"], data["y_val"]), epochs=100000,
+              batch_size=spec["batch_size"], verbose=0, callbacks=[ResetMinMax(), sched])
+    train_s = time.perf_counter() - t0
+    points = []
+    for p in sched.points:
+        model.set_weights(p["weights"])
+        trace_minmax(model, data["x_train"], verbose=False)
+        acc = float(np.mean(np.argmax(model.predict(data["x_test"], batch_size=16384, verbose=0), 1)
+                            == data["y_test"]))
+        points.append({"epoch": p["epoch"], "val_accuracy": p["val_accuracy"], "test_accuracy": acc,
+                       "ebops": int(round(same_ebops()))})
+    return {"impl": "hgq", "epochs": sched.epochs,
+            "train_s": train_s, "points": points}
+
+
+def main() -> None:
+    impl, data_path, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    with np.load(data_path) as f:
+        data = {k: f[k] for k in f.files}
+    tf.keras.utils.set_random_seed(int(spec.get("seed", 0)))
+    if spec.get("threads"):
+        tf.config.threading.set_intra_op_parallelism_threads(int(spec["threads"]))
+        tf.config.threading.set_inter_op_parallelism_threads(int(spec["threads"]))
+    run = {"float": run_float, "trigger_hgq": run_trigger_hgq, "hgq": run_hgq}[impl]
+    print(json.dumps(run(data, spec)))
+
+
+if __name__ == "__main__":
+    main()
