@@ -19,6 +19,7 @@ from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline import tasks
 from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.pipeline.executor import make_executor
+from trigger_hgq.pipeline.keys import code_version, dataset_stamp, yaml_files
 from trigger_hgq.pipeline.select import compare, select
 from trigger_hgq.pipeline.state import RunState, fingerprint
 from trigger_hgq.training import thin_front
@@ -56,8 +57,10 @@ class Run:
         return self.executor.map(fn, specs)
 
     # ------------------------------------------------------------------------------------------- stages
-    def stage(self, name: str, inputs, fn: Callable[[], dict]) -> dict:
-        key = fingerprint(name, inputs)
+    def stage(self, name: str, inputs, fn: Callable[[], dict], after: tuple[str, ...] = ()) -> dict:
+        """Run ``fn`` unless ``name`` finished with the same key: its ``inputs``, the code version and the keys
+        of the stages it reads (``after``; a stage that reran with other inputs reruns those after it)."""
+        key = fingerprint(name, inputs, code_version(), [self.state.key(dep) for dep in after])
         done = self.state.done(name, key)
         if done is not None:
             log(f"stage {name}: done earlier, skipped (use --force to rerun)")
@@ -189,17 +192,20 @@ class Run:
     def run(self) -> dict:
         cfg = self.cfg
         try:
-            data = self.stage("data", [cfg.dataset, cfg.max_train_rows], self.data)
-            base = self.stage("baselines", [data, cfg.section("baselines"), cfg.section("float")],
-                              lambda: self.baselines(data))
-            aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras")], lambda: self.autoqkeras(data))
-            hgq = self.stage("hgq", [data, base, cfg.section("hgq")], lambda: self.hgq(data, base))
+            data = self.stage("data", [dataset_stamp(dataset_path(cfg)), cfg.max_train_rows], self.data)
+            base = self.stage("baselines", [data, cfg.section("baselines"), cfg.section("float"),
+                                            [yaml_files(c) for c in baseline_configs(cfg)]],
+                              lambda: self.baselines(data), after=("data",))
+            aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras"), autoqkeras_files(cfg)],
+                            lambda: self.autoqkeras(data), after=("data",))
+            hgq = self.stage("hgq", [data, base, cfg.section("hgq")], lambda: self.hgq(data, base),
+                             after=("data", "baselines"))
             candidates = [*base["models"], *aq["models"], *hgq["models"]]
             exp = self.stage("export", [data, candidates, cfg.section("export"), cfg.budget.part, cfg.budget.clock_ns],
-                             lambda: self.export(data, candidates))
+                             lambda: self.export(data, candidates), after=("data", "baselines", "autoqkeras", "hgq"))
             # the report always reflects the latest budget: rerun it whenever anything changed
             return self.stage("report", [exp, cfg.budget.to_report(), self.state.timings()],
-                              lambda: self.report(data, exp))
+                              lambda: self.report(data, exp), after=("export",))
         finally:
             if self._executor is not None:
                 self._executor.close()
@@ -210,6 +216,17 @@ def dataset_path(cfg: PipelineConfig) -> Path:
     if not path.exists():
         raise TriggerHGQError(f"dataset {str(path)!r} does not exist (config key 'dataset' or --data)")
     return path
+
+
+def autoqkeras_files(cfg: PipelineConfig) -> dict[str, str]:
+    """The YAML files the AutoQKeras stage reads: its config and the reference baseline config it names."""
+    from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config
+
+    sec = cfg.section("autoqkeras")
+    if not sec.get("enabled", True):
+        return {}
+    path = cfg.resolve(sec["config"])
+    return {**yaml_files(path), **yaml_files(load_autoqkeras_config(path)["_reference"]["_file"])}
 
 
 def baseline_configs(cfg: PipelineConfig) -> list[Path]:
