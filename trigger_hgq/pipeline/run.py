@@ -156,7 +156,7 @@ class Run:
                                              int(sec.get("rtl") or 0))} if sec.get("rtl") else set()
         specs = [{**m, "arrays": data["arrays"], "out": str(self.out / "firmware" / m["name"]),
                   "classes": data["dataset"]["classes"], "part": b.part, "clock_ns": b.clock_ns,
-                  "rtl": m["name"] in rtl,
+                  "rtl": m["name"] in rtl, "margin_bits": int(sec.get("calibration_margin_bits", 1)),
                   "export": {k: sec.get(k) for k in ("backend", "io_type", "strategy", "n_check") if sec.get(k)}}
                  for m in candidates]
         return {"models": self.map(tasks.export_task, specs, "firmware export + C-sim check")}

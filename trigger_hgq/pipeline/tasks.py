@@ -111,6 +111,24 @@ def _model_ebops(model, method: str, x_calib: np.ndarray) -> int:
     return ebops(model)
 
 
+def calibrate_hgq(model, data: dict[str, np.ndarray], margin_bits: int) -> dict:
+    """Calibrate an HGQ model on train+val with ``margin_bits`` of headroom; returns the report's ``overflow``:
+    how many test rows leave a calibrated range, how many wrap despite the margin, and how many change class
+    against the same model with ranges that hold every test row."""
+    from trigger_hgq.calibration import calibrate, rows_outside_ranges, widen_ranges
+
+    x_test = data["x_test"]
+    calibrate(model, np.concatenate([data["x_train"], data["x_val"], x_test]))
+    reference = np.argmax(model.predict(x_test, batch_size=16384, verbose=0), axis=1)
+    calibrate(model, np.concatenate([data["x_train"], data["x_val"]]))
+    outside = rows_outside_ranges(model, x_test)
+    widen_ranges(model, margin_bits)
+    wrapping = rows_outside_ranges(model, x_test, modes=("WRAP",))
+    flips = np.argmax(model.predict(x_test, batch_size=16384, verbose=0), axis=1) != reference
+    return {"margin_bits": int(margin_bits), "test_rows_outside_calibration": int(outside.sum()),
+            "test_rows_wrapping": int(wrapping.sum()), "test_class_flips": int(flips.sum())}
+
+
 QKERAS_INPUT_PRECISION = "ap_fixed<32,8>"
 # The estimator models hls4ml's multiplier-based design; yosys synthesizes da4ml's distributed-arithmetic design
 # of the same model, which shares adders and so needs fewer LUTs. Documented agreement: both the estimate and
@@ -161,7 +179,6 @@ def export_task(spec: dict) -> dict:
     Returns the candidate's model entry of the pipeline report.
     """
     tf = _tf()
-    from trigger_hgq.calibration import calibrate
     from trigger_hgq.convert.io import load_model
     from trigger_hgq.export import to_hls4ml
     from trigger_hgq.report.summarize import roc_per_class
@@ -171,8 +188,7 @@ def export_task(spec: dict) -> dict:
     tf.keras.backend.clear_session()
     model = load_model(spec["path"])
     method = spec["method"]
-    if method == "hgq":
-        calibrate(model, np.concatenate([data["x_train"], data["x_val"]]))
+    overflow = calibrate_hgq(model, data, int(spec.get("margin_bits", 1))) if method == "hgq" else None
     scores = model.predict(data["x_test"], batch_size=16384, verbose=0)
     accuracy = float(np.mean(np.argmax(scores, axis=1) == data["y_test"]))
     auc, roc = roc_per_class(data["y_test"], scores, list(spec["classes"]))
@@ -192,7 +208,8 @@ def export_task(spec: dict) -> dict:
         **{k: rep.get(k) for k in ("lut", "dsp", "ff", "bram", "latency_cycles", "latency_ns", "ii",
                                    "resource_source", "latency_source", "bit_exact_fraction", "n_checked")},
         "firmware_dir": str(spec["out"]), "pareto_front": bool(spec.get("pareto_front", False)),
-        "roc": roc, "bits_histogram": _bits_histogram(model) if method == "hgq" else None, **(yosys or {}),
+        "roc": roc, "bits_histogram": _bits_histogram(model) if method == "hgq" else None, "overflow": overflow,
+        **(yosys or {}),
         "export_seconds": time.perf_counter() - t0,
     }
     return entry
