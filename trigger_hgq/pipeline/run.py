@@ -110,7 +110,7 @@ class Run:
         sec = self.cfg.section("autoqkeras")
         if not sec.get("enabled", True):
             return {"models": []}
-        from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config, run_autoqkeras
+        from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config, retrain_best, run_autoqkeras
         from trigger_hgq.convert.io import save_model
 
         config = load_autoqkeras_config(self.cfg.resolve(sec["config"]))
@@ -119,11 +119,21 @@ class Run:
                 config[key] = int(sec[key])
         arrays = tasks.load_arrays(data["arrays"])
         log(f"AutoQKeras: {config['max_trials']} trials x {config['epochs_per_trial']} epochs")
-        result = run_autoqkeras(config, arrays["x_train"], arrays["y_train"], arrays["x_val"], arrays["y_val"],
-                                self.out / "autoqkeras", verbose=self.verbose)
-        path = save_model(result.model, self.out / "models" / "autoqkeras_best.h5")
+        fit = (arrays["x_train"], arrays["y_train"], arrays["x_val"], arrays["y_val"])
+        result = run_autoqkeras(config, *fit, self.out / "autoqkeras", verbose=self.verbose)
+        info = {"trials": len(result.trials), "best_trial": result.best.get("trial_id"),
+                "search_val_accuracy": result.best.get("val_accuracy"),
+                "search_test_accuracy": tasks.accuracy(result.model, arrays["x_test"], arrays["y_test"]),
+                "retrained_epochs": None}
+        model = result.model
+        if config.get("retrain", True):  # as long as the uniform baselines: their epochs override too
+            model, history = retrain_best(result, config, *fit, epochs=self.cfg.section("baselines").get("epochs"),
+                                          verbose=self.verbose)
+            info["retrained_epochs"] = len(history.get("loss", []))
+            log(f"AutoQKeras: best trial retrained for {info['retrained_epochs']} epochs")
+        path = save_model(model, self.out / "models" / "autoqkeras_best.h5")
         return {"models": [{"name": "autoqkeras_best", "method": "autoqkeras", "path": str(path),
-                            "trials": len(result.trials), "best_trial": result.best.get("trial_id")}]}
+                            "autoqkeras": info}]}
 
     def hgq(self, data: dict, baselines: dict) -> dict:
         sec = self.cfg.section("hgq")
@@ -196,7 +206,8 @@ class Run:
             base = self.stage("baselines", [data, cfg.section("baselines"), cfg.section("float"),
                                             [yaml_files(c) for c in baseline_configs(cfg)]],
                               lambda: self.baselines(data), after=("data",))
-            aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras"), autoqkeras_files(cfg)],
+            aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras"), autoqkeras_files(cfg),
+                                           cfg.section("baselines").get("epochs")],
                             lambda: self.autoqkeras(data), after=("data",))
             hgq = self.stage("hgq", [data, base, cfg.section("hgq")], lambda: self.hgq(data, base),
                              after=("data", "baselines"))

@@ -33,6 +33,11 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    """The fraction of rows whose predicted class (argmax) is the label."""
+    return float(np.mean(np.argmax(model.predict(x, batch_size=16384, verbose=0), axis=1) == y))
+
+
 def train_baseline_task(spec: dict) -> dict:
     """Train one float/QKeras baseline from its YAML config; save it to ``spec['out']`` (.h5)."""
     tf = _tf()
@@ -179,6 +184,7 @@ def export_task(spec: dict) -> dict:
     Returns the candidate's model entry of the pipeline report.
     """
     tf = _tf()
+    from trigger_hgq.baselines.qkeras_models import quantizer_specs
     from trigger_hgq.convert.io import load_model
     from trigger_hgq.export import to_hls4ml
     from trigger_hgq.report.summarize import roc_per_class
@@ -209,7 +215,8 @@ def export_task(spec: dict) -> dict:
                                    "resource_source", "latency_source", "bit_exact_fraction", "n_checked")},
         "firmware_dir": str(spec["out"]), "pareto_front": bool(spec.get("pareto_front", False)),
         "roc": roc, "bits_histogram": _bits_histogram(model) if method == "hgq" else None, "overflow": overflow,
-        **(yosys or {}),
+        "quantizers": quantizer_specs(model) if method in ("qkeras", "autoqkeras") else None,
+        "autoqkeras": spec.get("autoqkeras"), **(yosys or {}),
         "export_seconds": time.perf_counter() - t0,
     }
     return entry
