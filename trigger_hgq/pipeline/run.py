@@ -123,7 +123,7 @@ class Run:
         result = run_autoqkeras(config, *fit, self.out / "autoqkeras", verbose=self.verbose)
         info = {"trials": len(result.trials), "best_trial": result.best.get("trial_id"),
                 "search_val_accuracy": result.best.get("val_accuracy"),
-                "search_test_accuracy": tasks.accuracy(result.model, arrays["x_test"], arrays["y_test"]),
+                "search_test_accuracy": tasks.class_accuracy(result.model, arrays["x_test"], arrays["y_test"]),
                 "retrained_epochs": None}
         model = result.model
         if config.get("retrain", True):  # as long as the uniform baselines: their epochs override too

@@ -33,7 +33,7 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+def class_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     """The fraction of rows whose predicted class (argmax) is the label."""
     return float(np.mean(np.argmax(model.predict(x, batch_size=16384, verbose=0), axis=1) == y))
 
