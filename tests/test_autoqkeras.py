@@ -12,7 +12,14 @@ import yaml
 
 import trigger_hgq as th
 from trigger_hgq import TriggerHGQError
-from trigger_hgq.baselines import load_autoqkeras_config, qkeras_json_compat, run_autoqkeras
+from trigger_hgq.baselines import (
+    baseline_from_yaml,
+    load_autoqkeras_config,
+    qkeras_json_compat,
+    quantizer_specs,
+    retrain_best,
+    run_autoqkeras,
+)
 from trigger_hgq.convert import load_model, qkeras_objects, save_model
 from trigger_hgq.data.synthetic import make_classification
 
@@ -95,13 +102,20 @@ def test_config_errors_name_the_key(tmp_path, change, message):
     assert message in str(info.value)
 
 
-@pytest.mark.slow
-def test_three_trial_search_returns_a_working_qkeras_model(tmp_path):
+@pytest.fixture(scope="module")
+def search(tmp_path_factory):
+    """A real 3-trial search on a small synthetic problem: (config, result, x, y, xv, yv, search folder)."""
+    tmp_path = tmp_path_factory.mktemp("autoqkeras")
     config = load_autoqkeras_config(CONFIG)
     config.update(mode="random", max_trials=3, epochs_per_trial=1, batch_size=256, tune_filters="layer")
     x, y = make_classification(1500, seed=1)
     xv, yv = make_classification(500, seed=2)
-    result = run_autoqkeras(config, x, y, xv, yv, tmp_path / "search")
+    return config, run_autoqkeras(config, x, y, xv, yv, tmp_path / "search"), x, y, xv, yv, tmp_path
+
+
+@pytest.mark.slow
+def test_three_trial_search_returns_a_working_qkeras_model(search):
+    config, result, x, y, xv, yv, tmp_path = search
 
     assert len(result.trials) == 3
     assert all(t["status"] == "COMPLETED" and t["score"] is not None for t in result.trials)
@@ -132,3 +146,28 @@ def test_three_trial_search_returns_a_working_qkeras_model(tmp_path):
     ref, out = pre_softmax(xv).numpy(), converted(xv).numpy()
     _, _, f = converted.layers[-1].oq.kif_numpy()
     assert np.abs(ref - out).max() <= 2.0 ** -float(f.max())
+
+
+@pytest.mark.slow
+def test_best_configuration_is_retrained_with_the_baselines_input_quantizer(search):
+    """The fair baseline: the searched quantizers, the uniform baselines' ap_fixed<16,6> input quantizer, a full
+    training of its own, and firmware that is bit-exact up to the logits."""
+    from trigger_hgq.pipeline.tasks import QKERAS_INPUT_PRECISION, logits_model, quantizes_inputs
+
+    config, result, x, y, xv, yv, tmp_path = search
+    assert config["input"] == {"bits": 16, "integer": 5} and config["retrain"] is True
+    final, history = retrain_best(result, config, x, y, xv, yv, epochs=40)
+    assert 5 < len(history["loss"]) <= 40  # the reference's training settings (early stopping), epochs given
+    assert quantizes_inputs(final) and not quantizes_inputs(result.model)
+    uniform = baseline_from_yaml(CONFIG.parent / "baselines" / "jet_tagger_6bit.yaml")[0]
+    expected = str(uniform.get_layer("input_quantizer").quantizer)
+    assert expected == "quantized_bits(16,5,0,alpha=1)"
+    searched, retrained = quantizer_specs(result.model), quantizer_specs(final)
+    assert retrained.pop("input_quantizer")["activation"] == expected
+    assert retrained == searched and any(spec["kernel"] for spec in searched.values())
+    acc = np.mean(final.predict(xv, verbose=0).argmax(1) == yv)
+    print(f"retrained {len(history['loss'])} epochs: val accuracy {acc:.3f}, search {result.best['val_accuracy']:.3f}")
+    assert acc > max(0.4, result.best["val_accuracy"])  # it learned, more than in its 1-epoch search trial
+    export = th.to_hls4ml(logits_model(final), tmp_path / "fw", x=xv[:300], backend="Vivado",
+                          input_precision=QKERAS_INPUT_PRECISION)
+    assert export.report["bit_exact_fraction"] == 1.0 and export.report["n_checked"] == 300

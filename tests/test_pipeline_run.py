@@ -39,6 +39,14 @@ def test_quick_profile_writes_a_valid_bit_exact_report(quick_run):
     for m in hgq:
         assert m["bit_exact_fraction"] == 1.0 and m["n_checked"] == 2000
         assert (Path(m["firmware_dir"]) / "report.json").is_file()
+        over = m["overflow"]  # one integer bit of headroom: fewer test rows wrap than leave the calibrated range
+        assert over["margin_bits"] == 1 and 0 <= over["test_rows_wrapping"] <= over["test_rows_outside_calibration"]
+    # AutoQKeras: the uniform baselines' input quantizer, retrained as long as they are, firmware exact
+    aq = next(m for m in report["models"] if m["method"] == "autoqkeras")
+    assert aq["bit_exact_fraction"] == 1.0 and aq["autoqkeras"]["retrained_epochs"] == 4
+    uniform = next(m for m in report["models"] if m["method"] == "qkeras")
+    assert aq["quantizers"]["input_quantizer"] == uniform["quantizers"]["input_quantizer"]
+    assert set(aq["quantizers"]) == set(uniform["quantizers"])
     for m in report["models"]:
         assert m["latency_cycles"] > 0 and m["lut"] > 0 and m["ebops"] > 0
         assert 0.0 <= m["bit_exact_fraction"] <= 1.0

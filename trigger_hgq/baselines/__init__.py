@@ -6,16 +6,19 @@ from trigger_hgq.baselines.autoqkeras import (
     AutoQKerasResult,
     load_autoqkeras_config,
     qkeras_json_compat,
+    retrain_best,
     run_autoqkeras,
+    with_input_quantizer,
 )
 from trigger_hgq.baselines.qkeras_models import (
     baseline_from_yaml,
     build_qkeras_model,
     load_baseline_config,
+    quantizer_specs,
     train_baseline,
 )
 
 __all__ = [
     "AutoQKerasResult", "baseline_from_yaml", "build_qkeras_model", "load_autoqkeras_config", "load_baseline_config",
-    "qkeras_json_compat", "run_autoqkeras", "train_baseline",
+    "qkeras_json_compat", "quantizer_specs", "retrain_best", "run_autoqkeras", "train_baseline", "with_input_quantizer",
 ]

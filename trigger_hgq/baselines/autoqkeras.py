@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from trigger_hgq.baselines.qkeras_models import build_qkeras_model, loss_for, validate_baseline_config
+from trigger_hgq.baselines.qkeras_models import build_qkeras_model, loss_for, train_baseline, validate_baseline_config
 from trigger_hgq.config import check_keys, get_number, load_yaml, where
 from trigger_hgq.errors import TriggerHGQError
 
 TOP_KEYS = {"reference", "mode", "max_trials", "epochs_per_trial", "batch_size", "learning_rate", "goal",
             "quantization_config", "limit", "tune_filters", "tune_filters_exceptions", "transfer_weights",
-            "activation_bits", "seed", "description"}
+            "activation_bits", "seed", "description", "input", "retrain"}
 GOAL_KEYS = {"type", "delta_p", "delta_n", "rate", "stress", "params"}
 GOAL_DEFAULTS = {
     "bits": {"input_bits": 8, "output_bits": 8, "ref_bits": 8, "config": {"default": ["parameters", "activations"]}},
@@ -117,6 +117,12 @@ def load_autoqkeras_config(path: str | os.PathLike) -> dict:
         for spec in choices:
             _check_quantizer_spec(spec, config, f"quantization_config.{kind}")
             get_number(choices, spec, None, config, f"quantization_config.{kind}", int, 0)
+    if config.get("input") is not None:
+        check_keys(config["input"], {"bits", "integer"}, config, "input")
+        get_number(config["input"], "bits", None, config, "input", int, 2)
+        get_number(config["input"], "integer", 0, config, "input", int)
+    if not isinstance(config.get("retrain", True), bool):
+        raise TriggerHGQError(f"{where(config, 'retrain')}: expected true or false")
     limit = config.get("limit", {}) or {}
     if not isinstance(limit, dict):
         raise TriggerHGQError(f"{where(config, 'limit')}: expected {{layer class or name pattern: [bits...]}}")
@@ -225,3 +231,45 @@ def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_
     tmp.write_text(json.dumps(table, indent=1, default=str))
     os.replace(tmp, directory / "trials.json")
     return AutoQKerasResult(best_model, trials, best, directory, float(hypermodel.reference_size))
+
+
+# ------------------------------------------------------------------------------------------------ final model
+def with_input_quantizer(model: tf.keras.Model, bits: int | None, integer: int = 0) -> tf.keras.Model:
+    """A fresh copy (same layers and quantizers, new initial weights) of a chain model (AutoQKeras quantizes
+    the chains :func:`build_qkeras_model` makes), with the uniform baselines'
+    input quantizer ``QActivation(quantized_bits(bits, integer, alpha=1))`` in front (none when ``bits`` is None).
+
+    AutoQKeras cannot search a model that already quantizes its input (its size estimate fails on it), so the
+    quantizer is added to the searched configuration for its final training: its firmware input is then exact.
+    """
+    from qkeras import QActivation, quantized_bits
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objects: dict = {}
+    _add_supported_quantized_objects(objects)
+    layers = [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
+    inp = tf.keras.Input(model.input_shape[1:], name="inputs")
+    x = QActivation(quantized_bits(int(bits), int(integer), alpha=1), name="input_quantizer")(inp) if bits else inp
+    with tf.keras.utils.custom_object_scope(objects):
+        for layer in layers:
+            x = type(layer).from_config(layer.get_config())(x)
+    return tf.keras.Model(inp, x, name=model.name)
+
+
+def retrain_best(result: AutoQKerasResult, config: dict, x_train, y_train, x_val, y_val, epochs: int | None = None,
+                 verbose: int = 0) -> tuple[tf.keras.Model, dict[str, list[float]]]:
+    """Train the best searched configuration from scratch, with the input quantizer of ``config['input']``, like
+    the uniform baselines: the reference config's ``training`` settings (``epochs`` overrides its epochs).
+
+    Returns the trained model and its Keras history.
+    """
+    if config.get("seed") is not None:
+        tf.keras.utils.set_random_seed(int(config["seed"]))
+    inp = config.get("input") or {}
+    model = with_input_quantizer(result.model, inp.get("bits"), inp.get("integer", 0))
+    training = dict(config["_reference"].get("training") or {})
+    if epochs is not None:
+        training["epochs"] = int(epochs)
+    history = train_baseline(model, {"training": training}, x_train, y_train, x_val, y_val, verbose=verbose)
+    return model, history
+

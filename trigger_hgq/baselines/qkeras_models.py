@@ -182,3 +182,20 @@ def baseline_from_yaml(path: str | os.PathLike) -> tuple[tf.keras.Model, dict]:
     """Read a baseline config and build its model: ``(model, config)``."""
     config = load_baseline_config(path)
     return build_qkeras_model(config), config
+
+
+def quantizer_specs(model: tf.keras.Model) -> dict[str, dict]:
+    """Per QKeras layer: its quantizers as QKeras writes them (``kernel``, ``bias``, ``activation``) and width."""
+    out = {}
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel_quantizer_internal", None)
+        act = getattr(layer, "quantizer", None) if type(layer).__name__ == "QActivation" else None
+        if kernel is None and act is None:
+            continue
+        bias = getattr(layer, "bias_quantizer_internal", None)
+        width = getattr(layer, "units", None) or getattr(layer, "filters", None)
+        out[layer.name] = {"kernel": str(kernel) if kernel is not None else None,
+                           "bias": str(bias) if bias is not None else None,
+                           "activation": str(act) if act is not None else None,
+                           "units": int(width) if width else None}
+    return out

@@ -22,7 +22,7 @@ SECTIONS: dict[str, set[str]] = {
     "baselines": {"configs", "epochs"},
     "autoqkeras": {"enabled", "config", "max_trials", "epochs_per_trial"},
     "hgq": {"start_from", "seeds", "lr_scale", "schedule", "max_exports"},
-    "export": {"backend", "io_type", "strategy", "n_check", "rtl"},
+    "export": {"backend", "io_type", "strategy", "n_check", "rtl", "calibration_margin_bits"},
 }
 TOP_KEYS = {"name", "description", "dataset", "max_train_rows", "profile", "profiles", *SECTIONS}
 

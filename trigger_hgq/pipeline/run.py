@@ -19,6 +19,7 @@ from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline import tasks
 from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.pipeline.executor import make_executor
+from trigger_hgq.pipeline.keys import code_version, dataset_stamp, yaml_files
 from trigger_hgq.pipeline.select import compare, select
 from trigger_hgq.pipeline.state import RunState, fingerprint
 from trigger_hgq.training import thin_front
@@ -56,8 +57,10 @@ class Run:
         return self.executor.map(fn, specs)
 
     # ------------------------------------------------------------------------------------------- stages
-    def stage(self, name: str, inputs, fn: Callable[[], dict]) -> dict:
-        key = fingerprint(name, inputs)
+    def stage(self, name: str, inputs, fn: Callable[[], dict], after: tuple[str, ...] = ()) -> dict:
+        """Run ``fn`` unless ``name`` finished with the same key: its ``inputs``, the code version and the keys
+        of the stages it reads (``after``; a stage that reran with other inputs reruns those after it)."""
+        key = fingerprint(name, inputs, code_version(), [self.state.key(dep) for dep in after])
         done = self.state.done(name, key)
         if done is not None:
             log(f"stage {name}: done earlier, skipped (use --force to rerun)")
@@ -107,7 +110,7 @@ class Run:
         sec = self.cfg.section("autoqkeras")
         if not sec.get("enabled", True):
             return {"models": []}
-        from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config, run_autoqkeras
+        from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config, retrain_best, run_autoqkeras
         from trigger_hgq.convert.io import save_model
 
         config = load_autoqkeras_config(self.cfg.resolve(sec["config"]))
@@ -116,11 +119,21 @@ class Run:
                 config[key] = int(sec[key])
         arrays = tasks.load_arrays(data["arrays"])
         log(f"AutoQKeras: {config['max_trials']} trials x {config['epochs_per_trial']} epochs")
-        result = run_autoqkeras(config, arrays["x_train"], arrays["y_train"], arrays["x_val"], arrays["y_val"],
-                                self.out / "autoqkeras", verbose=self.verbose)
-        path = save_model(result.model, self.out / "models" / "autoqkeras_best.h5")
+        fit = (arrays["x_train"], arrays["y_train"], arrays["x_val"], arrays["y_val"])
+        result = run_autoqkeras(config, *fit, self.out / "autoqkeras", verbose=self.verbose)
+        info = {"trials": len(result.trials), "best_trial": result.best.get("trial_id"),
+                "search_val_accuracy": result.best.get("val_accuracy"),
+                "search_test_accuracy": tasks.class_accuracy(result.model, arrays["x_test"], arrays["y_test"]),
+                "retrained_epochs": None}
+        model = result.model
+        if config.get("retrain", True):  # as long as the uniform baselines: their epochs override too
+            model, history = retrain_best(result, config, *fit, epochs=self.cfg.section("baselines").get("epochs"),
+                                          verbose=self.verbose)
+            info["retrained_epochs"] = len(history.get("loss", []))
+            log(f"AutoQKeras: best trial retrained for {info['retrained_epochs']} epochs")
+        path = save_model(model, self.out / "models" / "autoqkeras_best.h5")
         return {"models": [{"name": "autoqkeras_best", "method": "autoqkeras", "path": str(path),
-                            "trials": len(result.trials), "best_trial": result.best.get("trial_id")}]}
+                            "autoqkeras": info}]}
 
     def hgq(self, data: dict, baselines: dict) -> dict:
         sec = self.cfg.section("hgq")
@@ -153,7 +166,7 @@ class Run:
                                              int(sec.get("rtl") or 0))} if sec.get("rtl") else set()
         specs = [{**m, "arrays": data["arrays"], "out": str(self.out / "firmware" / m["name"]),
                   "classes": data["dataset"]["classes"], "part": b.part, "clock_ns": b.clock_ns,
-                  "rtl": m["name"] in rtl,
+                  "rtl": m["name"] in rtl, "margin_bits": int(sec.get("calibration_margin_bits", 1)),
                   "export": {k: sec.get(k) for k in ("backend", "io_type", "strategy", "n_check") if sec.get(k)}}
                  for m in candidates]
         return {"models": self.map(tasks.export_task, specs, "firmware export + C-sim check")}
@@ -189,17 +202,21 @@ class Run:
     def run(self) -> dict:
         cfg = self.cfg
         try:
-            data = self.stage("data", [cfg.dataset, cfg.max_train_rows], self.data)
-            base = self.stage("baselines", [data, cfg.section("baselines"), cfg.section("float")],
-                              lambda: self.baselines(data))
-            aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras")], lambda: self.autoqkeras(data))
-            hgq = self.stage("hgq", [data, base, cfg.section("hgq")], lambda: self.hgq(data, base))
+            data = self.stage("data", [dataset_stamp(dataset_path(cfg)), cfg.max_train_rows], self.data)
+            base = self.stage("baselines", [data, cfg.section("baselines"), cfg.section("float"),
+                                            [yaml_files(c) for c in baseline_configs(cfg)]],
+                              lambda: self.baselines(data), after=("data",))
+            aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras"), autoqkeras_files(cfg),
+                                           cfg.section("baselines").get("epochs")],
+                            lambda: self.autoqkeras(data), after=("data",))
+            hgq = self.stage("hgq", [data, base, cfg.section("hgq")], lambda: self.hgq(data, base),
+                             after=("data", "baselines"))
             candidates = [*base["models"], *aq["models"], *hgq["models"]]
             exp = self.stage("export", [data, candidates, cfg.section("export"), cfg.budget.part, cfg.budget.clock_ns],
-                             lambda: self.export(data, candidates))
+                             lambda: self.export(data, candidates), after=("data", "baselines", "autoqkeras", "hgq"))
             # the report always reflects the latest budget: rerun it whenever anything changed
             return self.stage("report", [exp, cfg.budget.to_report(), self.state.timings()],
-                              lambda: self.report(data, exp))
+                              lambda: self.report(data, exp), after=("export",))
         finally:
             if self._executor is not None:
                 self._executor.close()
@@ -210,6 +227,17 @@ def dataset_path(cfg: PipelineConfig) -> Path:
     if not path.exists():
         raise TriggerHGQError(f"dataset {str(path)!r} does not exist (config key 'dataset' or --data)")
     return path
+
+
+def autoqkeras_files(cfg: PipelineConfig) -> dict[str, str]:
+    """The YAML files the AutoQKeras stage reads: its config and the reference baseline config it names."""
+    from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config
+
+    sec = cfg.section("autoqkeras")
+    if not sec.get("enabled", True):
+        return {}
+    path = cfg.resolve(sec["config"])
+    return {**yaml_files(path), **yaml_files(load_autoqkeras_config(path)["_reference"]["_file"])}
 
 
 def baseline_configs(cfg: PipelineConfig) -> list[Path]:

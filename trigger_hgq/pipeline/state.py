@@ -37,6 +37,11 @@ class RunState:
             return entry["outputs"]
         return None
 
+    def key(self, stage: str) -> str | None:
+        """The fingerprint ``stage`` last finished with (None: never finished)."""
+        entry = self.data["stages"].get(stage)
+        return entry.get("key") if entry and entry.get("status") == "done" else None
+
     def record(self, stage: str, key: str, outputs: dict, seconds: float) -> None:
         self.data["stages"][stage] = {"status": "done", "key": key, "outputs": outputs,
                                       "seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}

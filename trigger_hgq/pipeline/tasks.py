@@ -33,6 +33,11 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def class_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    """The fraction of rows whose predicted class (argmax) is the label."""
+    return float(np.mean(np.argmax(model.predict(x, batch_size=16384, verbose=0), axis=1) == y))
+
+
 def train_baseline_task(spec: dict) -> dict:
     """Train one float/QKeras baseline from its YAML config; save it to ``spec['out']`` (.h5)."""
     tf = _tf()
@@ -112,6 +117,27 @@ def _model_ebops(model, method: str, x_calib: np.ndarray) -> int:
     return ebops(model)
 
 
+NO_WRAP_BITS = 6  # the reference of test_class_flips: 64x wider wrapping ranges (exact in float32 for <= 24 bits)
+
+
+def calibrate_hgq(model, data: dict[str, np.ndarray], margin_bits: int) -> dict:
+    """Calibrate an HGQ model on train+val with ``margin_bits`` of headroom; returns the report's ``overflow``:
+    how many test rows leave a calibrated range, how many still wrap around, and how many change class because
+    of it (against the same model with every wrapping range ``2**NO_WRAP_BITS`` times wider)."""
+    from trigger_hgq.calibration import calibrate, rows_outside_ranges, widen_ranges
+
+    x_cal, x_test = np.concatenate([data["x_train"], data["x_val"]]), data["x_test"]
+    calibrate(model, x_cal, margin_bits=margin_bits + NO_WRAP_BITS)
+    reference = np.argmax(model.predict(x_test, batch_size=16384, verbose=0), axis=1)
+    calibrate(model, x_cal)
+    outside = rows_outside_ranges(model, x_test)
+    widen_ranges(model, margin_bits)
+    wrapping = rows_outside_ranges(model, x_test, modes=("WRAP",))
+    flips = np.argmax(model.predict(x_test, batch_size=16384, verbose=0), axis=1) != reference
+    return {"margin_bits": int(margin_bits), "test_rows_outside_calibration": int(outside.sum()),
+            "test_rows_wrapping": int(wrapping.sum()), "test_class_flips": int(flips.sum())}
+
+
 QKERAS_INPUT_PRECISION = "ap_fixed<32,8>"
 # The estimator models hls4ml's multiplier-based design; yosys synthesizes da4ml's distributed-arithmetic design
 # of the same model, which shares adders and so needs fewer LUTs. Documented agreement: both the estimate and
@@ -162,7 +188,7 @@ def export_task(spec: dict) -> dict:
     Returns the candidate's model entry of the pipeline report.
     """
     tf = _tf()
-    from trigger_hgq.calibration import calibrate
+    from trigger_hgq.baselines.qkeras_models import quantizer_specs
     from trigger_hgq.convert.io import load_model
     from trigger_hgq.export import to_hls4ml
     from trigger_hgq.report.summarize import roc_per_class
@@ -172,8 +198,7 @@ def export_task(spec: dict) -> dict:
     tf.keras.backend.clear_session()
     model = load_model(spec["path"])
     method = spec["method"]
-    if method == "hgq":
-        calibrate(model, np.concatenate([data["x_train"], data["x_val"]]))
+    overflow = calibrate_hgq(model, data, int(spec.get("margin_bits", 1))) if method == "hgq" else None
     scores = model.predict(data["x_test"], batch_size=16384, verbose=0)
     accuracy = float(np.mean(np.argmax(scores, axis=1) == data["y_test"]))
     auc, roc = roc_per_class(data["y_test"], scores, list(spec["classes"]))
@@ -193,7 +218,9 @@ def export_task(spec: dict) -> dict:
         **{k: rep.get(k) for k in ("lut", "dsp", "ff", "bram", "latency_cycles", "latency_ns", "ii",
                                    "resource_source", "latency_source", "bit_exact_fraction", "n_checked")},
         "firmware_dir": str(spec["out"]), "pareto_front": bool(spec.get("pareto_front", False)),
-        "roc": roc, "bits_histogram": _bits_histogram(model) if method == "hgq" else None, **(yosys or {}),
+        "roc": roc, "bits_histogram": _bits_histogram(model) if method == "hgq" else None, "overflow": overflow,
+        "quantizers": quantizer_specs(model) if method in ("qkeras", "autoqkeras") else None,
+        "autoqkeras": spec.get("autoqkeras"), **(yosys or {}),
         "export_seconds": time.perf_counter() - t0,
     }
     return entry

@@ -7,6 +7,7 @@ Missing values (``None``) are shown as an em dash.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from trigger_hgq.report.schema import DSP_LUT_EQUIV, METHODS
@@ -234,6 +235,39 @@ def budget_items(report: dict) -> list[tuple[str, str]]:
         text = resource_budget_text(b, kind, label=False)
         items.append((kind.upper(), text if text else "no budget set"))
     return items
+
+
+def _spec_bits(spec: str | None) -> str:
+    """The bits of a QKeras quantizer as written (``quantized_bits(4,0,1,alpha=1)`` -> ``4``)."""
+    m = re.match(r"\w+\((\d+)", spec or "")
+    return m.group(1) if m else DASH
+
+
+def quantizers_table(report: dict) -> Table | None:
+    """Per-layer bits of the QKeras and AutoQKeras models side by side (weights/biases, activations, units)."""
+    models = [m for m in ordered_models(report) if m.get("quantizers")]
+    if not models:
+        return None
+    layers = list(dict.fromkeys(name for m in models for name in m["quantizers"]))
+    table = Table(["Model", "Accuracy", *layers], numeric=[False, True, *[True] * len(layers)])
+    for m in models:
+        cells = []
+        for name in layers:
+            q = m["quantizers"].get(name)
+            if q is None:
+                cells.append(DASH)
+            elif q["kernel"] is not None:
+                units = f" x{q['units']}" if q["units"] else ""
+                cells.append(f"w{_spec_bits(q['kernel'])}/b{_spec_bits(q['bias'])}{units}")
+            else:
+                cells.append(_spec_bits(q["activation"]))
+        table.rows.append([m["name"], fmt_pct(m["accuracy"]), *cells])
+        table.row_tags.append({m["method"]})
+    return table
+
+
+QUANTIZERS_NOTE = ("Dense layers: weight/bias bits and output units (w4/b8 x64); activation and input quantizers: "
+                   "their bits. AutoQKeras picks them per layer; the uniform baselines use one width throughout.")
 
 
 def timings_table(report: dict) -> Table | None:

@@ -119,6 +119,10 @@ def render_html(report: dict, plots: list[Plot], notes: list[str]) -> str:
     parts += [f"<h2>Models ({len(report['models'])})</h2>",
               table(models, wrap_cols=(models.headers.index("Within budget"),)),
               f'<p class="note">{html.escape(c.MODELS_TABLE_NOTE)}</p>']
+    quant = c.quantizers_table(report)
+    if quant is not None:
+        parts += ["<h2>Per-layer quantization (QKeras, AutoQKeras)</h2>", table(quant),
+                  f'<p class="note">{html.escape(c.QUANTIZERS_NOTE)}</p>']
     timings = c.timings_table(report)
     if timings is not None:
         parts += ["<h2>Stage timings</h2>", table(timings)]

@@ -43,6 +43,9 @@ def render_markdown(report: dict, plots: list[Plot], notes: list[str], plot_dir:
         out += [f"### {plot.title}", "", f"![{plot.caption}]({plot_dir}/{plot.name}.png)", "", plot.caption, ""]
     for note in notes:
         out += [f"> {note}", ""]
+    quant = c.quantizers_table(report)
+    if quant is not None:
+        out += ["## Per-layer quantization (QKeras, AutoQKeras)", "", table(quant), "", c.QUANTIZERS_NOTE, ""]
     timings = c.timings_table(report)
     if timings is not None:
         out += ["## Stage timings", "", table(timings), ""]

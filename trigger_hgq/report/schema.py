@@ -55,6 +55,25 @@ BITS_SPEC = Obj({
                 "number of weights per bitwidth (0 = pruned); absent for layers without weights"),
     "activations": (MapOf(Int(), key_doc="bits", int_keys=True), True, "number of activations per bitwidth"),
 })
+OVERFLOW_SPEC = Obj({
+    "margin_bits": (Int(), True, "integer bits of headroom beyond the calibrated ranges (wrapping activations)"),
+    "test_rows_outside_calibration": (Int(), True, "test rows that leave a calibrated (train+val) activation range"),
+    "test_rows_wrapping": (Int(), True, "test rows that wrap around somewhere despite the margin"),
+    "test_class_flips": (Int(), True, "test rows whose class changes by wrap-around (against 64x wider ranges)"),
+})
+QUANTIZERS_SPEC = Obj({
+    "kernel": (Nullable(Str()), True, "weight quantizer, as QKeras writes it"),
+    "bias": (Nullable(Str()), True, "bias quantizer"),
+    "activation": (Nullable(Str()), True, "activation quantizer (a QActivation layer)"),
+    "units": (_nint(), True, "output units / filters"),
+})
+AUTOQKERAS_SPEC = Obj({
+    "trials": (Int(), True, "search trials run"),
+    "best_trial": (Nullable(Str()), True, "the tuner's id of the best trial"),
+    "search_val_accuracy": (_nfloat(**FRACTION), True, "validation accuracy of the best trial (short training)"),
+    "search_test_accuracy": (_nfloat(**FRACTION), True, "test accuracy of the best trial, before retraining"),
+    "retrained_epochs": (_nint(), True, "epochs of the final training (null: not retrained)"),
+})
 YOSYS_SPEC = Obj({k: (Int(), True, f"{k.upper()} cells") for k in ("lut", "ff", "carry", "dsp")})
 
 MODEL_SPEC = Obj(name_key="name", fields={
@@ -82,6 +101,10 @@ MODEL_SPEC = Obj(name_key="name", fields={
     "pareto_front": (Bool(), True, "an HGQ point on the (accuracy, EBOPs) Pareto front"),
     "roc": (Nullable(MapOf(ROC_SPEC, key_doc="class")), False, "ROC curve per class (selected models)"),
     "bits_histogram": (Nullable(MapOf(BITS_SPEC, key_doc="layer")), False, "bitwidth counts per layer (HGQ)"),
+    "quantizers": (Nullable(MapOf(QUANTIZERS_SPEC, key_doc="layer")), False,
+                   "per-layer quantizers (QKeras and AutoQKeras models)"),
+    "autoqkeras": (Nullable(AUTOQKERAS_SPEC), False, "the AutoQKeras search behind the model"),
+    "overflow": (Nullable(OVERFLOW_SPEC), False, "overflow headroom of the calibrated ranges on the test rows (HGQ)"),
 })
 
 BASELINE_SPEC = Obj({

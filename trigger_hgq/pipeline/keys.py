@@ -1,0 +1,72 @@
+"""What a pipeline stage reads, as content: the parts of its resume key (``state.json``) beyond the config section.
+
+A stage is skipped on a rerun only when everything it reads is unchanged: the YAML files (their bytes, ``base:``
+files included), the dataset files (size and modification time, like the dataset cache), the arrays the data stage
+wrote (their digest) and the code (a digest of the trigger_hgq source files).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+import yaml
+
+import trigger_hgq
+
+CHUNK_BYTES = 1 << 20
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex, 16 characters)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def file_stamp(path: str | Path) -> list:
+    """``[resolved path, size, mtime_ns]`` of a (data) file: changes whenever the file is rewritten."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return [str(p), st.st_size, st.st_mtime_ns]
+
+
+def yaml_files(path: str | Path) -> dict[str, str]:
+    """The bytes (digest) of a YAML config and of every file its ``base:`` chain reads, by resolved path."""
+    out: dict[str, str] = {}
+    p = Path(path).resolve()
+    while p.is_file() and str(p) not in out:
+        out[str(p)] = file_digest(p)
+        try:
+            data = yaml.safe_load(p.read_text())
+        except yaml.YAMLError:
+            break  # preflight names the broken file; the digest above already covers it
+        base = data.get("base") if isinstance(data, dict) else None
+        if base is None:
+            break
+        p = (p.parent / str(base)).resolve()
+    return out
+
+
+def dataset_stamp(path: str | Path) -> dict:
+    """The dataset a run reads: a card's bytes and the stamps of the files it names, or a data file's stamp."""
+    from trigger_hgq.data import load_card
+
+    path = Path(path)
+    if path.suffix in (".yaml", ".yml"):
+        return {"card": yaml_files(path), "files": [file_stamp(f) for f in load_card(path).resolve_files()]}
+    return {"files": [file_stamp(path)]}
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """The package version and a digest of every trigger_hgq source file (any code change reruns the stages)."""
+    root = Path(trigger_hgq.__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return f"{getattr(trigger_hgq, '__version__', '0')}+{h.hexdigest()[:12]}"
