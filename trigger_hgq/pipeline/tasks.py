@@ -155,6 +155,22 @@ def logits_model(model):
     return model
 
 
+def ends_in_softmax(model) -> bool:
+    """The model's last layer applies a softmax (a Keras activation or a QKeras ``QActivation('softmax')``)."""
+    tf = _tf()
+    act = getattr(model.layers[-1], "activation", None)
+    if act is tf.keras.activations.softmax:
+        return True
+    name = act if isinstance(act, str) else getattr(act, "__name__", None) or type(act).__name__
+    return str(name).lower() in ("softmax", "quantized_softmax")
+
+
+def outputs_logits(model, method: str) -> bool:
+    """Whether ``model`` outputs logits: HGQ models always do (the conversion drops the output softmax); a
+    baseline does unless its last layer is a softmax."""
+    return method == "hgq" or not ends_in_softmax(model)
+
+
 def export_task(spec: dict) -> dict:
     """Calibrate (HGQ), evaluate on the test split and export one candidate to firmware with its C-sim check.
 
@@ -175,7 +191,8 @@ def export_task(spec: dict) -> dict:
         calibrate(model, np.concatenate([data["x_train"], data["x_val"]]))
     scores = model.predict(data["x_test"], batch_size=16384, verbose=0)
     accuracy = float(np.mean(np.argmax(scores, axis=1) == data["y_test"]))
-    auc, roc = roc_per_class(data["y_test"], scores, list(spec["classes"]))
+    # ROC/AUC on class probabilities for every model: logits go through a softmax first
+    auc, roc = roc_per_class(data["y_test"], scores, list(spec["classes"]), logits=outputs_logits(model, method))
     ebops = _model_ebops(model, method, data["x_train"][:20000])
     opts = spec["export"]
     # a QKeras model that quantizes its inputs itself gets a wide firmware input, so that this step is exact too
