@@ -3,9 +3,12 @@ starts fast, progress on long steps."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +16,10 @@ import pytest
 from report_data import CLASSES, make_report
 
 from trigger_hgq.atomic import write_json_atomic
+from trigger_hgq.progress import Progress, is_terminal, keras_progress, track
 from trigger_hgq.report import roc_per_class, write_report
 from trigger_hgq.report.summarize import class_scores, is_probability_rows
+from trigger_hgq.verbosity import ENV, keras_verbose, quiet_warnings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -186,3 +191,120 @@ def test_command_table_matches_what_the_modules_register():
     registered = {a.dest: a.help for a in sub._choices_actions}
     assert registered == {name: help_text for name, (_mod, help_text) in COMMANDS.items()}
     assert list(sub.choices) == list(COMMANDS)
+
+
+# --- progress on long steps ---------------------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_prints_plain_lines_with_eta_and_metrics_when_not_a_terminal():
+    out = io.StringIO()
+    with Progress(4, "exports", stream=out, interval_s=0) as bar:
+        assert bar.plain
+        bar.update(1, name="hgq_s0_e016", accuracy=0.75)
+        bar.update(1, beta=1e-6, ebops=31517.4)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and all(re.match(r"\[\d\d:\d\d:\d\d\] exports: ", ln) for ln in lines)
+    assert "1/4 (25%)" in lines[0] and "ETA" in lines[0] and "name=hgq_s0_e016 accuracy=0.7500" in lines[0]
+    assert "2/4 (50%)" in lines[1] and "beta=1.00e-06 ebops=31,517" in lines[1]
+    # throttled: between the first and the last step, at most one line per interval; close prints the final state
+    out = io.StringIO()
+    with Progress(50, "epochs", stream=out, interval_s=3600) as bar:
+        for _ in range(30):
+            bar.update()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "1/50" in lines[0] and "30/50" in lines[1]
+    assert list(track(range(3), "t", stream=(s := io.StringIO()), interval_s=0)) == [0, 1, 2]
+    assert "3/3 (100%)" in s.getvalue().splitlines()[-1] and "ETA" not in s.getvalue().splitlines()[-1]
+
+
+def test_progress_is_a_tqdm_bar_on_a_terminal():
+    term = _Terminal()
+    assert is_terminal(term) and not is_terminal(io.StringIO())
+    with Progress(3, "HGQ seed 0", stream=term, unit="epoch") as bar:
+        assert not bar.plain
+        for epoch in range(3):
+            bar.update(1, beta=1e-7 * 10**epoch, val_accuracy=0.7)
+    text = term.getvalue()
+    assert "\r" in text and "HGQ seed 0" in text and "3/3" in text and "beta=1.00e-05" in text
+    assert "val_accuracy=0.7000" in text and "[" not in text.split("HGQ")[0]  # no plain timestamp
+
+
+@pytest.mark.slow
+def test_hgq_training_drives_a_bar_with_beta_ebops_and_validation_accuracy(tmp_path):
+    import copy
+
+    import tensorflow as tf
+
+    import trigger_hgq as th
+    from trigger_hgq.training import HGQSchedule, train_hgq
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 16)).astype(np.float32)
+    y = rng.integers(0, 5, 512)
+    inp = tf.keras.Input((16,))
+    hgq = tf.keras.Model(inp, th.HDense(5)(th.HQuantize()(inp)))
+    out = io.StringIO()
+    with Progress(3, "HGQ seed 0", unit="epoch", stream=out, interval_s=0) as bar:
+        train_hgq(hgq, (x, y), (x[:128], y[:128]), HGQSchedule(epochs=3, batch_size=128),
+                  tmp_path / "front", callbacks=[keras_progress(bar, ("beta", "ebops", "val_accuracy"))])
+    lines = out.getvalue().splitlines()
+    assert [ln.split("HGQ seed 0: ")[1].split(" ")[0] for ln in lines] == ["1/3", "2/3", "3/3"]
+    for line in lines:
+        assert re.search(r"beta=\d\.\d\de-0\d ebops=[\d,]+ val_accuracy=0\.\d{4}", line), line
+    # one step per fit (search trials), also through the deep copies Keras Tuner makes of its callbacks
+    trials = Progress(2, "trials", stream=io.StringIO(), interval_s=0)
+    cb = keras_progress(trials, ("val_accuracy",), per="fit")
+    model = tf.keras.Sequential([tf.keras.Input((16,)), tf.keras.layers.Dense(5)])
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    for callback in copy.deepcopy([cb, cb]):
+        model.fit(x, y, validation_data=(x, y), epochs=2, batch_size=256, verbose=0, callbacks=[callback])
+    assert trials.n == 2 and "val_accuracy=" in trials.line()
+
+
+def test_serial_executor_reports_each_result_in_order():
+    from trigger_hgq.pipeline.executor import SerialExecutor
+
+    seen = []
+    assert SerialExecutor().map(lambda v: v * 2, [1, 2, 3], on_done=seen.append) == [2, 4, 6]
+    assert seen == [2, 4, 6]
+
+
+# --- warnings silenced at their source, back with -v --------------------------------------------------------------
+
+
+def test_saving_a_qkeras_model_raises_no_serialize_warnings_unless_verbose(tmp_path, monkeypatch):
+    from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config
+    from trigger_hgq.convert.io import save_model
+
+    model = build_qkeras_model(load_baseline_config(REPO / "pipelines" / "configs" / "baselines" /
+                                                    "jet_tagger_6bit.yaml"))
+
+    def warnings_of_save(path: Path) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            save_model(model, path)
+        return [str(w.message) for w in caught]
+
+    monkeypatch.setenv(ENV, "0")
+    assert not [m for m in warnings_of_save(tmp_path / "a.h5") if "constraints.serialize" in m]
+    monkeypatch.setenv(ENV, "1")  # -v: Keras' warnings are back
+    assert [m for m in warnings_of_save(tmp_path / "b.h5") if "constraints.serialize" in m]
+    monkeypatch.setenv(ENV, "0")
+    with warnings.catch_warnings(record=True) as caught:  # only the listed warnings are dropped
+        warnings.simplefilter("always")
+        with quiet_warnings():
+            warnings.warn("something else", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["something else"]
+
+
+def test_pipeline_cli_counts_v_flags():
+    from trigger_hgq.cli import build_parser
+
+    parser = build_parser("pipeline")
+    assert [parser.parse_args(["pipeline", *flags]).verbose for flags in ([], ["-v"], ["-vv"])] == [0, 1, 2]
+    assert [keras_verbose(level) for level in (0, 1, 2)] == [0, 2, 1]

@@ -168,7 +168,8 @@ def _trial_row(trial) -> dict:
 
 
 def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_val, directory: str | os.PathLike,
-                   reference: tf.keras.Model | None = None, verbose: int = 0) -> AutoQKerasResult:
+                   reference: tf.keras.Model | None = None, verbose: int = 0,
+                   callbacks: list | None = None) -> AutoQKerasResult:
     """Run the AutoQKeras search of ``config`` and return its best trained model and the trial table.
 
     Args:
@@ -177,6 +178,7 @@ def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_
         directory: where the tuner keeps its trials; ``trials.json`` (the table) is written there.
         reference: the float model to quantize (default: built from the config's ``reference`` baseline).
         verbose: 0 hides the tuner's and AutoQKeras' printing.
+        callbacks: extra Keras callbacks for every trial's fit (e.g. a progress bar; copied per trial).
     """
     import keras_tuner as kt
     from qkeras.utils import _add_supported_quantized_objects
@@ -211,7 +213,8 @@ def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_
         tuner = tuner_cls(hypermodel, objective=kt.Objective("val_score", "max"), directory=str(directory),
                           project_name="tuner", overwrite=True, seed=config.get("seed"), **budget)
         tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=int(config["epochs_per_trial"]),
-                     batch_size=int(config.get("batch_size", 1024)), verbose=verbose)
+                     batch_size=int(config.get("batch_size", 1024)), verbose=verbose,
+                     callbacks=list(callbacks or []))
         trials = [_trial_row(t) for t in tuner.oracle.trials.values()]
         done = [t for t in trials if t["score"] is not None]
         if not done:
