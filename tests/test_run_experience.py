@@ -308,3 +308,20 @@ def test_pipeline_cli_counts_v_flags():
     parser = build_parser("pipeline")
     assert [parser.parse_args(["pipeline", *flags]).verbose for flags in ([], ["-v"], ["-vv"])] == [0, 1, 2]
     assert [keras_verbose(level) for level in (0, 1, 2)] == [0, 2, 1]
+
+
+@pytest.mark.slow
+def test_autoqkeras_search_counts_its_trials_on_the_bar(tmp_path):
+    from trigger_hgq.baselines import load_autoqkeras_config, run_autoqkeras
+    from trigger_hgq.data.synthetic import make_classification
+
+    config = load_autoqkeras_config(REPO / "pipelines" / "configs" / "autoqkeras.yaml")
+    config.update(mode="random", max_trials=2, epochs_per_trial=1, batch_size=256)
+    x, y = make_classification(600, seed=1)
+    out = io.StringIO()
+    with Progress(2, "AutoQKeras trials", unit="trial", stream=out, interval_s=0) as bar:
+        run_autoqkeras(config, x, y, x[:200], y[:200], tmp_path / "search",
+                       callbacks=[keras_progress(bar, ("val_accuracy",), per="fit")])
+    lines = out.getvalue().splitlines()  # printed although the search's own output is swallowed
+    assert [ln.split("trials: ")[1].split(" ")[0] for ln in lines] == ["1/2", "2/2"]
+    assert all(re.search(r"val_accuracy=0\.\d{4}", ln) for ln in lines)

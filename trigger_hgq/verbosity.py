@@ -22,6 +22,8 @@ HARMLESS_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
     (UserWarning, r"The `keras\.constraints\.serialize\(\)` API should only be used"),
     # the pipeline's QKeras models are .h5 files on purpose (hls4ml and QKeras tools read them)
     (UserWarning, r"You are saving your model as an HDF5 file"),
+    # AutoQKeras clones models with their initializer instances; the clone's weights are then trained anyway
+    (UserWarning, r"The initializer \w+ is unseeded"),
     # Keras Tuner / TF internals on every trial
     (DeprecationWarning, r".*"),
 )
