@@ -140,17 +140,19 @@ def test_comparison_row_must_name_an_hgq_model():
 
 
 def test_report_and_state_files_get_the_umask_permissions(tmp_path):
+    from trigger_hgq.data.scaler import Standardizer
     from trigger_hgq.pipeline.state import RunState
 
     old = os.umask(0o022)
     try:
         written = write_report(make_report(), tmp_path)
         RunState(tmp_path).record("data", "k", {"arrays": "a.npz"}, 1.0)
+        Standardizer(["a", "b"], np.zeros(2), np.ones(2)).save(tmp_path / "data" / "scaler.json")
         os.umask(0o027)  # another umask, another mode: the mode follows the umask, it is not fixed
         write_json_atomic(tmp_path / "sub" / "x.json", {"a": 1})
     finally:
         os.umask(old)
-    paths = [*written.values(), tmp_path / "state.json"]
+    paths = [*written.values(), tmp_path / "state.json", tmp_path / "data" / "scaler.json"]
     assert any(p.suffix == ".png" for p in paths) and len(paths) > 5
     for p in paths:
         assert oct(p.stat().st_mode & 0o777) == oct(0o644), p
