@@ -193,6 +193,10 @@ def test_command_table_matches_what_the_modules_register():
     registered = {a.dest: a.help for a in sub._choices_actions}
     assert registered == {name: help_text for name, (_mod, help_text) in COMMANDS.items()}
     assert list(sub.choices) == list(COMMANDS)
+    for name in COMMANDS:  # each command gets its real parser (also two commands of one module: export, report)
+        one = build_parser(name)
+        choices = next(a for a in one._actions if a.dest == "command").choices
+        assert list(choices) == list(COMMANDS) and choices[name].get_default("func") is not None, name
 
 
 # --- progress on long steps ---------------------------------------------------------------------------------------

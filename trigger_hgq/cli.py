@@ -45,10 +45,11 @@ def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
         for mod_name in SUBCOMMAND_MODULES:
             importlib.import_module(mod_name).register(sub)
         return parser
+    own_module = COMMANDS[command][0] if command in COMMANDS else None
     for name, (mod_name, help_text) in COMMANDS.items():
         if name in sub.choices:  # registered with an earlier command of the same module
             continue
-        if name == command:
+        if mod_name == own_module:  # the module registers all of its commands, in --help order
             importlib.import_module(mod_name).register(sub)
         else:
             sub.add_parser(name, help=help_text)
