@@ -325,9 +325,12 @@ def test_autoqkeras_search_counts_its_trials_on_the_bar(tmp_path):
     config.update(mode="random", max_trials=2, epochs_per_trial=1, batch_size=256)
     x, y = make_classification(600, seed=1)
     out = io.StringIO()
-    with Progress(2, "AutoQKeras trials", unit="trial", stream=out, interval_s=0) as bar:
+    with Progress(2, "AutoQKeras trials", unit="trial", stream=out, interval_s=0) as bar, \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         run_autoqkeras(config, x, y, x[:200], y[:200], tmp_path / "search",
                        callbacks=[keras_progress(bar, ("val_accuracy",), per="fit")])
+    assert not [w for w in caught if "unseeded" in str(w.message) or "constraints.serialize" in str(w.message)]
     lines = out.getvalue().splitlines()  # printed although the search's own output is swallowed
     assert [ln.split("trials: ")[1].split(" ")[0] for ln in lines] == ["1/2", "2/2"]
     assert all(re.search(r"val_accuracy=0\.\d{4}", ln) for ln in lines)

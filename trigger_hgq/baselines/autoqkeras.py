@@ -36,6 +36,7 @@ import tensorflow as tf
 from trigger_hgq.baselines.qkeras_models import build_qkeras_model, loss_for, validate_baseline_config
 from trigger_hgq.config import check_keys, get_number, load_yaml, where
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.verbosity import quiet_warnings
 
 TOP_KEYS = {"reference", "mode", "max_trials", "epochs_per_trial", "batch_size", "learning_rate", "goal",
             "quantization_config", "limit", "tune_filters", "tune_filters_exceptions", "transfer_weights",
@@ -195,7 +196,7 @@ def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_
     custom_objects: dict = {}
     _add_supported_quantized_objects(custom_objects)
     quiet = contextlib.redirect_stdout(io.StringIO()) if verbose == 0 else contextlib.nullcontext()
-    with quiet:
+    with quiet, quiet_warnings():  # AutoQKeras clones and saves QKeras models: Keras warns each time
         hypermodel = _hypermodel_class()(
             model, ["accuracy"], custom_objects, _goal(config),
             learning_rate=lr,
