@@ -99,10 +99,12 @@ def test_dask_sweep_equals_serial(tmp_path):
     def sweep(executor, tag):
         specs = [{"start": str(start), "arrays": str(arrays), "lr_scale": 10, "schedule": {**schedule, "seed": s},
                   "front_dir": str(tmp_path / tag / f"seed{s}")} for s in (0, 1)]
+        done = []  # progress hook: called once per finished task, also from the Dask cluster
         try:
-            runs = executor.map(tasks.train_hgq_task, specs)
+            runs = executor.map(tasks.train_hgq_task, specs, on_done=done.append)
         finally:
             executor.close()
+        assert len(done) == len(specs) and all(r in runs for r in done)
         return [[(p["epoch"], p["ebops"], p["val_accuracy"]) for p in r["front"]] for r in runs]
 
     serial = sweep(SerialExecutor(), "serial")

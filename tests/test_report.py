@@ -366,7 +366,7 @@ def test_roc_per_class_auc_equals_the_pair_count():
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 3, 400)
     scores = np.round(rng.normal(size=(400, 3)) + 1.2 * np.eye(3)[labels], 1)  # rounding makes ties
-    auc, roc = roc_per_class(labels, scores, ["a", "b", "c"], max_points=40)
+    auc, roc = roc_per_class(labels, scores, ["a", "b", "c"], max_points=40, logits=False)  # scores as they are
     for k, cls in enumerate("abc"):
         pos, neg = scores[labels == k, k], scores[labels != k, k]
         diff = pos[:, None] - neg[None, :]

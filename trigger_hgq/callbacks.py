@@ -57,6 +57,29 @@ class BetaScheduler(tf.keras.callbacks.Callback):
             logs["beta"] = beta_at(epoch, self.kind, self.beta0, self.beta1, self.epochs)
 
 
+def cosine_restart_lr(lr: float, fraction: float, cycles: int, min_fraction: float = 0.1) -> float:
+    """Learning rate at ``fraction`` (0..1) of a schedule made of ``cycles`` cosine decays from ``lr`` to
+    ``min_fraction * lr``, each restarting at ``lr`` (``cycles <= 0``: constant ``lr``)."""
+    if cycles <= 0:
+        return float(lr)
+    pos = min(max(fraction, 0.0), 1.0) * cycles
+    pos = pos - math.floor(pos) if pos < cycles else 1.0
+    return float(lr * (min_fraction + (1.0 - min_fraction) * 0.5 * (1.0 + math.cos(math.pi * pos))))
+
+
+class LearningRateRestarts(tf.keras.callbacks.Callback):
+    """Cosine learning-rate decays with restarts over ``epochs`` epochs: each cycle ends with a few settled epochs
+    at a low learning rate, whose checkpoints are the front's best points (the rest is exploration)."""
+
+    def __init__(self, lr: float, epochs: int, cycles: int, min_fraction: float = 0.1):
+        super().__init__()
+        self.lr, self.epochs, self.cycles, self.min_fraction = lr, epochs, cycles, min_fraction
+
+    def on_epoch_begin(self, epoch, logs=None):
+        rate = cosine_restart_lr(self.lr, epoch / max(self.epochs, 1), self.cycles, self.min_fraction)
+        self.model.optimizer.learning_rate.assign(rate)
+
+
 class ResetRanges(tf.keras.callbacks.Callback):
     """Resets the recorded activation ranges at the start of each epoch."""
 

@@ -73,11 +73,13 @@ def train_hgq(
     schedule: HGQSchedule,
     front_dir: str | Path,
     verbose: int = 0,
+    callbacks: list | None = None,
 ) -> list[dict]:
     """Train ``model`` with the schedule; returns the Pareto front (sorted by EBOPs) saved in ``front_dir``.
 
     Each front point: ``{"epoch", "val_accuracy", "ebops", "metrics", "path"}`` with ``path`` relative to
-    ``front_dir`` (a ``.keras`` checkpoint; reload with ``custom_objects()``).
+    ``front_dir`` (a ``.keras`` checkpoint; reload with ``custom_objects()``). ``callbacks`` run after the
+    schedule's own, so their epoch logs hold ``beta`` and ``ebops`` (e.g. a progress bar).
     """
     tf.keras.utils.set_random_seed(schedule.seed)
     compile_for_hgq(model, schedule.learning_rate)
@@ -87,6 +89,7 @@ def train_hgq(
         BetaScheduler(schedule.beta0, schedule.beta1, schedule.epochs, schedule.kind),
         EBOPsLogger(),
         front,
+        *(callbacks or []),
     ]
     model.fit(*train, validation_data=val, epochs=schedule.epochs, batch_size=schedule.batch_size,
               callbacks=callbacks, verbose=verbose)

@@ -36,6 +36,7 @@ import tensorflow as tf
 from trigger_hgq.baselines.qkeras_models import build_qkeras_model, loss_for, train_baseline, validate_baseline_config
 from trigger_hgq.config import check_keys, get_number, load_yaml, where
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.verbosity import quiet_warnings
 
 TOP_KEYS = {"reference", "mode", "max_trials", "epochs_per_trial", "batch_size", "learning_rate", "goal",
             "quantization_config", "limit", "tune_filters", "tune_filters_exceptions", "transfer_weights",
@@ -174,7 +175,8 @@ def _trial_row(trial) -> dict:
 
 
 def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_val, directory: str | os.PathLike,
-                   reference: tf.keras.Model | None = None, verbose: int = 0) -> AutoQKerasResult:
+                   reference: tf.keras.Model | None = None, verbose: int = 0,
+                   callbacks: list | None = None) -> AutoQKerasResult:
     """Run the AutoQKeras search of ``config`` and return its best trained model and the trial table.
 
     Args:
@@ -183,6 +185,7 @@ def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_
         directory: where the tuner keeps its trials; ``trials.json`` (the table) is written there.
         reference: the float model to quantize (default: built from the config's ``reference`` baseline).
         verbose: 0 hides the tuner's and AutoQKeras' printing.
+        callbacks: extra Keras callbacks for every trial's fit (e.g. a progress bar; copied per trial).
     """
     import keras_tuner as kt
     from qkeras.utils import _add_supported_quantized_objects
@@ -199,7 +202,7 @@ def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_
     custom_objects: dict = {}
     _add_supported_quantized_objects(custom_objects)
     quiet = contextlib.redirect_stdout(io.StringIO()) if verbose == 0 else contextlib.nullcontext()
-    with quiet:
+    with quiet, quiet_warnings():  # AutoQKeras clones and saves QKeras models: Keras warns each time
         hypermodel = _hypermodel_class()(
             model, ["accuracy"], custom_objects, _goal(config),
             learning_rate=lr,
@@ -217,7 +220,8 @@ def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_
         tuner = tuner_cls(hypermodel, objective=kt.Objective("val_score", "max"), directory=str(directory),
                           project_name="tuner", overwrite=True, seed=config.get("seed"), **budget)
         tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=int(config["epochs_per_trial"]),
-                     batch_size=int(config.get("batch_size", 1024)), verbose=verbose)
+                     batch_size=int(config.get("batch_size", 1024)), verbose=verbose,
+                     callbacks=list(callbacks or []))
         trials = [_trial_row(t) for t in tuner.oracle.trials.values()]
         done = [t for t in trials if t["score"] is not None]
         if not done:

@@ -162,11 +162,12 @@ def compile_baseline(model: tf.keras.Model, config: dict, y: np.ndarray) -> tf.k
 
 
 def train_baseline(model: tf.keras.Model, config: dict, x_train, y_train, x_val, y_val,
-                   verbose: int = 0) -> dict[str, list[float]]:
-    """Compile and fit ``model`` with the config's training settings; returns the Keras history."""
+                   verbose: int = 0, callbacks: list | None = None) -> dict[str, list[float]]:
+    """Compile and fit ``model`` with the config's training settings (and extra Keras ``callbacks``, e.g. a
+    progress bar); returns the Keras history."""
     train = config.get("training", {}) or {}
     compile_baseline(model, config, y_train)
-    callbacks = []
+    callbacks = list(callbacks or [])
     patience = train.get("early_stopping_patience")
     if patience:
         callbacks.append(tf.keras.callbacks.EarlyStopping("val_loss", patience=int(patience),

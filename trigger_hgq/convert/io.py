@@ -8,6 +8,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.verbosity import quiet_warnings
 
 
 def qkeras_objects() -> dict:
@@ -75,7 +76,8 @@ def save_model(model: tf.keras.Model, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     try:
-        model.save(tmp)
+        with quiet_warnings():  # QKeras quantizers in constraint slots: Keras warns once per layer
+            model.save(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", help="'local' (a Dask LocalCluster here) or a Dask scheduler address")
     p.add_argument("--force", action="store_true", help="rerun every stage, ignoring DIR/state.json")
     p.add_argument("--strict", action="store_true", help="exit with code 3 when no model fits the budget")
-    p.add_argument("-v", "--verbose", type=int, default=0, help="Keras verbosity of the training steps")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="-v: Keras' own logs (a line per epoch) and third-party warnings; -vv: Keras' batch bars")
 
 
 def run(args: argparse.Namespace) -> int:

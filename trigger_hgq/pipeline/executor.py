@@ -16,8 +16,15 @@ from trigger_hgq.errors import TriggerHGQError
 class SerialExecutor:
     name = "serial"
 
-    def map(self, fn: Callable[..., Any], items: Sequence[Any]) -> list[Any]:
-        return [fn(item) for item in items]
+    def map(self, fn: Callable[..., Any], items: Sequence[Any],
+            on_done: Callable[[Any], None] | None = None) -> list[Any]:
+        """``fn`` of each item, in order; ``on_done(result)`` after each (progress)."""
+        results = []
+        for item in items:
+            results.append(fn(item))
+            if on_done is not None:
+                on_done(results[-1])
+        return results
 
     def close(self) -> None:
         pass
@@ -43,8 +50,15 @@ class DaskExecutor:
                 raise TriggerHGQError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler ({err})") from err
         self.name = f"dask({scheduler})"
 
-    def map(self, fn: Callable[..., Any], items: Sequence[Any]) -> list[Any]:
+    def map(self, fn: Callable[..., Any], items: Sequence[Any],
+            on_done: Callable[[Any], None] | None = None) -> list[Any]:
+        """``fn`` of each item on the cluster, results in order; ``on_done(result)`` as each finishes."""
         futures = self.client.map(fn, list(items), pure=False)
+        if on_done is not None:
+            from dask.distributed import as_completed
+
+            for future in as_completed(futures):
+                on_done(future.result())
         return self.client.gather(futures)
 
     def close(self) -> None:

@@ -22,7 +22,9 @@ from trigger_hgq.pipeline.executor import make_executor
 from trigger_hgq.pipeline.keys import code_version, dataset_stamp, yaml_files
 from trigger_hgq.pipeline.select import compare, select
 from trigger_hgq.pipeline.state import RunState, fingerprint
+from trigger_hgq.progress import Progress, keras_progress
 from trigger_hgq.training import thin_front
+from trigger_hgq.verbosity import keras_verbose, quiet_warnings, set_verbosity
 
 STAGES = ("data", "baselines", "autoqkeras", "hgq", "export", "report")
 
@@ -43,6 +45,7 @@ class Run:
         self.state = RunState(self.out, force=force)
         self.scheduler = scheduler
         self.verbose = verbose
+        set_verbosity(verbose)  # before any worker starts: they inherit it
         self._executor = None
 
     @property
@@ -52,9 +55,13 @@ class Run:
             log(f"executor: {self._executor.name}")
         return self._executor
 
-    def map(self, fn: Callable[[dict], dict], specs: list[dict], what: str) -> list[dict]:
+    def map(self, fn: Callable[[dict], dict], specs: list[dict], what: str, progress: bool = False) -> list[dict]:
+        """Run the tasks; ``progress``: one bar over them (i/N with ETA; for tasks without a bar of their own)."""
         log(f"{what}: {len(specs)} task(s)")
-        return self.executor.map(fn, specs)
+        if not progress:
+            return self.executor.map(fn, specs)
+        with Progress(len(specs), what, unit="task") as bar:
+            return self.executor.map(fn, specs, on_done=lambda r: bar.update(1, **_progress_fields(r)))
 
     # ------------------------------------------------------------------------------------------- stages
     def stage(self, name: str, inputs, fn: Callable[[], dict], after: tuple[str, ...] = ()) -> dict:
@@ -103,7 +110,8 @@ class Run:
         sec = self.cfg.section("baselines")
         configs = baseline_configs(self.cfg)
         specs = [{"config": str(c), "arrays": data["arrays"], "out": str(self.out / "models" / f"{c.stem}.h5"),
-                  "epochs": sec.get("epochs"), "verbose": self.verbose} for c in configs]
+                  "epochs": sec.get("epochs"), "verbose": self.verbose,
+                  "label": f"baseline {i}/{len(configs)} {c.stem}"} for i, c in enumerate(configs, 1)]
         return {"models": self.map(tasks.train_baseline_task, specs, "training baselines")}
 
     def autoqkeras(self, data: dict) -> dict:
@@ -120,18 +128,24 @@ class Run:
         arrays = tasks.load_arrays(data["arrays"])
         log(f"AutoQKeras: {config['max_trials']} trials x {config['epochs_per_trial']} epochs")
         fit = (arrays["x_train"], arrays["y_train"], arrays["x_val"], arrays["y_val"])
-        result = run_autoqkeras(config, *fit, self.out / "autoqkeras", verbose=self.verbose)
+        trials = None if config.get("mode") == "hyperband" else int(config["max_trials"])
+        with Progress(trials, "AutoQKeras trials", unit="trial") as bar, quiet_warnings():
+            result = run_autoqkeras(config, *fit, self.out / "autoqkeras", verbose=keras_verbose(),
+                                    callbacks=[keras_progress(bar, ("val_accuracy",), per="fit")])
         info = {"trials": len(result.trials), "best_trial": result.best.get("trial_id"),
                 "search_val_accuracy": result.best.get("val_accuracy"),
                 "search_test_accuracy": tasks.class_accuracy(result.model, arrays["x_test"], arrays["y_test"]),
                 "retrained_epochs": None}
         model = result.model
         if config.get("retrain", True):  # as long as the uniform baselines: their epochs override too
-            model, history = retrain_best(result, config, *fit, epochs=self.cfg.section("baselines").get("epochs"),
-                                          verbose=self.verbose)
+            with quiet_warnings():
+                model, history = retrain_best(result, config, *fit,
+                                              epochs=self.cfg.section("baselines").get("epochs"),
+                                              verbose=keras_verbose())
             info["retrained_epochs"] = len(history.get("loss", []))
             log(f"AutoQKeras: best trial retrained for {info['retrained_epochs']} epochs")
-        path = save_model(model, self.out / "models" / "autoqkeras_best.h5")
+        with quiet_warnings():
+            path = save_model(model, self.out / "models" / "autoqkeras_best.h5")
         return {"models": [{"name": "autoqkeras_best", "method": "autoqkeras", "path": str(path),
                             "autoqkeras": info}]}
 
@@ -147,7 +161,8 @@ class Run:
         for seed in sec.get("seeds") or [0]:
             specs.append({"start": by_name[start]["path"], "arrays": data["arrays"],
                           "lr_scale": sec.get("lr_scale"), "schedule": {**schedule, "seed": int(seed)},
-                          "verbose": self.verbose, "front_dir": str(self.out / "hgq" / f"seed{seed}")})
+                          "verbose": self.verbose, "front_dir": str(self.out / "hgq" / f"seed{seed}"),
+                          "label": f"HGQ seed {seed}"})
         runs = self.map(tasks.train_hgq_task, specs, f"HGQ training from {start}")
         points = [p for r in runs for p in r["front"]]
         front = [p for p in points if not any(dominates(q, p, "val_accuracy") for q in points)]
@@ -167,9 +182,10 @@ class Run:
         specs = [{**m, "arrays": data["arrays"], "out": str(self.out / "firmware" / m["name"]),
                   "classes": data["dataset"]["classes"], "part": b.part, "clock_ns": b.clock_ns,
                   "rtl": m["name"] in rtl, "margin_bits": int(sec.get("calibration_margin_bits", 1)),
+                  "verbose": self.verbose,
                   "export": {k: sec.get(k) for k in ("backend", "io_type", "strategy", "n_check") if sec.get(k)}}
                  for m in candidates]
-        return {"models": self.map(tasks.export_task, specs, "firmware export + C-sim check")}
+        return {"models": self.map(tasks.export_task, specs, "firmware export + C-sim check", progress=True)}
 
     def report(self, data: dict, exported: dict) -> dict:
         from trigger_hgq.report import write_report
@@ -272,6 +288,11 @@ def preflight(cfg: PipelineConfig) -> None:
     start = cfg.section("hgq").get("start_from")
     if start not in names:
         raise TriggerHGQError(f"config key 'hgq.start_from': {start!r} is not one of the baselines {names}")
+
+
+def _progress_fields(result: dict) -> dict:
+    """What a stage bar shows of a finished task: its model's name and accuracy, when it has them."""
+    return {k: result[k] for k in ("name", "accuracy") if isinstance(result, dict) and k in result}
 
 
 def _best_hgq(models: list[dict]) -> str | None:

@@ -112,8 +112,10 @@ def _ratio(a, b) -> float | None:
 
 
 def compare(models: list[dict], tolerance: float = 0.005) -> dict | None:
-    """For each baseline, the cheapest HGQ point reaching its accuracy (within ``tolerance``), with the ratios
-    baseline / HGQ of EBOPs, LUT-equivalents and latency (x times fewer)."""
+    """For each baseline, the cheapest HGQ point (fewest EBOPs) reaching its accuracy within ``tolerance`` (a
+    fraction: 0.005 = half a point), named in the row (``hgq_model``, ``accuracy_hgq``, ``ebops_hgq``), with the
+    ratios baseline / HGQ of EBOPs, LUT-equivalents and latency (x times fewer). When no HGQ point reaches it, the
+    row names the most accurate one, without ratios. ``hgq_model`` of the block is the most accurate HGQ point."""
     hgq = [m for m in models if m["method"] == "hgq"]
     baselines = [m for m in models if m["method"] != "hgq"]
     if not hgq or not baselines:
@@ -124,13 +126,13 @@ def compare(models: list[dict], tolerance: float = 0.005) -> dict | None:
         if not reaching:
             best = max(hgq, key=lambda m: m["accuracy"])
             rows.append({"baseline": b["name"], "accuracy_baseline": b["accuracy"], "hgq_model": best["name"],
-                         "accuracy_hgq": best["accuracy"], "ebops_ratio": None, "lut_equiv_ratio": None,
-                         "latency_ratio": None, "note": "no HGQ point reaches this accuracy"})
+                         "accuracy_hgq": best["accuracy"], "ebops_hgq": best.get("ebops"), "ebops_ratio": None,
+                         "lut_equiv_ratio": None, "latency_ratio": None, "note": "no HGQ point reaches this accuracy"})
             continue
         h = min(reaching, key=lambda m: m["ebops"] if m.get("ebops") is not None else float("inf"))
         rows.append({
             "baseline": b["name"], "accuracy_baseline": b["accuracy"], "hgq_model": h["name"],
-            "accuracy_hgq": h["accuracy"],
+            "accuracy_hgq": h["accuracy"], "ebops_hgq": h.get("ebops"),
             "ebops_ratio": _ratio(b.get("ebops"), h.get("ebops")),
             "lut_equiv_ratio": _ratio(lut_equiv(b), lut_equiv(h)),
             "latency_ratio": _ratio(b.get("latency_cycles"), h.get("latency_cycles")),

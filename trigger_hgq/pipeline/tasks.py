@@ -7,12 +7,17 @@ enables deterministic ops, and returns a JSON-serialisable dict.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from trigger_hgq.progress import Progress, keras_progress
+from trigger_hgq.verbosity import keras_verbose, quiet_warnings, set_verbosity, verbosity
 
 SPLITS = ("train", "val", "test")
 
@@ -21,10 +26,24 @@ def _tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
-    tf.get_logger().setLevel("ERROR")
+    tf.get_logger().setLevel("ERROR" if verbosity() == 0 else "WARNING")
     with contextlib.suppress(RuntimeError):  # already set in this process
         tf.config.experimental.enable_op_determinism()
     return tf
+
+
+def pipeline_task(fn: Callable[[dict], dict]) -> Callable[[dict], dict]:
+    """A task: the spec's ``verbose`` level applies (also in a Dask worker) and harmless third-party warnings
+    raised while it runs are dropped (:func:`trigger_hgq.verbosity.quiet_warnings`)."""
+
+    @functools.wraps(fn)
+    def task(spec: dict) -> dict:
+        if spec.get("verbose") is not None:
+            set_verbosity(int(spec["verbose"]))
+        with quiet_warnings():
+            return fn(spec)
+
+    return task
 
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
@@ -38,6 +57,7 @@ def class_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(model.predict(x, batch_size=16384, verbose=0), axis=1) == y))
 
 
+@pipeline_task
 def train_baseline_task(spec: dict) -> dict:
     """Train one float/QKeras baseline from its YAML config; save it to ``spec['out']`` (.h5)."""
     tf = _tf()
@@ -52,16 +72,20 @@ def train_baseline_task(spec: dict) -> dict:
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(int(spec.get("seed", 0)))
     model = build_qkeras_model(config)
-    history = train_baseline(model, config, data["x_train"], data["y_train"], data["x_val"], data["y_val"],
-                             verbose=int(spec.get("verbose", 0)))
+    name = config.get("name", Path(spec["config"]).stem)
+    epochs = int((config.get("training") or {}).get("epochs", 10))
+    with Progress(epochs, spec.get("label") or f"baseline {name}", unit="epoch") as bar:
+        history = train_baseline(model, config, data["x_train"], data["y_train"], data["x_val"], data["y_val"],
+                                 verbose=keras_verbose(), callbacks=[keras_progress(bar, ("loss", "val_accuracy"))])
     save_model(model, spec["out"])
-    return {"name": config.get("name", Path(spec["config"]).stem),
+    return {"name": name,
             "method": "qkeras" if config.get("quantization") else "float",
             "path": str(spec["out"]), "epochs": len(history.get("loss", [])),
             "val_accuracy": history["val_accuracy"][-1] if history.get("val_accuracy") else None,
             "seconds": time.perf_counter() - t0}
 
 
+@pipeline_task
 def train_hgq_task(spec: dict) -> dict:
     """Convert the starting QKeras model to HGQ and train it with the beta schedule; returns its Pareto front."""
     tf = _tf()
@@ -79,8 +103,10 @@ def train_hgq_task(spec: dict) -> dict:
     bits = {"lr_scale": float(spec["lr_scale"])} if spec.get("lr_scale") is not None else None
     model = from_qkeras(source, quantizer=bits, rounding="RND",
                         name=f"hgq_seed{schedule.seed}")
-    front = train_hgq(model, (data["x_train"], data["y_train"]), (data["x_val"], data["y_val"]), schedule,
-                      spec["front_dir"], verbose=int(spec.get("verbose", 0)))
+    with Progress(schedule.epochs, spec.get("label") or f"HGQ seed {schedule.seed}", unit="epoch") as bar:
+        front = train_hgq(model, (data["x_train"], data["y_train"]), (data["x_val"], data["y_val"]), schedule,
+                          spec["front_dir"], verbose=keras_verbose(),
+                          callbacks=[keras_progress(bar, ("beta", "ebops", "val_accuracy"))])
     for point in front:
         point["path"] = str(Path(spec["front_dir"]) / point["path"])
         point["seed"] = schedule.seed
@@ -182,6 +208,23 @@ def logits_model(model):
     return model
 
 
+def ends_in_softmax(model) -> bool:
+    """The model's last layer applies a softmax (a Keras activation or a QKeras ``QActivation('softmax')``)."""
+    tf = _tf()
+    act = getattr(model.layers[-1], "activation", None)
+    if act is tf.keras.activations.softmax:
+        return True
+    name = act if isinstance(act, str) else getattr(act, "__name__", None) or type(act).__name__
+    return str(name).lower() in ("softmax", "quantized_softmax")
+
+
+def outputs_logits(model, method: str) -> bool:
+    """Whether ``model`` outputs logits: HGQ models always do (the conversion drops the output softmax); a
+    baseline does unless its last layer is a softmax."""
+    return method == "hgq" or not ends_in_softmax(model)
+
+
+@pipeline_task
 def export_task(spec: dict) -> dict:
     """Calibrate (HGQ), evaluate on the test split and export one candidate to firmware with its C-sim check.
 
@@ -201,7 +244,8 @@ def export_task(spec: dict) -> dict:
     overflow = calibrate_hgq(model, data, int(spec.get("margin_bits", 1))) if method == "hgq" else None
     scores = model.predict(data["x_test"], batch_size=16384, verbose=0)
     accuracy = float(np.mean(np.argmax(scores, axis=1) == data["y_test"]))
-    auc, roc = roc_per_class(data["y_test"], scores, list(spec["classes"]))
+    # ROC/AUC on class probabilities for every model: logits go through a softmax first
+    auc, roc = roc_per_class(data["y_test"], scores, list(spec["classes"]), logits=outputs_logits(model, method))
     ebops = _model_ebops(model, method, data["x_train"][:20000])
     opts = spec["export"]
     # a QKeras model that quantizes its inputs itself gets a wide firmware input, so that this step is exact too

@@ -185,32 +185,48 @@ MODELS_TABLE_NOTE = (
 )
 
 
+def comparison_hgq(report: dict, row: dict) -> str:
+    """The HGQ model a comparison row uses (reports without per-row names used the block's model throughout)."""
+    return row.get("hgq_model") or report["comparison"]["hgq_model"]
+
+
 def comparison_table(report: dict) -> Table | None:
-    """The HGQ model against each baseline; ratios are baseline / HGQ ('x times fewer')."""
+    """Each baseline against the HGQ model matched to it (named in its row); ratios are baseline / HGQ."""
     comp = report["comparison"]
     if comp is None:
         return None
     by_name = model_by_name(report)
     table = Table(
-        ["Baseline", "Method", "Accuracy (baseline)", f"Accuracy ({comp['hgq_model']})", "\u0394 accuracy (points)",
-         "EBOPs ratio", "LUT-equiv. ratio", "Latency ratio"],
-        numeric=[False, False, True, True, True, True, True, True],
+        ["Baseline", "Method", "Accuracy (baseline)", "HGQ model", "Accuracy (HGQ)", "\u0394 accuracy (points)",
+         "EBOPs (baseline)", "EBOPs (HGQ)", "EBOPs ratio", "LUT-equiv. ratio", "Latency ratio"],
+        numeric=[False, False, True, False, True, True, True, True, True, True, True],
     )
     for b in comp["baselines"]:
+        base, hgq_name = by_name[b["baseline"]], comparison_hgq(report, b)
+        ebops_hgq = b.get("ebops_hgq") if b.get("ebops_hgq") is not None else by_name[hgq_name]["ebops"]
         delta = 100 * (b["accuracy_hgq"] - b["accuracy_baseline"])
+        hgq_cell = hgq_name + (f" ({b['note']})" if b.get("note") else "")
         table.rows.append([
-            b["baseline"], method_label(by_name[b["baseline"]]["method"]), fmt_pct(b["accuracy_baseline"]),
-            fmt_pct(b["accuracy_hgq"]), f"{delta:+.2f}", fmt_ratio(b["ebops_ratio"]), fmt_ratio(b["lut_equiv_ratio"]),
-            fmt_ratio(b["latency_ratio"]),
+            b["baseline"], method_label(base["method"]), fmt_pct(b["accuracy_baseline"]), hgq_cell,
+            fmt_pct(b["accuracy_hgq"]), f"{delta:+.2f}", fmt_int(base["ebops"]), fmt_int(ebops_hgq),
+            fmt_ratio(b["ebops_ratio"]), fmt_ratio(b["lut_equiv_ratio"]), fmt_ratio(b["latency_ratio"]),
         ])
-        table.row_tags.append({by_name[b["baseline"]]["method"]})
+        table.row_tags.append({base["method"]})
     return table
 
 
 def comparison_intro(report: dict) -> str:
+    """How each baseline is matched with an HGQ model, and how to read the ratios."""
     comp = report["comparison"]
-    return (f"HGQ model **{comp['hgq_model']}** against each baseline. Ratios are baseline / HGQ: "
-            "a ratio of 10\u00d7 means the HGQ model needs ten times fewer.")
+    ratios = "Ratios are baseline / HGQ: a ratio of 10\u00d7 means the HGQ model needs ten times fewer."
+    tol = comp.get("tolerance")
+    if tol is None:
+        names = {comparison_hgq(report, b) for b in comp["baselines"]}
+        who = f"HGQ model **{names.pop()}**" if len(names) == 1 else "The HGQ model named in each row"
+        return f"{who} against each baseline. {ratios}"
+    return (f"Each baseline is matched with the cheapest HGQ model (fewest EBOPs) whose test accuracy is at least the "
+            f"baseline's minus {100 * tol:g} percentage points; when none is, the most accurate HGQ model "
+            f"(**{comp['hgq_model']}**) is shown without ratios. {ratios}")
 
 
 def dataset_items(report: dict) -> list[tuple[str, str]]:

@@ -110,10 +110,14 @@ MODEL_SPEC = Obj(name_key="name", fields={
 BASELINE_SPEC = Obj({
     "baseline": (Str(), True, "baseline model name"),
     "accuracy_baseline": (Float(**FRACTION), True, "the baseline's accuracy"),
+    "hgq_model": (Nullable(Str()), False, "the HGQ model of this row: the cheapest reaching the baseline's "
+                                          "accuracy within the tolerance (else the most accurate)"),
     "accuracy_hgq": (Float(**FRACTION), True, "the HGQ model's accuracy"),
+    "ebops_hgq": (_nint(), False, "the HGQ model's EBOPs"),
     "ebops_ratio": (_nfloat(positive=True), True, "baseline EBOPs / HGQ EBOPs"),
     "lut_equiv_ratio": (_nfloat(positive=True), True, "baseline LUT-equivalent / HGQ LUT-equivalent"),
     "latency_ratio": (_nfloat(positive=True), True, "baseline latency / HGQ latency"),
+    "note": (Nullable(Str()), False, "why the row has no ratios, e.g. no HGQ point reaches the accuracy"),
 })
 
 REPORT_SPEC = Obj({
@@ -143,7 +147,9 @@ REPORT_SPEC = Obj({
     "nothing_fits": (Bool(), True, "no model is within budget"),
     "selection_reason": (Nullable(Str()), False, "free text added to the derived explanation"),
     "comparison": (Nullable(Obj({
-        "hgq_model": (Str(), True, "the HGQ model compared"),
+        "hgq_model": (Str(), True, "the most accurate HGQ model (each row names the one it uses)"),
+        "tolerance": (_nfloat(lo=0.0, hi=1.0), False, "accuracy tolerance of the match, a fraction (0.005 = "
+                                                        "half a point)"),
         "baselines": (ListOf(BASELINE_SPEC), True, "one entry per baseline"),
     })), True, "the HGQ model against each baseline; ratios are baseline / HGQ"),
     "timings_s": (MapOf(Float(lo=0.0), key_doc="stage"), True, "wall time per pipeline stage in s"),
@@ -207,6 +213,10 @@ def _cross_checks(rep: dict) -> None:
             raise ReportSchemaError("comparison.hgq_model", f"{comp['hgq_model']!r} is a {hgq['method']} model")
         for j, b in enumerate(comp["baselines"]):
             need_model(f"comparison.baselines[{j}].baseline", b["baseline"])
+            row_hgq = need_model(f"comparison.baselines[{j}].hgq_model", b["hgq_model"])
+            if row_hgq is not None and row_hgq["method"] != "hgq":
+                raise ReportSchemaError(f"comparison.baselines[{j}].hgq_model",
+                                        f"{b['hgq_model']!r} is a {row_hgq['method']} model")
 
 
 def validate_report(report: Any) -> dict:

@@ -31,13 +31,43 @@ def _thin(fpr: np.ndarray, tpr: np.ndarray, max_points: int) -> np.ndarray:
     return idx[idx < fpr.size]
 
 
+def is_probability_rows(scores: np.ndarray, atol: float = 1e-3) -> bool:
+    """Every entry is in [0, 1] and every row sums to 1 (within ``atol``): the output of a softmax."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return bool(scores.size and np.all((scores >= 0) & (scores <= 1))
+                and np.allclose(scores.sum(axis=-1), 1.0, rtol=0.0, atol=atol))
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log of the softmax over the last axis, computed stably (no saturation at probabilities 0 or 1)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def class_scores(scores: np.ndarray, logits: bool | None = None) -> np.ndarray:
+    """Scores that rank examples as the class probabilities do.
+
+    ``logits``: True for logit outputs (their log-softmax is used: the same order as the softmax probabilities,
+    without float saturation), False for scores used as they are (probabilities), None to decide from the values
+    (rows that are probabilities, :func:`is_probability_rows`, are kept; anything else is taken as logits).
+    A one-vs-rest ROC on raw logits is not the ROC of the classifier: class k's logit ignores the other logits.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if logits is None:
+        logits = not is_probability_rows(scores)
+    return log_softmax(scores) if logits else scores
+
+
 def roc_per_class(
-    labels: np.ndarray, scores: np.ndarray, classes: list[str], max_points: int = 200
+    labels: np.ndarray, scores: np.ndarray, classes: list[str], max_points: int = 200, logits: bool | None = None
 ) -> tuple[dict[str, float], dict[str, dict[str, list[float]]]]:
     """One-vs-rest ROC per class: (``auc`` {class: AUC}, ``roc`` {class: {"fpr": [...], "tpr": [...]}}).
 
-    ``labels``: class indices (n,) or one-hot (n, k); ``scores``: (n, k) class scores (probabilities or logits).
-    The AUC uses the full curve (ties count one half); the stored curves are thinned to about ``max_points``.
+    ``labels``: class indices (n,) or one-hot (n, k); ``scores``: (n, k) model outputs, probabilities or logits
+    (``logits``: see :func:`class_scores`; logits are turned into probabilities first, so a model gets the same
+    ROC with or without its output softmax). The AUC uses the full curve (ties count one half); the stored curves
+    are thinned to about ``max_points``.
     """
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)
@@ -48,6 +78,7 @@ def roc_per_class(
             f"roc_per_class: expected labels (n,) and scores (n, {len(classes)}) for classes {classes}, "
             f"got labels {labels.shape} and scores {scores.shape}"
         )
+    scores = class_scores(scores, logits)
     auc: dict[str, float] = {}
     roc: dict[str, dict[str, list[float]]] = {}
     for k, cls in enumerate(classes):

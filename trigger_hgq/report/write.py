@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from trigger_hgq.atomic import write_bytes_atomic
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.report.html import render_html
 from trigger_hgq.report.markdown import render_markdown
@@ -33,19 +33,6 @@ def render_report(report: dict) -> dict[str, bytes]:
     return files
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(report: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Validate ``report`` and write report.json, report.md, report.html (and the plots report.md links to).
 
@@ -63,7 +50,7 @@ def write_report(report: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
     written: dict[str, Path] = {}
     try:
         for rel, data in files.items():
-            _write_atomic(out / rel, data)
+            write_bytes_atomic(out / rel, data, prefix=f"{TMP_PREFIX}{Path(rel).name}.", fsync=True)
             written[rel] = out / rel
     except OSError as err:
         raise TriggerHGQError(f"report folder {out}: cannot write ({err.strerror or err})") from None

@@ -1,0 +1,57 @@
+"""How much third-party chatter a run shows: ``-v`` brings back Keras' logs and the warnings silenced here.
+
+Level 0 (default): Keras trains silently (our progress bars report instead), TensorFlow logs errors only, and
+known-harmless third-party warnings raised inside :func:`quiet_warnings` are dropped. Level 1 (``-v``): Keras
+prints one line per epoch, TensorFlow logs warnings, and nothing is silenced. Level 2 (``-vv``): Keras' per-batch
+progress bars. The level lives in the environment (``TRIGGER_HGQ_VERBOSE``) so that Dask workers started from
+this process inherit it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+
+ENV = "TRIGGER_HGQ_VERBOSE"
+
+# (category, message regex) of third-party warnings that say nothing to a user of trigger-hgq
+HARMLESS_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
+    # QKeras quantizers sit in Keras' constraint slots; Keras warns on every save / get_config of such a layer
+    (UserWarning, r"The `keras\.constraints\.serialize\(\)` API should only be used"),
+    # the pipeline's QKeras models are .h5 files on purpose (hls4ml and QKeras tools read them)
+    (UserWarning, r"You are saving your model as an HDF5 file"),
+    # AutoQKeras clones models with their initializer instances; the clone's weights are then trained anyway
+    (UserWarning, r"The initializer \w+ is unseeded"),
+    # Keras Tuner / TF internals on every trial
+    (DeprecationWarning, r".*"),
+)
+
+
+def set_verbosity(level: int) -> None:
+    """Set the verbosity of this process and of workers started from it."""
+    os.environ[ENV] = str(max(0, int(level)))
+
+
+def verbosity() -> int:
+    try:
+        return max(0, int(os.environ.get(ENV, "0")))
+    except ValueError:
+        return 0
+
+
+def keras_verbose(level: int | None = None) -> int:
+    """The ``verbose`` argument of ``Model.fit``: 0 silent, 2 one line per epoch (``-v``), 1 progress bars."""
+    level = verbosity() if level is None else level
+    return 0 if level <= 0 else 2 if level == 1 else 1
+
+
+@contextlib.contextmanager
+def quiet_warnings() -> Iterator[None]:
+    """Drop :data:`HARMLESS_WARNINGS` raised inside the block (unless verbose); other warnings still show."""
+    with warnings.catch_warnings():
+        if verbosity() == 0:
+            for category, pattern in HARMLESS_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern, category=category)
+        yield
