@@ -49,7 +49,7 @@ def test_shipped_config_and_profiles():
     "changes, message",
     [
         ({"hgq__scheduel": {}}, "'hgq.scheduel': unknown key"),
-        ({"budget__latency_ns": 0}, "budget.latency_ns must be > 0"),
+        ({"budget__latency_ns": 0}, "budget.latency_ns 0: expected a finite number > 0"),
         ({"colour": "red"}, "'colour': unknown key"),
         ({"hgq__schedule": {"epochs": 3, "kind": "cubic"}}, "hgq.schedule.kind"),
         ({"profile": "huge"}, "'profile'"),
@@ -63,8 +63,13 @@ def test_bad_config_is_named(tmp_path, changes, message):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--latency-budget-ns", "-5"], "budget.latency_ns must be > 0"),
-        (["--data", "/nonexistent/jets.yaml"], "jets.yaml' does not exist"),
+        (["--latency-budget-ns", "-5"], "--latency-budget-ns -5.0: expected a finite number > 0"),
+        (["--latency-budget-ns", "inf"], "--latency-budget-ns inf: expected a finite number > 0"),
+        (["--latency-budget-ns", "nan"], "--latency-budget-ns nan"),
+        (["--clock-ns", "1e400"], "--clock-ns inf"),
+        (["--lut-fraction", "1.5"], "--lut-fraction 1.5: expected a finite number in (0, 1]"),
+        (["--dsp-fraction", "nan"], "--dsp-fraction nan"),
+        (["--data", "/nonexistent/jets.yaml"], "jets.yaml': no such file"),
     ],
 )
 def test_cli_bad_input_exit_2_nothing_written(tmp_path, capsys, args, message):

@@ -35,7 +35,10 @@ def load_yaml(path: str | os.PathLike, _seen: tuple[Path, ...] = ()) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise TriggerHGQError(f"config file {str(path)!r}: invalid YAML: {err}") from err
+        raise TriggerHGQError(f"config file {str(path)!r}: invalid YAML: {' '.join(str(err).split())}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise TriggerHGQError(f"config file {str(path)!r}: cannot read it ({getattr(err, 'strerror', None) or err})"
+                              ) from None
     if not isinstance(data, dict):
         raise TriggerHGQError(f"config file {str(path)!r}: expected a mapping at the top level")
     base = data.pop("base", None)

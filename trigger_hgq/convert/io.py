@@ -27,6 +27,34 @@ def _weights_beside(json_path: Path) -> Path | None:
     return None
 
 
+def check_weight_names(model: tf.keras.Model, weights: Path, path: Path) -> None:
+    """Refuse an HDF5 weights file whose layers (with weights) are not the model's, in order, by name.
+
+    Keras loads HDF5 weights by position: another model's file with the same shapes would load silently.
+    """
+    import h5py
+
+    try:
+        with h5py.File(weights, "r") as fh:
+            group = fh["model_weights"] if "model_weights" in fh else fh
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("layer_names", [])]
+            in_file = [n for n in names if n in group and len(group[n].attrs.get("weight_names", [])) > 0]
+    except OSError as err:
+        raise TriggerHGQError(f"weights file {str(weights)!r}: not a readable HDF5 file ({err})") from None
+    if not names:
+        return  # no layer names recorded (not a Keras HDF5 weights file): load_weights decides
+    in_model = [layer.name for layer in model.layers if layer.weights]
+    for k in range(max(len(in_model), len(in_file))):
+        mine = in_model[k] if k < len(in_model) else None
+        theirs = in_file[k] if k < len(in_file) else None
+        if mine != theirs:
+            what = f"layer {mine!r} of {str(path)!r}" if mine else f"the file's extra layer {theirs!r}"
+            found = f"the file has {theirs!r} in its place" if mine and theirs else (
+                "the file has no weights for it" if mine else "the model has no such layer")
+            raise TriggerHGQError(f"weights file {str(weights)!r} does not belong to this model: {what}: {found} "
+                                  f"(weights are matched by layer name; file layers {in_file})")
+
+
 @tf.autograph.experimental.do_not_convert  # building the layers needs no autograph (saves seconds per layer)
 def load_model(path: str | os.PathLike, weights: str | os.PathLike | None = None) -> tf.keras.Model:
     """Load a QKeras / Keras model: ``.h5`` / ``.keras`` / SavedModel, or a ``.json`` architecture + HDF5 weights.
@@ -55,6 +83,7 @@ def load_model(path: str | os.PathLike, weights: str | os.PathLike | None = None
             )
         if not weights.is_file():
             raise TriggerHGQError(f"weights file {str(weights)!r} does not exist")
+        check_weight_names(model, weights, path)
         try:
             model.load_weights(weights)
         except (ValueError, OSError) as err:
@@ -70,9 +99,9 @@ def load_model(path: str | os.PathLike, weights: str | os.PathLike | None = None
 
 def save_model(model: tf.keras.Model, path: str | os.PathLike) -> Path:
     """Save ``model`` to ``path`` (``.keras`` or ``.h5``) through a temporary name, then rename."""
-    path = Path(path)
-    if path.suffix not in (".keras", ".h5"):
-        raise TriggerHGQError(f"output model {str(path)!r}: use a .keras or .h5 file name")
+    from trigger_hgq.checks import output_file
+
+    path = output_file(path, "output model", (".keras", ".h5"))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     try:

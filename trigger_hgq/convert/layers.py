@@ -28,13 +28,14 @@ class Options:
     """Conversion settings (see :func:`trigger_hgq.convert.from_qkeras`)."""
 
     input_quantizer: dict = field(default_factory=dict)
-    input_range: tuple[float, float] = (-8.0, 8.0)
+    input_range: tuple[float, float] = (-32.0, 32.0 - 2.0**-10)  # ap_fixed<16,6>, hls4ml's default input type
     float_weight_f: int = 8
     float_activation_f: int = 8
     quantizer: dict = field(default_factory=dict)
     beta: float = 0.0
     keep_batchnorm: bool = False
     rounding: str | None = None  # force this rounding on every quantizer (else QKeras' own: RND_CONV)
+    chosen_inputs: dict = field(default_factory=dict)  # filled by convert_input: input name -> its type, in words
 
 
 @dataclass
@@ -139,6 +140,12 @@ def convert_input(name: str, shape: tuple, grid: ActivationGrid | None, opts: Op
     if grid is None:  # the input quantizer saturates to its full representable range, not to input_range
         k, i, _ = (t.numpy().astype(np.float64) for t in layer.oq.kif())
         lo_b, hi_b = -k * 2.0**i, 2.0**i - 2.0**-f
+        signed, integer = bool(k.max()), int(i.max() + k.max())
+        kind = "ap_fixed" if signed else "ap_ufixed"
+        opts.chosen_inputs[name] = (f"{kind}<{integer + int(f)},{integer}> ({cfg.rounding}, {cfg.overflow}): "
+                                    f"inserted input quantizer")
+    else:
+        opts.chosen_inputs[name] = f"{grid.f:g} fractional bits: the QKeras input quantizer"
     return inp, out, Bounds(lo_b, hi_b, f)
 
 

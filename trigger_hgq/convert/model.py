@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import tensorflow as tf
 
 from trigger_hgq.convert.graph import Graph, build_graph, plan
@@ -12,6 +13,7 @@ from trigger_hgq.convert.quantizers import ActivationGrid
 from trigger_hgq.errors import TriggerHGQError
 
 log = logging.getLogger(__name__)
+DEFAULT_INPUT_F = 10  # with the default input range: ap_fixed<16,6>, hls4ml's default type of a model input
 
 
 def _input_grid(graph: Graph, name: str) -> ActivationGrid | None:
@@ -30,7 +32,7 @@ def from_qkeras(
     model: tf.keras.Model,
     *,
     input_quantizer: dict | None = None,
-    input_range: tuple[float, float] = (-8.0, 8.0),
+    input_range: tuple[float, float] | None = None,
     float_weight_f: int = 8,
     float_activation_f: int = 8,
     quantizer: dict | None = None,
@@ -60,9 +62,11 @@ def from_qkeras(
     Args:
         model: the source model (QKeras layers need ``qkeras`` importable; not nested models).
         input_quantizer: :class:`QuantizerConfig` keys of the inserted input quantizer (HQuantize; default
-            ``init_f=8``, saturating). Not used when the model starts with a QKeras ``quantized_bits``
+            ``init_f=10``, saturating). Not used when the model starts with a QKeras ``quantized_bits``
             QActivation, which becomes the input quantizer.
-        input_range: the input values the model expects (the input quantizer's integer bits cover it).
+        input_range: the input values the model expects (the input quantizer's integer bits cover it). The
+            default, with ``init_f=10``, makes the input ``ap_fixed<16,6>``, the type hls4ml gives a model input
+            by default. The chosen input types are logged and kept in ``converted.input_types``.
         float_weight_f, float_activation_f: starting fractional bits for float weights / float layer outputs.
         quantizer: :class:`QuantizerConfig` defaults for every quantizer (e.g. ``lr_scale``, ``granularity``).
         beta: starting EBOPs penalty weight of every layer.
@@ -76,8 +80,9 @@ def from_qkeras(
     Raises:
         TriggerHGQError: naming the layer and the quantizer or layer type that cannot be converted.
     """
+    input_range = Options.input_range if input_range is None else input_range
     opts = Options(
-        input_quantizer=dict(input_quantizer or {}),
+        input_quantizer={"init_f": DEFAULT_INPUT_F, **(input_quantizer or {})},
         input_range=(float(input_range[0]), float(input_range[1])),
         float_weight_f=int(float_weight_f),
         float_activation_f=int(float_activation_f),
@@ -86,8 +91,8 @@ def from_qkeras(
         keep_batchnorm=bool(keep_batchnorm),
         rounding=rounding,
     )
-    if opts.input_range[0] >= opts.input_range[1]:
-        raise TriggerHGQError(f"input_range {input_range}: the low end must be below the high end")
+    if not (np.isfinite(opts.input_range).all() and opts.input_range[0] < opts.input_range[1]):
+        raise TriggerHGQError(f"input_range {input_range}: expected finite numbers, the low end below the high end")
     graph = plan(build_graph(model), drop_softmax=drop_softmax)
     for node_name in graph.order:
         node = graph.nodes[node_name]
@@ -123,4 +128,7 @@ def _build(graph: Graph, opts: Options, name: str) -> tf.keras.Model:
                  ", ".join(graph.dropped_softmax))
     converted = tf.keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name)
     converted.dropped_softmax = list(graph.dropped_softmax)
+    converted.input_types = dict(opts.chosen_inputs)
+    for inp, text in converted.input_types.items():
+        log.info("from_qkeras: input %r: %s", inp, text)
     return converted

@@ -123,11 +123,14 @@ def load_dataset(source: Card | str | Path | Mapping, *, files: Sequence[str | P
     rows and the seed only, not on the order of the files. With ``standardize`` the scaler is fitted on the training
     split and applied to all three (save it with ``dataset.scaler.save(path)``).
     """
-    card = resolve_card(source)
-    if files is not None:
-        card = card.with_files([Path(f) for f in files])
-    paths = card.resolve_files()
-    rows, from_cache = read_rows(card, paths, use_cache)
+    try:
+        card = resolve_card(source)
+        if files is not None:
+            card = card.with_files([Path(f) for f in files])
+        paths = card.resolve_files()
+        rows, from_cache = read_rows(card, paths, use_cache)
+    except PermissionError as err:  # an unreadable card, data file or cache entry
+        raise TriggerHGQError(f"{err.filename or source}: permission denied ({err.strerror})") from None
     sp = card.split
     parts = split_indices(rows.keys, (sp.train, sp.val, sp.test), sp.seed, where=card.where)
     scaler = Standardizer.fit(rows.features[parts[0]], card.feature_names) if standardize else None

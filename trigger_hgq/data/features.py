@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import awkward as ak
-import numba
 import numpy as np
 
 from trigger_hgq.errors import TriggerHGQError
@@ -48,9 +47,32 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 _TWO_PI = 2.0 * np.pi
+# Compiled with numba on first use (see _compile), so importing this module never touches numba's cache.
+_JIT_FUNCTIONS = ("_rapidity", "_phi", "_dr2", "_mmdt_leaves", "_ratio", "_one_jet", "_all_jets")
+_compiled = False
 
 
-@numba.njit(cache=True)
+def _compile() -> None:
+    """Replace the kernels below by numba dispatchers, cached on disk when numba finds a writable cache folder.
+
+    numba raises at decoration time when no cache folder is writable (read-only HOME and package folder):
+    then the kernels are compiled without an on-disk cache (slower first call, same results).
+    """
+    global _compiled
+    if _compiled:
+        return
+    import numba
+
+    namespace = globals()
+    for name in _JIT_FUNCTIONS:
+        func = namespace[name]
+        try:
+            namespace[name] = numba.njit(cache=True)(func)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            namespace[name] = numba.njit(cache=False)(func)
+    _compiled = True
+
+
 def _rapidity(px: float, py: float, pz: float, e: float) -> float:
     """Rapidity as fastjet computes it: a negative mass^2 (rounding) counts as 0; +-1e5 along the beam."""
     kt2 = px * px + py * py
@@ -62,14 +84,12 @@ def _rapidity(px: float, py: float, pz: float, e: float) -> float:
     return -rap if pz > 0 else rap
 
 
-@numba.njit(cache=True)
 def _phi(px: float, py: float) -> float:
     """Azimuth in [0, 2pi)."""
     p = np.arctan2(py, px)
     return p + _TWO_PI if p < 0.0 else p
 
 
-@numba.njit(cache=True)
 def _dr2(y1: float, phi1: float, y2: float, phi2: float) -> float:
     dphi = abs(phi1 - phi2)
     if dphi > np.pi:
@@ -78,7 +98,6 @@ def _dr2(y1: float, phi1: float, y2: float, phi2: float) -> float:
     return dy * dy + dphi * dphi
 
 
-@numba.njit(cache=True)
 def _mmdt_leaves(px, py, pz, e, zcut: float, beta: float, r0: float):
     """C/A-cluster all particles, decluster with SoftDrop; return indices of the kept particles."""
     n = px.shape[0]
@@ -180,12 +199,10 @@ def _mmdt_leaves(px, py, pz, e, zcut: float, beta: float, r0: float):
     return np.sort(out[:nout])
 
 
-@numba.njit(cache=True)
 def _ratio(num: float, den: float) -> float:
     return num / den if den > 0.0 else 0.0
 
 
-@numba.njit(cache=True)
 def _one_jet(px, py, pz, e, zcut: float, beta: float, r0: float, out) -> None:
     """Fill ``out`` (16 values, FEATURE_NAMES order) for one jet."""
     n = px.shape[0]
@@ -272,7 +289,6 @@ def _one_jet(px, py, pz, e, zcut: float, beta: float, r0: float, out) -> None:
     out[15] = n
 
 
-@numba.njit(cache=True)
 def _all_jets(px, py, pz, e, offsets, zcut: float, beta: float, r0: float):
     njet = offsets.shape[0] - 1
     out = np.empty((njet, 16))
@@ -354,5 +370,6 @@ def compute_jet_features(
         e = flat["energy"][keep]
     offsets = np.zeros(counts.shape[0] + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
+    _compile()
     values = _all_jets(px, py, pz, e, offsets, float(zcut), float(beta), float(r0))
     return {name: values[:, i] for i, name in enumerate(FEATURE_NAMES)}

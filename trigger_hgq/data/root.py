@@ -39,8 +39,11 @@ def open_root(path: Path) -> Iterator[uproot.ReadOnlyDirectory]:
     path = Path(path)
     if not path.is_file():
         raise TriggerHGQError(f"file not found: {path}")
-    with open(path, "rb") as f:
-        magic = f.read(4)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except PermissionError:
+        raise TriggerHGQError(f"{path}: permission denied, cannot read this file") from None
     if magic != b"root":
         raise TriggerHGQError(f"{path}: not a ROOT file (it starts with {magic!r}, not b'root')")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import shutil
 import tempfile
@@ -16,11 +17,20 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.export.estimate import da_costs, estimate
-from trigger_hgq.export.hls import DEFAULT_PART, CheckResult, ExportOptions, check, compile_csim, convert
+from trigger_hgq.export.hls import (
+    DEFAULT_PART,
+    CheckResult,
+    ExportOptions,
+    check,
+    compile_csim,
+    convert,
+    model_kind,
+)
 from trigger_hgq.export.proxy import Proxy
 from trigger_hgq.export.report import REPORT_NAME, apply_synthesis, build_report, write_json_atomic
 from trigger_hgq.export.vivado import parse_project
@@ -58,6 +68,68 @@ def float32_risk_layers(hls_model, max_bits: int = 24) -> list[str]:
         if "weight" in layer.attributes and width > max_bits:
             risky.append(layer.name)
     return risky
+
+
+def unranged_layers(model: tf.keras.Model) -> list[str]:
+    """Layers with an activation quantizer that never recorded a range (model never trained or calibrated)."""
+    from trigger_hgq.bops import h_layers
+
+    names = []
+    for layer in h_layers(model):
+        for q in layer.quantizers():
+            if not q.is_weight and q.vmin is not None and not bool(tf.reduce_any(q.vmin <= q.vmax)):
+                names.append(layer.name)
+                break
+    return names
+
+
+def check_ranges(model: tf.keras.Model) -> None:
+    """Refuse an HGQ model whose activation ranges were never recorded (its firmware would output zeros)."""
+    missing = unranged_layers(model)
+    if missing:
+        raise TriggerHGQError(
+            f"model {model.name!r}: layer {missing[0]!r} ({len(missing)} layer(s) in all) has no activation range: "
+            "the model was never trained or calibrated, so its firmware would output zeros; calibrate it first "
+            "(trigger_hgq.calibrate(model, x), or `trigger-hgq export --calibrate --data X.npy`)"
+        )
+
+
+def check_inputs(model: tf.keras.Model, x, what: str = "x") -> list[np.ndarray]:
+    """Check ``x`` against the model's inputs (count, shape, numbers, finite); returns the arrays as a list."""
+    arrays = list(x) if isinstance(x, list | tuple) else [x]
+    shapes = [tuple(t.shape[1:]) for t in model.inputs]
+    if len(arrays) != len(shapes):
+        raise TriggerHGQError(f"{what}: {len(arrays)} array(s) for a model with {len(shapes)} input(s)")
+    out = []
+    for k, (arr, shape) in enumerate(zip(arrays, shapes, strict=True)):
+        arr = np.asarray(arr)
+        name = f"{what} (input {k})" if len(shapes) > 1 else what
+        if arr.dtype.kind not in "biuf":
+            raise TriggerHGQError(f"{name}: dtype {arr.dtype}, expected numbers")
+        if arr.ndim != len(shape) + 1 or any(
+                d is not None and d != n for d, n in zip(shape, arr.shape[1:], strict=True)):
+            want = ", ".join("N" if d is None else str(d) for d in shape)
+            raise TriggerHGQError(f"{name}: shape {arr.shape}, the model expects (rows, {want})")
+        if len(arr) == 0:
+            raise TriggerHGQError(f"{name}: no rows")
+        bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+        if bad.any():
+            raise TriggerHGQError(f"{name}: {int(bad.sum())} row(s) contain NaN or Inf (first: row "
+                                  f"{int(np.flatnonzero(bad)[0])})")
+        out.append(arr.astype(np.float32))
+    return out
+
+
+def check_out_dir(path: str | os.PathLike, what: str = "out_dir") -> Path:
+    """A project folder that may be written: new, empty, or an earlier project (it will be replaced)."""
+    from trigger_hgq.checks import output_dir
+
+    path = output_dir(path, what)
+    if path.is_dir() and any(path.iterdir()) and not any(
+            (path / name).exists() for name in (REPORT_NAME, "hls4ml_config.yml")):
+        raise TriggerHGQError(f"{what} {str(path)!r}: a non-empty folder that is not an hls4ml project; "
+                              "refusing to replace it (choose a new folder)")
+    return path
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
@@ -132,7 +204,14 @@ def to_hls4ml(
                          project_name=project_name, precision=precision, input_precision=input_precision,
                          hls_config=hls_config)
     opts.validate()
-    final = Path(out_dir).resolve()
+    if not math.isfinite(opts.clock_ns):
+        raise TriggerHGQError(f"export option clock_ns={opts.clock_ns}: must be finite")
+    final = check_out_dir(out_dir).resolve()
+    if x is not None:
+        xs = check_inputs(model, x)
+        x = xs if isinstance(x, list | tuple) else xs[0]
+    if model_kind(model) == "hgq":
+        check_ranges(model)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     timings: dict[str, float] = {}

@@ -40,23 +40,47 @@ def load_inputs(path: str | Path, key: str | None = None) -> np.ndarray | list[n
     raise TriggerHGQError(f"data file {path}: several arrays {names}; choose one with --data-key")
 
 
+def _check_flags(args) -> None:
+    """Every flag that can be checked without the model, before anything is loaded or written."""
+    from trigger_hgq.checks import positive_number, readable_file
+    from trigger_hgq.export.api import check_out_dir
+
+    positive_number(args.clock_ns, "--clock-ns")
+    for flag, value in (("--reuse-factor", args.reuse_factor), ("--n-check", args.n_check)):
+        if value is not None and value < 1:
+            raise TriggerHGQError(f"{flag} {value}: expected an integer >= 1")
+    if args.calibrate and not args.data:
+        raise TriggerHGQError("--calibrate needs --data")
+    for flag in ("weights", "data", "hls_config"):
+        if getattr(args, flag):
+            readable_file(getattr(args, flag), f"--{flag.replace('_', '-')}")
+    check_out_dir(args.out_dir, "OUT_DIR")
+
+
 def _export(args) -> int:
-    from trigger_hgq.export.api import to_hls4ml
+    from trigger_hgq.export.api import check_inputs, check_ranges, to_hls4ml
+    from trigger_hgq.export.hls import model_kind
 
-    model = load_model(args.model, args.weights)
-    x = load_inputs(args.data, args.data_key) if args.data else None
-    if args.calibrate:
-        if x is None:
-            raise TriggerHGQError("--calibrate needs --data")
-        from trigger_hgq.calibration import calibrate
-
-        calibrate(model, x)
+    _check_flags(args)
     hls_config = None
     if args.hls_config:
         try:
             hls_config = json.loads(Path(args.hls_config).read_text())
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:
             raise TriggerHGQError(f"--hls-config {args.hls_config}: not a readable JSON file ({err})") from err
+        if not isinstance(hls_config, dict):
+            raise TriggerHGQError(f"--hls-config {args.hls_config}: expected a JSON object ({{\"LayerName\": ...}})")
+    x = load_inputs(args.data, args.data_key) if args.data else None
+    model = load_model(args.model, args.weights)
+    if x is not None:
+        xs = check_inputs(model, x, f"--data {args.data}")
+        x = xs if isinstance(x, list) else xs[0]
+    if args.calibrate:
+        from trigger_hgq.calibration import calibrate
+
+        calibrate(model, x)
+    elif model_kind(model) == "hgq":
+        check_ranges(model)
     export = to_hls4ml(
         model, args.out_dir, x=x, backend=args.backend, part=args.part, clock_ns=args.clock_ns, io_type=args.io_type,
         strategy=args.strategy, reuse_factor=args.reuse_factor, precision=args.precision,

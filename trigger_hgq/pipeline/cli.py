@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline.config import PROFILES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,16 +29,51 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="-v: Keras' own logs (a line per epoch) and third-party warnings; -vv: Keras' batch bars")
 
 
+BUDGET_FLAGS = {"latency_budget_ns": ("--latency-budget-ns", None), "clock_ns": ("--clock-ns", None),
+                "lut_fraction": ("--lut-fraction", 1.0), "dsp_fraction": ("--dsp-fraction", 1.0)}
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Check the flags a user typed (numbers, --out, --data, --scheduler) before anything is created."""
+    from trigger_hgq.checks import output_dir, positive_number
+    from trigger_hgq.pipeline.executor import check_scheduler
+
+    for attr, (flag, hi) in BUDGET_FLAGS.items():
+        if getattr(args, attr) is not None:
+            positive_number(getattr(args, attr), flag, hi)
+    if args.verbose < 0:
+        raise TriggerHGQError(f"--verbose {args.verbose}: expected 0, 1 or 2")
+    output_dir(args.out, "--out")
+    if args.data:
+        check_dataset(args.data, "--data")
+    check_scheduler(args.scheduler)
+
+
+def check_dataset(path: str | Path, what: str) -> None:
+    """The dataset (card or data file) can be read: its card parses and every file it names exists."""
+    import glob
+
+    from trigger_hgq.checks import readable_file
+    from trigger_hgq.data.dataset import resolve_card
+
+    if not glob.has_magic(str(path)):  # a Zenodo HDF5 glob is matched by its card
+        readable_file(path, what)
+    resolve_card(path).resolve_files()
+
+
 def run(args: argparse.Namespace) -> int:
     from trigger_hgq.pipeline.config import load_pipeline_config
-    from trigger_hgq.pipeline.run import run_pipeline
+    from trigger_hgq.pipeline.run import dataset_path, run_pipeline
 
+    check_arguments(args)
     budget = {"latency_ns": args.latency_budget_ns, "clock_ns": args.clock_ns, "part": args.part,
               "lut_fraction": args.lut_fraction, "dsp_fraction": args.dsp_fraction}
     overrides = {"budget": {k: v for k, v in budget.items() if v is not None}}
     if args.data:
         overrides["dataset"] = str(Path(args.data).resolve())
     cfg = load_pipeline_config(args.config, profile=args.profile, overrides=overrides)
+    if not args.data:
+        check_dataset(dataset_path(cfg), "config key 'dataset'")
     return run_pipeline(cfg, args.out, scheduler=args.scheduler, force=args.force, strict=args.strict,
                         verbose=args.verbose)
 

@@ -69,3 +69,24 @@ class DaskExecutor:
 
 def make_executor(scheduler: str | None) -> SerialExecutor | DaskExecutor:
     return DaskExecutor(scheduler) if scheduler else SerialExecutor()
+
+
+def check_scheduler(scheduler: str | None, timeout_s: float = 5.0) -> None:
+    """Fail now, naming ``--scheduler``, when a scheduler address is malformed or nobody listens there."""
+    if not scheduler or scheduler == "local":
+        return
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+    try:
+        host, port = url.hostname, url.port
+    except ValueError:
+        host, port = None, None
+    if url.scheme not in ("tcp", "tls") or not host or not port:
+        raise TriggerHGQError(f"--scheduler {scheduler!r}: expected 'local' or a Dask address tcp://HOST:PORT")
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as err:
+        raise TriggerHGQError(f"--scheduler {scheduler!r}: nobody listens at {host}:{port} "
+                              f"({err.strerror or type(err).__name__})") from None

@@ -29,14 +29,15 @@ class Budget:
     dsp_fraction: float | None = None
 
     def __post_init__(self):
-        if not self.latency_ns > 0:
-            raise TriggerHGQError(f"budget.latency_ns must be > 0, got {self.latency_ns}")
-        if not self.clock_ns > 0:
-            raise TriggerHGQError(f"budget.clock_ns must be > 0, got {self.clock_ns}")
+        from trigger_hgq.checks import positive_number
+
+        self.latency_ns = positive_number(self.latency_ns, "budget.latency_ns")
+        self.clock_ns = positive_number(self.clock_ns, "budget.clock_ns")
         for key in ("lut_fraction", "dsp_fraction"):
-            value = getattr(self, key)
-            if value is not None and not 0 < value <= 1:
-                raise TriggerHGQError(f"budget.{key} must be in (0, 1], got {value}")
+            if getattr(self, key) is not None:
+                setattr(self, key, positive_number(getattr(self, key), f"budget.{key}", 1.0))
+        if not isinstance(self.part, str):
+            raise TriggerHGQError(f"budget.part {self.part!r}: expected a part name")
         if (self.lut_fraction or self.dsp_fraction) and self.available() is None:
             raise TriggerHGQError(f"budget.part {self.part!r}: resources unknown (known: {sorted(PART_RESOURCES)})")
 

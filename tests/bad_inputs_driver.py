@@ -1,0 +1,110 @@
+"""Run many `trigger-hgq` command lines in ONE Python process (TensorFlow imported once) for test_bad_inputs.py.
+
+python tests/bad_inputs_driver.py WORKSPACE SHARED CASES.json RESULTS.json
+
+Each case is ``[id, argv]``; ``{WS}`` and ``{SHARED}`` in argv are replaced. The driver first writes the input
+files the cases use into WORKSPACE/inputs, then runs ``trigger_hgq.cli.main(argv)`` per case with WORKSPACE as the
+working directory, capturing stderr; an exception escaping main() is recorded as Python prints it (a Traceback),
+exactly what the console script would show. For each case it records the exit code, stderr, and the paths that
+appeared under WORKSPACE during the case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import sys
+import traceback
+from pathlib import Path
+
+
+def make_inputs(ws: Path, shared: Path) -> None:
+    import numpy as np
+    import tensorflow as tf
+
+    import trigger_hgq as th
+    from trigger_hgq.convert import save_model
+
+    inp = ws / "inputs"
+    inp.mkdir()
+    x = tf.keras.Input((16,), name="x")
+    h = th.HQuantize(name="inq")(x)
+    save_model(tf.keras.Model(x, th.HDense(5, name="dense")(h), name="untrained"), inp / "untrained_hgq.keras")
+    float_model = tf.keras.Sequential([tf.keras.Input((16,)), tf.keras.layers.Dense(5, name="d")])
+    float_model.save(inp / "float.h5")
+    rng = np.random.default_rng(0)
+    np.save(inp / "good.npy", rng.normal(size=(20, 16)).astype(np.float32))
+    np.save(inp / "wrong_shape.npy", rng.normal(size=(20, 7)).astype(np.float32))
+    np.save(inp / "flat.npy", rng.normal(size=16).astype(np.float32))
+    nan = rng.normal(size=(20, 16)).astype(np.float32)
+    nan[3, 2] = np.nan
+    np.save(inp / "nan.npy", nan)
+    inf = rng.normal(size=(20, 16))
+    inf[7, 0] = np.inf
+    np.save(inp / "inf.npy", inf)
+    np.save(inp / "strings.npy", np.array([["a"] * 16]))
+    np.save(inp / "empty.npy", np.zeros((0, 16), np.float32))
+    np.savez(inp / "two.npz", a=np.zeros((2, 16)), b=np.zeros((2, 16)))
+    (inp / "text.npy").write_text("not an array\n")
+    (inp / "list.json").write_text("[1, 2]\n")
+    (inp / "broken.json").write_text("{not json\n")
+    (inp / "a_file").write_text("a regular file\n")
+    (inp / "not_a_model.h5").write_text("plain text, not HDF5\n")
+    (inp / "existing_project").write_text("a regular file where the project would go\n")
+    (inp / "user_folder").mkdir()
+    (inp / "user_folder" / "thesis.tex").write_text("precious\n")
+    (inp / "dir.keras").mkdir()
+    (inp / "data_dir").mkdir()
+    shutil.copy(shared / "root-samples" / "uproot-small-evnt-tree-fullsplit.root", inp / "bare.root")
+    (inp / "bad_key_card.yaml").write_text("name: broken\nfiles: [bare.root]\ntree: jets\nfeatures: [a]\n"
+                                           "label: {branch: y}\nclasses: [a, b]\nsplitt: {}\n")
+    card = (Path(__file__).resolve().parents[1] / "datasets" / "jets_hlf.yaml").read_text()
+    (inp / "missing_file_card.yaml").write_text(card.replace("- jets_hlf.root", "- no_such_jets.root"))
+    (inp / "not_yaml.yaml").write_text("name: [unclosed\n")
+    repo_config = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "jet_tagging.yaml"
+    base = f"base: {repo_config}\ndataset: {repo_config.parents[2] / 'datasets' / 'jets_hlf.yaml'}\n"
+    (inp / "unknown_key.yaml").write_text(base + "colour: red\n")
+    (inp / "inf_budget.yaml").write_text(base + "budget: {latency_ns: .inf}\n")
+    (inp / "string_budget.yaml").write_text(base + "budget: {clock_ns: fast}\n")
+    (inp / "bad_rows.yaml").write_text(base + "max_train_rows: -5\n")
+
+
+def snapshot(ws: Path) -> set[str]:
+    return {str(p.relative_to(ws)) for p in ws.rglob("*")}
+
+
+def run_case(argv: list[str]) -> tuple[int, str]:
+    from trigger_hgq.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:  # argparse errors
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except BaseException:  # what the console script would print
+            traceback.print_exc()
+            code = 1
+    return code, err.getvalue()
+
+
+def main() -> int:
+    ws, shared, cases_file, results_file = (Path(a) for a in sys.argv[1:5])
+    ws.mkdir(parents=True, exist_ok=True)
+    make_inputs(ws, shared)
+    os.chdir(ws)
+    results = {}
+    for case_id, argv in json.loads(cases_file.read_text()):
+        argv = [a.replace("{WS}", str(ws)).replace("{SHARED}", str(shared)) for a in argv]
+        before = snapshot(ws)
+        code, err = run_case(argv)
+        results[case_id] = {"argv": argv, "code": code, "stderr": err, "new": sorted(snapshot(ws) - before)}
+    Path(results_file).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
