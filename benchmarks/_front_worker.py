@@ -52,6 +52,11 @@ class WallTimeSchedule(tf.keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         frac = self.fraction(epoch) if epoch else 0.0
+        cycles = int(self.spec.get("lr_cycles", 0))
+        if cycles > 0:  # cosine decays with restarts, to 1/10 of the rate, over the same budget
+            pos = min(frac * cycles, cycles - 1e-9) % 1.0
+            lr = self.spec["learning_rate"] * (0.1 + 0.9 * 0.5 * (1.0 + np.cos(np.pi * pos)))
+            self.model.optimizer.learning_rate.assign(lr)
         b0, b1 = self.spec["beta0"], self.spec["beta1"]
         self.set_beta(float(np.exp(np.log(b0) + (np.log(b1) - np.log(b0)) * frac)))
 

@@ -15,13 +15,23 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from trigger_hgq.callbacks import SCHEDULES, BetaScheduler, EBOPsLogger, ParetoFront, ResetRanges
+from trigger_hgq.callbacks import (
+    SCHEDULES,
+    BetaScheduler,
+    EBOPsLogger,
+    LearningRateRestarts,
+    ParetoFront,
+    ResetRanges,
+)
 from trigger_hgq.errors import TriggerHGQError
 
 
 @dataclass
 class HGQSchedule:
-    """Training settings of one HGQ run (beta ramps from ``beta0`` to ``beta1`` over ``epochs``)."""
+    """Training settings of one HGQ run (beta ramps from ``beta0`` to ``beta1`` over ``epochs``).
+
+    ``lr_cycles``: cosine learning-rate decays with restarts over the run (0: constant ``learning_rate``).
+    """
 
     epochs: int = 60
     batch_size: int = 1024
@@ -29,6 +39,7 @@ class HGQSchedule:
     beta0: float = 1e-7
     beta1: float = 1e-4
     kind: str = "loglinear"
+    lr_cycles: int = 0
     seed: int = 0
 
     @classmethod
@@ -87,6 +98,8 @@ def train_hgq(
     callbacks = [
         ResetRanges(),
         BetaScheduler(schedule.beta0, schedule.beta1, schedule.epochs, schedule.kind),
+        *([LearningRateRestarts(schedule.learning_rate, schedule.epochs, schedule.lr_cycles)]
+          if schedule.lr_cycles > 0 else []),
         EBOPsLogger(),
         front,
         *(callbacks or []),

@@ -21,8 +21,9 @@ SECTIONS: dict[str, set[str]] = {
     "float": {"enabled", "config", "epochs"},
     "baselines": {"configs", "epochs"},
     "autoqkeras": {"enabled", "config", "max_trials", "epochs_per_trial"},
-    "hgq": {"start_from", "seeds", "lr_scale", "schedule", "max_exports"},
-    "export": {"backend", "io_type", "strategy", "n_check", "rtl", "calibration_margin_bits"},
+    "hgq": {"start_from", "warm_start", "seeds", "lr_scale", "schedule", "max_exports"},
+    "export": {"backend", "io_type", "strategy", "n_check", "rtl", "calibration_margin_bits",
+               "workers"},
 }
 TOP_KEYS = {"name", "description", "dataset", "max_train_rows", "profile", "profiles", *SECTIONS}
 

@@ -30,6 +30,33 @@ class SerialExecutor:
         pass
 
 
+class PoolExecutor:
+    """Tasks in ``n_workers`` fresh processes on this machine (spawned: no TensorFlow state is forked), results in
+    order. Used for the firmware exports of a run without ``--scheduler``: each export is single-threaded
+    (hls4ml writing, one g++ compile, the C-simulation check), so both cores of a small machine stay busy."""
+
+    def __init__(self, n_workers: int = 2):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("spawn"))
+        self.name = f"processes({n_workers})"
+
+    def map(self, fn: Callable[..., Any], items: Sequence[Any],
+            on_done: Callable[[Any], None] | None = None) -> list[Any]:
+        from concurrent.futures import as_completed
+
+        futures = [self.pool.submit(fn, item) for item in items]
+        for future in as_completed(futures):
+            result = future.result()  # a task's error is raised here, as in a serial run
+            if on_done is not None:
+                on_done(result)
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
 class DaskExecutor:
     """Tasks on ``dask.distributed``: ``local`` starts a LocalCluster on loopback, else connect to an address."""
 

@@ -18,7 +18,7 @@ from trigger_hgq.callbacks import dominates
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline import tasks
 from trigger_hgq.pipeline.config import PipelineConfig
-from trigger_hgq.pipeline.executor import make_executor
+from trigger_hgq.pipeline.executor import PoolExecutor, make_executor
 from trigger_hgq.pipeline.keys import code_version, dataset_stamp, yaml_files
 from trigger_hgq.pipeline.select import compare, select
 from trigger_hgq.pipeline.state import RunState, fingerprint
@@ -55,13 +55,23 @@ class Run:
             log(f"executor: {self._executor.name}")
         return self._executor
 
-    def map(self, fn: Callable[[dict], dict], specs: list[dict], what: str, progress: bool = False) -> list[dict]:
-        """Run the tasks; ``progress``: one bar over them (i/N with ETA; for tasks without a bar of their own)."""
+    def map(self, fn: Callable[[dict], dict], specs: list[dict], what: str, progress: bool = False,
+            workers: int = 1) -> list[dict]:
+        """Run the tasks; ``progress``: one bar over them (i/N with ETA; for tasks without a bar of their own);
+        ``workers > 1``: without ``--scheduler``, in that many local processes."""
         log(f"{what}: {len(specs)} task(s)")
-        if not progress:
-            return self.executor.map(fn, specs)
-        with Progress(len(specs), what, unit="task") as bar:
-            return self.executor.map(fn, specs, on_done=lambda r: bar.update(1, **_progress_fields(r)))
+        pool = None
+        if self.scheduler is None and workers > 1 and len(specs) > 1:
+            pool = PoolExecutor(min(workers, len(specs)))
+        executor = pool or self.executor
+        try:
+            if not progress:
+                return executor.map(fn, specs)
+            with Progress(len(specs), what, unit="task") as bar:
+                return executor.map(fn, specs, on_done=lambda r: bar.update(1, **_progress_fields(r)))
+        finally:
+            if pool is not None:
+                pool.close()
 
     # ------------------------------------------------------------------------------------------- stages
     def stage(self, name: str, inputs, fn: Callable[[], dict], after: tuple[str, ...] = ()) -> dict:
@@ -159,7 +169,8 @@ class Run:
         schedule = self.cfg.hgq_schedule().to_dict()
         specs = []
         for seed in sec.get("seeds") or [0]:
-            specs.append({"start": by_name[start]["path"], "arrays": data["arrays"],
+            specs.append({"start": by_name[start]["path"], "config": by_name[start]["config"],
+                          "warm_start": bool(sec.get("warm_start", False)), "arrays": data["arrays"],
                           "lr_scale": sec.get("lr_scale"), "schedule": {**schedule, "seed": int(seed)},
                           "verbose": self.verbose, "front_dir": str(self.out / "hgq" / f"seed{seed}"),
                           "label": f"HGQ seed {seed}"})
@@ -167,6 +178,8 @@ class Run:
         points = [p for r in runs for p in r["front"]]
         front = [p for p in points if not any(dominates(q, p, "val_accuracy") for q in points)]
         chosen = thin_front(front, int(sec.get("max_exports", 6)))
+        chosen = sorted({p["path"]: p for p in [*chosen, *matched_points(front, baselines["models"])]}.values(),
+                        key=lambda p: p["ebops"])
         log(f"HGQ: front of {len(front)} points over {len(runs)} run(s); exporting {len(chosen)}")
         models = [{"name": f"hgq_s{p['seed']}_e{p['epoch']:03d}", "method": "hgq", "path": p["path"],
                    "ebops_trained": p["ebops"], "val_accuracy": p["val_accuracy"], "pareto_front": True}
@@ -185,7 +198,8 @@ class Run:
                   "verbose": self.verbose,
                   "export": {k: sec.get(k) for k in ("backend", "io_type", "strategy", "n_check") if sec.get(k)}}
                  for m in candidates]
-        return {"models": self.map(tasks.export_task, specs, "firmware export + C-sim check", progress=True)}
+        return {"models": self.map(tasks.export_task, specs, "firmware export + C-sim check", progress=True,
+                                   workers=int(sec.get("workers", 2)))}
 
     def report(self, data: dict, exported: dict) -> dict:
         from trigger_hgq.report import write_report
@@ -236,6 +250,21 @@ class Run:
         finally:
             if self._executor is not None:
                 self._executor.close()
+
+
+def matched_points(front: list[dict], baselines: list[dict], tolerance: float = 0.005) -> list[dict]:
+    """For each baseline, the cheapest front points whose validation accuracy reaches the baseline's minus
+    ``tolerance`` and the baseline's own: the candidates the report's comparison will match (chosen on the
+    validation split; the comparison itself uses the test split)."""
+    chosen = []
+    for base in baselines:
+        if base.get("val_accuracy") is None:
+            continue
+        for target in (base["val_accuracy"] - tolerance, base["val_accuracy"]):
+            reaching = [p for p in front if p["val_accuracy"] >= target]
+            if reaching:
+                chosen.append(min(reaching, key=lambda p: p["ebops"]))
+    return chosen
 
 
 def dataset_path(cfg: PipelineConfig) -> Path:
