@@ -17,7 +17,7 @@ from trigger_hgq.training import HGQSchedule
 
 PROFILES = ("quick", "default", "full")
 SECTIONS: dict[str, set[str]] = {
-    "budget": {"latency_ns", "clock_ns", "part", "lut_fraction", "dsp_fraction"},
+    "budget": {"latency_ns", "clock_ns", "part", "lut_fraction", "dsp_fraction", "implementation"},
     "float": {"enabled", "config", "epochs"},
     "baselines": {"configs", "epochs"},
     "autoqkeras": {"enabled", "config", "max_trials", "epochs_per_trial"},

@@ -1,6 +1,7 @@
 """The jet-tagging pipeline's stages and their orchestration (resumable, serial or on Dask).
 
 data -> baselines (float + QKeras) -> autoqkeras -> hgq (Pareto front) -> export (firmware + C-sim check)
+-> rtl (open-source RTL route for the candidates in ``export.rtl``)
 -> report (selection under the budget, comparison, report.json/.md/.html).
 Every stage records its outputs in ``DIR/state.json``; a rerun skips stages whose inputs did not change.
 """
@@ -19,11 +20,12 @@ from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline import tasks
 from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.pipeline.executor import make_executor
+from trigger_hgq.pipeline.rtl_stage import merge_rtl, rtl_candidates, rtl_settings
 from trigger_hgq.pipeline.select import compare, select
 from trigger_hgq.pipeline.state import RunState, fingerprint
 from trigger_hgq.training import thin_front
 
-STAGES = ("data", "baselines", "autoqkeras", "hgq", "export", "report")
+STAGES = ("data", "baselines", "autoqkeras", "hgq", "export", "rtl", "report")
 
 
 def log(msg: str) -> None:
@@ -148,15 +150,22 @@ class Run:
     def export(self, data: dict, candidates: list[dict]) -> dict:
         sec = self.cfg.section("export")
         b = self.cfg.budget
-        hgq = [m for m in candidates if m["method"] == "hgq"]
-        rtl = {m["name"] for m in thin_front([{**m, "ebops": m["ebops_trained"]} for m in hgq],
-                                             int(sec.get("rtl") or 0))} if sec.get("rtl") else set()
         specs = [{**m, "arrays": data["arrays"], "out": str(self.out / "firmware" / m["name"]),
                   "classes": data["dataset"]["classes"], "part": b.part, "clock_ns": b.clock_ns,
-                  "rtl": m["name"] in rtl,
                   "export": {k: sec.get(k) for k in ("backend", "io_type", "strategy", "n_check") if sec.get(k)}}
                  for m in candidates]
         return {"models": self.map(tasks.export_task, specs, "firmware export + C-sim check")}
+
+    def rtl(self, data: dict, exported: dict, candidates: list[dict]) -> dict:
+        """The open-source RTL route (yosys, Verilator) for the exported candidates named by ``export.rtl``."""
+        sec, b = self.cfg.section("export"), self.cfg.budget
+        names = rtl_candidates(rtl_settings(sec.get("rtl")), exported["models"])
+        paths = {m["name"]: m["path"] for m in candidates}
+        specs = [{"name": m["name"], "method": m["method"], "path": paths[m["name"]], "ebops": m.get("ebops"),
+                  "arrays": data["arrays"], "out": m["firmware_dir"], "part": b.part, "clock_ns": b.clock_ns,
+                  "export": {"n_check": sec.get("n_check") or 10000}}
+                 for m in exported["models"] if m["name"] in names]
+        return {"models": self.map(tasks.rtl_task, specs, "open-source RTL route (yosys + Verilator)") if specs else []}
 
     def report(self, data: dict, exported: dict) -> dict:
         from trigger_hgq.report import write_report
@@ -195,8 +204,12 @@ class Run:
             aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras")], lambda: self.autoqkeras(data))
             hgq = self.stage("hgq", [data, base, cfg.section("hgq")], lambda: self.hgq(data, base))
             candidates = [*base["models"], *aq["models"], *hgq["models"]]
-            exp = self.stage("export", [data, candidates, cfg.section("export"), cfg.budget.part, cfg.budget.clock_ns],
+            export_sec = {k: v for k, v in cfg.section("export").items() if k != "rtl"}
+            exp = self.stage("export", [data, candidates, export_sec, cfg.budget.part, cfg.budget.clock_ns],
                              lambda: self.export(data, candidates))
+            rtl = self.stage("rtl", [exp, cfg.section("export").get("rtl"), cfg.budget.part, cfg.budget.clock_ns],
+                             lambda: self.rtl(data, exp, candidates))
+            exp = {**exp, "models": merge_rtl(exp["models"], rtl["models"])}
             # the report always reflects the latest budget: rerun it whenever anything changed
             return self.stage("report", [exp, cfg.budget.to_report(), self.state.timings()],
                               lambda: self.report(data, exp))

@@ -92,6 +92,7 @@ def build_rtl(model: tf.keras.Model, out_dir: str | os.PathLike, x=None, *, cloc
     from trigger_hgq.export.rtl import project as rtl_project
     from trigger_hgq.export.rtl import simulate as rtl_sim
     from trigger_hgq.export.rtl import synth as rtl_synth
+    from trigger_hgq.export.rtl.timing import ULTRASCALE_PLUS, check_timing
     from trigger_hgq.export.rtl.trace import trace_model
 
     if part_family not in rtl_synth.FAMILIES:
@@ -117,8 +118,9 @@ def build_rtl(model: tf.keras.Model, out_dir: str | os.PathLike, x=None, *, cloc
     }
     if synth:
         t0 = time.perf_counter()
-        rtl["synthesis"] = rtl_synth.synthesize(prj.path, top, part_family)
+        rtl["synthesis"] = rtl_synth.synthesize(prj.path, top, part_family, timing=ULTRASCALE_PLUS)
         timings["synth_s"] = time.perf_counter() - t0
+        rtl["timing"] = check_timing(rtl["synthesis"], clock_ns, ULTRASCALE_PLUS)
         lut, ff = rtl["synthesis"]["lut"], rtl["synthesis"]["ff"]
         rtl["yosys_over_da4ml"] = {"lut": lut / prj.da4ml_lut if prj.da4ml_lut else None,
                                    "ff": ff / prj.da4ml_ff if prj.da4ml_ff else None}
