@@ -95,3 +95,39 @@ def test_shipped_profiles_take_the_6bit_baseline_through_rtl():
         assert settings["matched"] and settings["hgq"] >= 1
         assert settings["baselines"] == "all" or "jet_tagger_6bit" in settings["baselines"]
         assert cfg.budget.implementation == "hls"
+
+
+def test_report_renders_both_routes_and_the_rtl_table(tmp_path):
+    from report_data import make_report
+
+    from trigger_hgq.pipeline.select import rtl_ratios
+    from trigger_hgq.report import validate_report, write_report
+
+    report = make_report()
+    by = {m["name"]: m for m in report["models"]}
+    hgq = by[report["comparison"]["hgq_model"]]
+    for name, lut, cycles, exact in (("qkeras_6b", 24_000, 7, 1.0), (hgq["name"], 3_000, 4, 1.0),
+                                     ("qkeras_4b", 9_000, 5, 0.98)):
+        by[name]["yosys"] = {"lut": lut, "ff": 900, "carry": 400, "dsp": 0, "lut_levels": 8, "seconds": 12.5}
+        by[name]["rtl"] = {"latency_cycles": cycles, "latency_ns": 5.0 * cycles, "bit_exact_fraction": exact,
+                           "n_checked": 10000, "conversion_exact_fraction": None if name == hgq["name"] else 1.0,
+                           "marked": exact < 1.0, "adders_per_stage": 5, "max_lut_levels": 9,
+                           "longest_stage_lut_levels": 8, "critical_path_ns": 4.7, "meets_clock": True}
+    by["float"]["rtl"] = {"skipped": "a float model has no exact fixed-point form"}
+    for row in report["comparison"]["baselines"]:
+        row.update(rtl_ratios(by[row["baseline"]], hgq))
+    report["budget"]["implementation"] = "hls"
+    rep = validate_report(report)
+    six = next(r for r in rep["comparison"]["baselines"] if r["baseline"] == "qkeras_6b")
+    assert six["rtl_lut_ratio"] == pytest.approx(8.0) and six["rtl_latency_ratio"] == pytest.approx(7 / 4)
+    assert rep["models"][0]["rtl"]["latency_cycles"] is None  # optional keys of a skipped entry: null
+    write_report(report, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "### Both implementation routes" in md and "### Open-source RTL route" in md
+    line = next(ln for ln in md.splitlines() if ln.startswith("| qkeras_6b |") and "8.00\u00d7" in ln)
+    assert "1.75\u00d7" in line and "estimate" in line
+    assert "skipped: a float model has no exact fixed-point form" in md
+    assert "98.00% (10,000) (marked)" in md and "8 / 9" in md
+    assert "Figures checked**: HLS route" in md
+    html = (tmp_path / "report.html").read_text()
+    assert "Both implementation routes" in html and "Open-source RTL route" in html
