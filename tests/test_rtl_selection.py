@@ -72,7 +72,8 @@ def test_comparison_gives_both_routes():
 
 def test_rtl_candidates_follow_export_rtl():
     models = [{k: v for k, v in m.items() if k not in ("yosys", "rtl")} for m in candidates()]
-    assert rtl_settings(2) == {"hgq": 2, "baselines": [], "matched": False}
+    assert rtl_settings(2) == {"hgq": 2, "baselines": [], "matched": False, "hls_da": False}
+    assert rtl_settings({"baselines": ["q6"], "hls_da": True})["hls_da"]
     assert rtl_settings(None)["hgq"] == 0
     assert rtl_candidates(rtl_settings(1), models) in (["h_big"], ["h_small"])
     both = rtl_candidates(rtl_settings({"baselines": ["q6"]}), models)
@@ -114,6 +115,8 @@ def test_report_renders_both_routes_and_the_rtl_table(tmp_path):
                            "marked": exact < 1.0, "adders_per_stage": 5, "max_lut_levels": 9,
                            "longest_stage_lut_levels": 8, "critical_path_ns": 4.7, "meets_clock": True}
     by["float"]["rtl"] = {"skipped": "a float model has no exact fixed-point form"}
+    by["qkeras_6b"]["hls_da"] = {"lut": 21_500, "dsp": 0, "latency_cycles": 9, "bit_exact_fraction": 1.0,
+                                 "n_checked": 10000, "resource_source": "estimate"}
     for row in report["comparison"]["baselines"]:
         row.update(rtl_ratios(by[row["baseline"]], hgq))
     report["budget"]["implementation"] = "hls"
@@ -129,5 +132,6 @@ def test_report_renders_both_routes_and_the_rtl_table(tmp_path):
     assert "skipped: a float model has no exact fixed-point form" in md
     assert "98.00% (10,000) (marked)" in md and "8 / 9" in md
     assert "Figures checked**: HLS route" in md
+    assert "21,500 / 9 (100% (10,000))" in md
     html = (tmp_path / "report.html").read_text()
     assert "Both implementation routes" in html and "Open-source RTL route" in html

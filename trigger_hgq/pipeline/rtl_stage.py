@@ -7,6 +7,7 @@
       baselines: [jet_tagger_6bit] # QKeras / AutoQKeras candidates (exact conversion); "all": every one
       matched: true                # also the HGQ point matched to each of those baselines (same as the report's
                                    # comparison: the cheapest HGQ point within its accuracy)
+      hls_da: true                 # also hls4ml's distributed_arithmetic flavour of each (C-sim checked)
 
 The RTL route needs yosys and Verilator; a baseline with thousands of multiplications (uniform 6-bit weights)
 synthesizes in minutes where an HGQ point takes seconds, so the default profile lists one baseline and ``full``
@@ -19,17 +20,17 @@ from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline.select import compare
 from trigger_hgq.training import thin_front
 
-RTL_KEYS = {"hgq", "baselines", "matched"}
+RTL_KEYS = {"hgq", "baselines", "matched", "hls_da"}
 
 
 def rtl_settings(value) -> dict:
-    """``export.rtl`` as ``{"hgq": int, "baselines": list[str] | "all", "matched": bool}``."""
+    """``export.rtl`` as ``{"hgq": int, "baselines": list[str] | "all", "matched": bool, "hls_da": bool}``."""
     if value is None or value is False:
-        return {"hgq": 0, "baselines": [], "matched": False}
+        return {"hgq": 0, "baselines": [], "matched": False, "hls_da": False}
     if isinstance(value, bool) or isinstance(value, int):
         if value < 0:
             raise TriggerHGQError(f"config key 'export.rtl': expected a count >= 0 or a mapping, got {value!r}")
-        return {"hgq": int(value), "baselines": [], "matched": False}
+        return {"hgq": int(value), "baselines": [], "matched": False, "hls_da": False}
     if not isinstance(value, dict):
         raise TriggerHGQError(f"config key 'export.rtl': expected a count or a mapping, got {value!r}")
     unknown = set(value) - RTL_KEYS
@@ -42,7 +43,8 @@ def rtl_settings(value) -> dict:
     if baselines != "all" and not (isinstance(baselines, list) and all(isinstance(b, str) for b in baselines)):
         raise TriggerHGQError(f"config key 'export.rtl.baselines': expected a list of names or 'all', got "
                               f"{baselines!r}")
-    return {"hgq": hgq, "baselines": baselines, "matched": bool(value.get("matched", True))}
+    return {"hgq": hgq, "baselines": baselines, "matched": bool(value.get("matched", True)),
+            "hls_da": bool(value.get("hls_da", False))}
 
 
 def rtl_candidates(settings: dict, models: list[dict]) -> list[str]:
@@ -68,10 +70,7 @@ def rtl_candidates(settings: dict, models: list[dict]) -> list[str]:
 
 
 def merge_rtl(models: list[dict], results: list[dict]) -> list[dict]:
-    """The exported model entries with the RTL route's ``yosys`` and ``rtl`` fields (copies)."""
+    """The exported model entries with the RTL route's ``yosys``, ``rtl`` (and ``hls_da``) fields (copies)."""
     by_name = {r["name"]: r for r in results}
-    merged = []
-    for m in models:
-        r = by_name.get(m["name"])
-        merged.append({**m, "yosys": r["yosys"], "rtl": r["rtl"]} if r else dict(m))
-    return merged
+    return [{**m, **{k: v for k, v in by_name[m["name"]].items() if k != "name"}} if m["name"] in by_name
+            else dict(m) for m in models]

@@ -159,11 +159,13 @@ class Run:
     def rtl(self, data: dict, exported: dict, candidates: list[dict]) -> dict:
         """The open-source RTL route (yosys, Verilator) for the exported candidates named by ``export.rtl``."""
         sec, b = self.cfg.section("export"), self.cfg.budget
-        names = rtl_candidates(rtl_settings(sec.get("rtl")), exported["models"])
+        settings = rtl_settings(sec.get("rtl"))
+        names = rtl_candidates(settings, exported["models"])
         paths = {m["name"]: m["path"] for m in candidates}
         specs = [{"name": m["name"], "method": m["method"], "path": paths[m["name"]], "ebops": m.get("ebops"),
                   "arrays": data["arrays"], "out": m["firmware_dir"], "part": b.part, "clock_ns": b.clock_ns,
-                  "export": {"n_check": sec.get("n_check") or 10000}}
+                  "hls_da": settings["hls_da"],
+                  "export": {k: sec.get(k) for k in ("backend", "n_check") if sec.get(k)}}
                  for m in exported["models"] if m["name"] in names]
         return {"models": self.map(tasks.rtl_task, specs, "open-source RTL route (yosys + Verilator)") if specs else []}
 

@@ -190,8 +190,32 @@ def rtl_task(spec: dict) -> dict:
     out["rtl"]["conversion_exact_fraction"] = exact
     if exact is not None and exact < 1.0:
         out["rtl"]["marked"] = True
+    if spec.get("hls_da"):
+        out["hls_da"] = _hls_da(rtl_model, spec, x)
     out["rtl"]["seconds"] = round(time.perf_counter() - t0, 1)
     return {"name": spec["name"], **out}
+
+
+HLS_DA_FIELDS = ("lut", "dsp", "ff", "latency_cycles", "latency_ns", "bit_exact_fraction", "n_checked",
+                 "resource_source", "latency_source")
+
+
+def _hls_da(model, spec: dict, x: np.ndarray) -> dict:
+    """hls4ml's own distributed-arithmetic flavour (``strategy: distributed_arithmetic``, io_parallel, da4ml
+    kernels) of the RTL model, in ``<firmware>/hls_da``: its estimate and its C-simulation check on ``x``, or
+    ``skipped`` naming why hls4ml refused it (a layer the strategy does not support)."""
+    from trigger_hgq.errors import TriggerHGQError
+    from trigger_hgq.export import to_hls4ml
+
+    opts = spec["export"]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exported = to_hls4ml(model, Path(spec["out"]) / "hls_da", x=x, strategy="distributed_arithmetic",
+                                 io_type="io_parallel", backend=opts.get("backend", "Vitis"), part=spec["part"],
+                                 clock_ns=spec["clock_ns"], n_check=len(x), require_exact=False)
+    except (TriggerHGQError, AssertionError, KeyError, ValueError, NotImplementedError) as err:
+        return {"skipped": f"{type(err).__name__}: {err}"[:300]}
+    return {k: exported.report.get(k) for k in HLS_DA_FIELDS}
 
 
 def quantizes_inputs(model) -> bool:

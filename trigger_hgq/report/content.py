@@ -275,12 +275,12 @@ def rtl_table(report: dict) -> Table | None:
         return None
     table = Table(["Model", "Method", "yosys LUT / FF / CARRY / DSP", "LUT-equiv.", "Latency (cycles)",
                    "Longest stage (LUT levels / limit)", "Critical path (ns, model)", "Verilator = model",
-                   "Converted = QKeras", "yosys (s)"],
-                  numeric=[False, False, False, True, True, False, True, False, False, True])
+                   "Converted = QKeras", "yosys (s)", "hls4ml DA: LUT / cycles (C-sim)"],
+                  numeric=[False, False, False, True, True, False, True, False, False, True, False])
     for m in models:
         r, y = m["rtl"], m.get("yosys")
         if r.get("skipped"):
-            table.rows.append([m["name"], method_label(m["method"]), f"skipped: {r['skipped']}"] + [DASH] * 7)
+            table.rows.append([m["name"], method_label(m["method"]), f"skipped: {r['skipped']}"] + [DASH] * 8)
             table.row_tags.append({m["method"]})
             continue
         stage = f"{r.get('longest_stage_lut_levels')} / {r.get('max_lut_levels')}"
@@ -295,9 +295,21 @@ def rtl_table(report: dict) -> Table | None:
             bit_exact_text({"bit_exact_fraction": r.get("bit_exact_fraction"), "n_checked": r.get("n_checked")},
                            short=True) + (" (marked)" if r.get("marked") else ""),
             DASH if conv is None else ("100%" if conv == 1.0 else fmt_pct(conv)), fmt_num((y or {}).get("seconds")),
+            hls_da_text(m.get("hls_da")),
         ])
         table.row_tags.append({m["method"]} | ({"over"} if r.get("marked") else set()))
     return table
+
+
+def hls_da_text(da: dict | None) -> str:
+    """hls4ml's distributed-arithmetic flavour in one cell: LUT / cycles (C-sim exactness), or why it was skipped."""
+    if not da:
+        return DASH
+    if da.get("skipped"):
+        return f"skipped: {da['skipped']}"
+    exact = bit_exact_text({"bit_exact_fraction": da.get("bit_exact_fraction"), "n_checked": da.get("n_checked")},
+                           short=True)
+    return f"{fmt_int(da.get('lut'))} / {fmt_int(da.get('latency_cycles'))} ({exact})"
 
 
 RTL_NOTE = (

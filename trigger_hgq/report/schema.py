@@ -77,6 +77,17 @@ RTL_SPEC = Obj({
     "skipped": (Nullable(Str()), False, "why the RTL route did not run for this model"),
 })
 
+HLS_DA_SPEC = Obj({
+    **{k: (_nint(), False, d) for k, d in (("lut", "LUTs (da4ml kernels + casts)"), ("dsp", "DSP blocks"),
+                                           ("ff", "flip-flops"), ("latency_cycles", "latency in clock cycles"),
+                                           ("n_checked", "inputs compared in the C simulation"))},
+    "latency_ns": (_nfloat(lo=0.0), False, "latency in ns"),
+    "bit_exact_fraction": (_nfloat(**FRACTION), False, "fraction of checked inputs where the C simulation == model"),
+    "resource_source": (Nullable(Enum(values=SOURCES)), False, "where LUT/DSP/FF come from"),
+    "latency_source": (Nullable(Enum(values=SOURCES)), False, "where the latency comes from"),
+    "skipped": (Nullable(Str()), False, "why hls4ml refused the strategy for this model"),
+})
+
 MODEL_SPEC = Obj(name_key="name", fields={
     "name": (Str(), True, "unique model name"),
     "method": (Enum(values=METHODS), True, "how the model was made"),
@@ -95,6 +106,7 @@ MODEL_SPEC = Obj(name_key="name", fields={
     "latency_source": (Enum(values=SOURCES), True, "where the latency comes from"),
     "yosys": (Nullable(YOSYS_SPEC), False, "open-source synthesis counts next to the estimate"),
     "rtl": (Nullable(RTL_SPEC), False, "the open-source RTL route (da4ml, yosys, Verilator)"),
+    "hls_da": (Nullable(HLS_DA_SPEC), False, "hls4ml's distributed_arithmetic flavour: estimate and C-sim check"),
     "bit_exact_fraction": (_nfloat(**FRACTION), True, "fraction of checked inputs where firmware == Keras"),
     "n_checked": (_nint(), True, "number of inputs compared for bit-exactness"),
     "within_budget": (Bool(), True, "fits the latency (and LUT/DSP) budget"),
