@@ -61,9 +61,10 @@ def test_qkeras_baseline_through_the_rtl_route(baseline):
     assert rtl["bit_exact_fraction"] == 1.0 and rtl["n_checked"] == 1500 and not rtl["marked"]
     assert syn["lut"] > 100 and syn["ff"] > 0 and syn["carry"] > 0 and syn["dsp"] == 0
     assert rtl["latency_cycles"] >= 2 and rtl["latency_ns"] == 5.0 * rtl["latency_cycles"]
-    assert rtl["max_lut_levels"] == 9 and rtl["adders_per_stage"] == 5
+    assert rtl["max_lut_levels"] == 9 and 1 <= rtl["adders_per_stage"] <= 4
     assert 1 <= rtl["longest_stage_lut_levels"] == syn["lut_levels"]
-    assert rtl["meets_clock"] == (syn["lut_levels"] <= 9 and rtl["critical_path_ns"] <= 5.0)
+    assert rtl["meets_clock"] and syn["lut_levels"] <= 9 and rtl["critical_path_ns"] <= 5.0  # timing closed
+    assert 1 <= rtl["pipelinings_tried"] <= 3
     assert (tmp / "fw" / "rtl" / "src").is_dir()
 
 

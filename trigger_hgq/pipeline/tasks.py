@@ -140,6 +140,7 @@ def _rtl(model, spec: dict, x: np.ndarray, ebops: int | None, estimate_lut: floa
                 "adders_per_stage": rtl["adders_per_stage"], "max_lut_levels": timing["max_lut_levels"],
                 "longest_stage_lut_levels": timing["longest_stage_lut_levels"],
                 "critical_path_ns": timing["critical_path_ns"], "meets_clock": timing["meets_clock"],
+                "pipelinings_tried": len(timing["tries"]),
                 **ratios, "estimate_within_documented_error": within},
     }
 

@@ -74,6 +74,7 @@ RTL_SPEC = Obj({
     "longest_stage_lut_levels": (_nint(), False, "LUT levels of the longest stage (yosys netlist)"),
     "critical_path_ns": (_nfloat(lo=0.0), False, "the slowest stage's delay in the timing model"),
     "meets_clock": (Nullable(Bool()), False, "the longest stage fits the clock period in the timing model"),
+    "pipelinings_tried": (_nint(), False, "pipelinings synthesized until the longest stage fit (timing closure)"),
     "skipped": (Nullable(Str()), False, "why the RTL route did not run for this model"),
 })
 

@@ -64,7 +64,7 @@ def write_project(comb, out: str | os.PathLike, *, top: str = "hgq_model", clock
                   adders_per_stage: float | None = None, part: str = "xcvu13p-flga2577-2-e") -> RTLProject:
     """Pipeline ``comb`` at ``clock_ns`` and write the Verilog project to ``out`` (replaced atomically).
 
-    ``adders_per_stage`` (default: the UltraScale+ timing model's, ``floor(clock_ns / 1 ns)``; see
+    ``adders_per_stage`` (default: the UltraScale+ timing model's, ``floor((clock_ns - 0.5 ns) / 1 ns)``; see
     :mod:`trigger_hgq.export.rtl.timing`) is da4ml's latency cutoff: the adder levels allowed between two
     registers.
     """
