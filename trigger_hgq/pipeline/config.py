@@ -12,6 +12,7 @@ from pathlib import Path
 
 from trigger_hgq.config import check_keys, deep_merge, load_yaml, where
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.pipeline.rtl_stage import rtl_settings
 from trigger_hgq.pipeline.select import Budget
 from trigger_hgq.training import HGQSchedule
 
@@ -77,4 +78,5 @@ def load_pipeline_config(path: str | os.PathLike, profile: str | None = None, ov
     cfg = PipelineConfig(raw=merged, profile=profile, dataset=str(merged["dataset"]), max_train_rows=rows,
                          budget=budget, path=Path(merged["_file"]))
     cfg.hgq_schedule()  # validate now, before any stage runs
+    rtl_settings(cfg.section("export").get("rtl"))
     return cfg
