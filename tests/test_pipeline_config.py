@@ -53,6 +53,8 @@ def test_shipped_config_and_profiles():
         ({"colour": "red"}, "'colour': unknown key"),
         ({"hgq__schedule": {"epochs": 3, "kind": "cubic"}}, "hgq.schedule.kind"),
         ({"profile": "huge"}, "'profile'"),
+        ({"export__rtl": {"hgq": -1}}, "'export.rtl.hgq'"),
+        ({"budget__implementation": "vivado"}, "budget.implementation"),
     ],
 )
 def test_bad_config_is_named(tmp_path, changes, message):

@@ -73,7 +73,7 @@ def test_tight_budget_resumes_and_names_the_closest(quick_run, capsys):
                  "--latency-budget-ns", "10", "--strict"])
     log = capsys.readouterr().out
     assert code == 3
-    for stage in ("data", "baselines", "autoqkeras", "hgq", "export"):
+    for stage in ("data", "baselines", "autoqkeras", "hgq", "export", "rtl"):
         assert f"stage {stage}: done earlier, skipped" in log  # resumed: only the report is redone
     report = json.loads((out / "report.json").read_text())
     assert report["nothing_fits"] and report["selected"] is None

@@ -30,13 +30,13 @@ def test_quantize_var_matches_core_on_every_grid_value():
 
     rng = np.random.default_rng(3)
     hw = HWConfig(1, -1, -1)
-    checked = unsigned_wrap_of_negatives = 0
-    while checked < 250:
+    checked = unsigned_wrap_of_negatives = half_even_ties = 0
+    while checked < 300:
         kin, iin, fin = int(rng.integers(0, 2)), int(rng.integers(-2, 5)), int(rng.integers(-2, 5))
         if kin + iin + fin <= 0:
             continue
         k, i, f = int(rng.integers(0, 2)), int(rng.integers(-3, 8)), int(rng.integers(-3, 7))
-        overflow, rounding = ("WRAP", "SAT")[rng.integers(0, 2)], ("RND", "TRN")[rng.integers(0, 2)]
+        overflow, rounding = ("WRAP", "SAT")[rng.integers(0, 2)], ("RND", "RND_CONV", "TRN")[rng.integers(0, 3)]
         negate = bool(rng.integers(0, 2))
         v = FixedVariable.from_kif(kin, iin, fin, hwconf=hw)
         src = -v if negate else v
@@ -48,13 +48,15 @@ def test_quantize_var_matches_core_on_every_grid_value():
                                                           f"{overflow} {rounding}")
         checked += 1
         unsigned_wrap_of_negatives += k == 0 and overflow == "WRAP" and float(src.low) < 0 and k + i + f > 0
+        half_even_ties += rounding == "RND_CONV" and f < fin and k + i + f > 0
     assert unsigned_wrap_of_negatives >= 20  # the case da4ml's own quantize gets wrong for wide i
+    assert half_even_ties >= 25  # QKeras' rounding, where ties (x.5 LSB) go to the even neighbour
 
 
 @pytest.mark.parametrize("value", [-5.375, -0.5, 0.0, 0.25, 0.375, 3.0, 17.5])
 @pytest.mark.parametrize("fmt", [(0, 2, 1), (1, 1, 2), (0, 3, -1), (1, 0, 0), (0, 0, 0)])
 @pytest.mark.parametrize("overflow", ["WRAP", "SAT"])
-@pytest.mark.parametrize("rounding", ["RND", "TRN"])
+@pytest.mark.parametrize("rounding", ["RND", "RND_CONV", "TRN"])
 def test_quantize_constants_match_core(value, fmt, overflow, rounding):
     from da4ml.trace import FixedVariable, HWConfig
 
@@ -64,12 +66,22 @@ def test_quantize_constants_match_core(value, fmt, overflow, rounding):
     assert Fraction(out.low) == Fraction(float(core_quantize(np.array([value]), *fmt, overflow, rounding)[0]))
 
 
-def test_round_half_even_is_refused():
+def test_unknown_rounding_is_refused():
     from da4ml.trace import FixedVariable, HWConfig
 
     v = FixedVariable.from_kif(1, 2, 3, hwconf=HWConfig(1, -1, -1))
-    with pytest.raises(TriggerHGQError, match="RND_CONV"):
-        quantize_var(v, 1, 2, 1, "WRAP", "RND_CONV", "layer 'x'")
+    with pytest.raises(TriggerHGQError, match="layer 'x'.*STOCH"):
+        quantize_var(v, 1, 2, 1, "WRAP", "STOCH", "layer 'x'")
+
+
+def test_round_half_even_ties_go_to_even():
+    from da4ml.trace import FixedVariable, HWConfig, comb_trace
+
+    v = FixedVariable.from_kif(1, 3, 2, hwconf=HWConfig(1, -1, -1))
+    out = quantize_var(v, 1, 3, 0, "WRAP", "RND_CONV", "test")
+    xs = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.75, -0.25])
+    got = comb_trace([v], [out]).predict(xs[:, None])[:, 0]
+    np.testing.assert_array_equal(got, [-2.0, -2.0, 0.0, 0.0, 2.0, 2.0, 1.0, 0.0])
 
 
 def _every_layer_model(beta: float) -> tf.keras.Model:

@@ -42,6 +42,7 @@ rough (factor 2).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -259,6 +260,12 @@ def estimate(hls_model, clock_ns: float, uncertainty: float, exact: bool) -> Est
             out_bits = np.minimum(out_bits, in_bits.reshape(shape)) if in_bits.size == n_out else out_bits
             est.lut = _cast_lut_elements(layer, out_bits)
             sched.add(_fpq_delay(layer, int(out_bits.max(initial=0))))
+        elif "da_kernel_cost" in layer.attributes:  # hls4ml's distributed_arithmetic strategy (da4ml kernel)
+            depth, acc_bits = da_depth(layer), int(np.max(out_bits, initial=1))
+            for _ in range(depth):
+                sched.add(t_add(acc_bits))
+            sched.add(_cast_delay(precision, width))
+            est.lut = int(round(float(layer.attributes["da_kernel_cost"]))) + _cast_lut(precision, n_out * width)
         elif cls in ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D"):
             t_mul, terms = _linear_cost(layer, in_bits, exact, est)
             acc = layer.attributes.get("accum_t")
@@ -327,8 +334,21 @@ def _cast_lut_elements(layer, out_bits: np.ndarray) -> int:
     return int(out_bits.sum()) * ((layer.RND in ("RND", "RND_CONV")) + (layer.SAT != "WRAP"))
 
 
+def da_depth(layer) -> int:
+    """Adder depth of a layer hls4ml wrote with its distributed_arithmetic strategy: the largest latency that
+    da4ml prints beside each operation of the generated kernel (``// <latency>``, in adder levels)."""
+    source = layer.attributes.get("da_codegen")
+    code = getattr(source, "code", str(source or ""))
+    depths = [float(v) for v in re.findall(r"//\s*([0-9]+(?:\.[0-9]+)?)\s*$", code, re.M)]
+    return int(math.ceil(max(depths, default=0.0)))
+
+
 def da_costs(hls_model) -> dict[str, float]:
     """hls4ml's distributed-arithmetic cost estimate (da4ml) per Dense/Conv layer; empty without da4ml."""
+    done = {layer.name: float(layer.attributes["da_kernel_cost"]) for layer in hls_model.get_layers()
+            if "da_kernel_cost" in layer.attributes}  # the distributed_arithmetic strategy computed it already
+    if done:
+        return done
     try:
         from da4ml.trace import FixedVariableArray, HWConfig, comb_trace
         from hls4ml.backends.vivado.passes.distributed_arithmetic import get_kernel_inp_kif

@@ -31,7 +31,7 @@ from trigger_hgq.layers.base import HLayer
 
 BACKENDS = ("Vivado", "Vitis")
 IO_TYPES = ("io_parallel", "io_stream")
-STRATEGIES = ("Latency", "Resource")
+STRATEGIES = ("Latency", "Resource", "distributed_arithmetic")
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
 CSIM_OPT = "-O1"
 

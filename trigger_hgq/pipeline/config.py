@@ -12,12 +12,13 @@ from pathlib import Path
 
 from trigger_hgq.config import check_keys, deep_merge, load_yaml, where
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.pipeline.rtl_stage import rtl_settings
 from trigger_hgq.pipeline.select import Budget
 from trigger_hgq.training import HGQSchedule
 
 PROFILES = ("quick", "default", "full")
 SECTIONS: dict[str, set[str]] = {
-    "budget": {"latency_ns", "clock_ns", "part", "lut_fraction", "dsp_fraction"},
+    "budget": {"latency_ns", "clock_ns", "part", "lut_fraction", "dsp_fraction", "implementation"},
     "float": {"enabled", "config", "epochs"},
     "baselines": {"configs", "epochs"},
     "autoqkeras": {"enabled", "config", "max_trials", "epochs_per_trial"},
@@ -78,4 +79,5 @@ def load_pipeline_config(path: str | os.PathLike, profile: str | None = None, ov
     cfg = PipelineConfig(raw=merged, profile=profile, dataset=str(merged["dataset"]), max_train_rows=rows,
                          budget=budget, path=Path(merged["_file"]))
     cfg.hgq_schedule()  # validate now, before any stage runs
+    rtl_settings(cfg.section("export").get("rtl"))
     return cfg

@@ -1,6 +1,7 @@
 """The jet-tagging pipeline's stages and their orchestration (resumable, serial or on Dask).
 
 data -> baselines (float + QKeras) -> autoqkeras -> hgq (Pareto front) -> export (firmware + C-sim check)
+-> rtl (open-source RTL route for the candidates in ``export.rtl``)
 -> report (selection under the budget, comparison, report.json/.md/.html).
 Every stage records its outputs in ``DIR/state.json``; a rerun skips stages whose inputs did not change.
 """
@@ -20,13 +21,14 @@ from trigger_hgq.pipeline import tasks
 from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.pipeline.executor import PoolExecutor, make_executor
 from trigger_hgq.pipeline.keys import code_version, dataset_stamp, yaml_files
+from trigger_hgq.pipeline.rtl_stage import merge_rtl, rtl_candidates, rtl_settings
 from trigger_hgq.pipeline.select import compare, select
 from trigger_hgq.pipeline.state import RunState, fingerprint
 from trigger_hgq.progress import Progress, keras_progress
 from trigger_hgq.training import thin_front
 from trigger_hgq.verbosity import keras_verbose, quiet_warnings, set_verbosity
 
-STAGES = ("data", "baselines", "autoqkeras", "hgq", "export", "report")
+STAGES = ("data", "baselines", "autoqkeras", "hgq", "export", "rtl", "report")
 
 
 def log(msg: str) -> None:
@@ -189,17 +191,28 @@ class Run:
     def export(self, data: dict, candidates: list[dict]) -> dict:
         sec = self.cfg.section("export")
         b = self.cfg.budget
-        hgq = [m for m in candidates if m["method"] == "hgq"]
-        rtl = {m["name"] for m in thin_front([{**m, "ebops": m["ebops_trained"]} for m in hgq],
-                                             int(sec.get("rtl") or 0))} if sec.get("rtl") else set()
         specs = [{**m, "arrays": data["arrays"], "out": str(self.out / "firmware" / m["name"]),
                   "classes": data["dataset"]["classes"], "part": b.part, "clock_ns": b.clock_ns,
-                  "rtl": m["name"] in rtl, "margin_bits": int(sec.get("calibration_margin_bits", 1)),
-                  "verbose": self.verbose,
+                  "margin_bits": int(sec.get("calibration_margin_bits", 1)), "verbose": self.verbose,
                   "export": {k: sec.get(k) for k in ("backend", "io_type", "strategy", "n_check") if sec.get(k)}}
                  for m in candidates]
         return {"models": self.map(tasks.export_task, specs, "firmware export + C-sim check", progress=True,
                                    workers=int(sec.get("workers", 2)))}
+
+    def rtl(self, data: dict, exported: dict, candidates: list[dict]) -> dict:
+        """The open-source RTL route (yosys, Verilator) for the exported candidates named by ``export.rtl``."""
+        sec, b = self.cfg.section("export"), self.cfg.budget
+        settings = rtl_settings(sec.get("rtl"))
+        names = rtl_candidates(settings, exported["models"])
+        paths = {m["name"]: m["path"] for m in candidates}
+        specs = [{"name": m["name"], "method": m["method"], "path": paths[m["name"]], "ebops": m.get("ebops"),
+                  "arrays": data["arrays"], "out": m["firmware_dir"], "part": b.part, "clock_ns": b.clock_ns,
+                  "hls_da": settings["hls_da"], "margin_bits": int(sec.get("calibration_margin_bits", 1)),
+                  "verbose": self.verbose,
+                  "export": {k: sec.get(k) for k in ("backend", "n_check") if sec.get(k)}}
+                 for m in exported["models"] if m["name"] in names]
+        return {"models": self.map(tasks.rtl_task, specs, "open-source RTL route (yosys + Verilator)",
+                                   progress=True, workers=int(sec.get("workers", 2))) if specs else []}
 
     def report(self, data: dict, exported: dict) -> dict:
         from trigger_hgq.report import write_report
@@ -242,8 +255,12 @@ class Run:
             hgq = self.stage("hgq", [data, base, cfg.section("hgq")], lambda: self.hgq(data, base),
                              after=("data", "baselines"))
             candidates = [*base["models"], *aq["models"], *hgq["models"]]
-            exp = self.stage("export", [data, candidates, cfg.section("export"), cfg.budget.part, cfg.budget.clock_ns],
+            export_sec = {k: v for k, v in cfg.section("export").items() if k != "rtl"}
+            exp = self.stage("export", [data, candidates, export_sec, cfg.budget.part, cfg.budget.clock_ns],
                              lambda: self.export(data, candidates), after=("data", "baselines", "autoqkeras", "hgq"))
+            rtl = self.stage("rtl", [exp, cfg.section("export").get("rtl"), cfg.budget.part, cfg.budget.clock_ns],
+                             lambda: self.rtl(data, exp, candidates), after=("export",))
+            exp = {**exp, "models": merge_rtl(exp["models"], rtl["models"])}
             # the report always reflects the latest budget: rerun it whenever anything changed
             return self.stage("report", [exp, cfg.budget.to_report(), self.state.timings()],
                               lambda: self.report(data, exp), after=("export",))

@@ -18,19 +18,29 @@ PART_RESOURCES: dict[str, dict[str, int]] = {
 }
 
 
+IMPLEMENTATIONS = ("hls", "rtl")
+"""Whose figures selection uses: ``hls`` (the hls4ml route: estimate, or Vivado/Vitis reports) or ``rtl`` (the
+open-source RTL route: yosys resources, da4ml pipeline latency, Verilator check)."""
+
+
 @dataclass
 class Budget:
-    """The trigger budget: latency in ns at a clock period in ns, optional LUT/DSP fractions of the part."""
+    """The trigger budget: latency in ns at a clock period in ns, optional LUT/DSP fractions of the part, and the
+    implementation route whose figures are checked against it."""
 
     latency_ns: float = 100.0
     clock_ns: float = 5.0
     part: str = "xcvu13p-flga2577-2-e"
     lut_fraction: float | None = None
     dsp_fraction: float | None = None
+    implementation: str = "hls"
 
     def __post_init__(self):
         from trigger_hgq.checks import positive_number
 
+        if self.implementation not in IMPLEMENTATIONS:
+            raise TriggerHGQError(f"budget.implementation must be one of {IMPLEMENTATIONS}, "
+                                  f"got {self.implementation!r}")
         self.latency_ns = positive_number(self.latency_ns, "budget.latency_ns")
         self.clock_ns = positive_number(self.clock_ns, "budget.clock_ns")
         for key in ("lut_fraction", "dsp_fraction"):
@@ -54,7 +64,8 @@ class Budget:
         avail = self.available() or {}
         return {"latency_ns": self.latency_ns, "clock_ns": self.clock_ns, "part": self.part,
                 "lut_fraction": self.lut_fraction, "dsp_fraction": self.dsp_fraction,
-                "lut_available": avail.get("lut"), "dsp_available": avail.get("dsp")}
+                "lut_available": avail.get("lut"), "dsp_available": avail.get("dsp"),
+                "implementation": self.implementation}
 
 
 def lut_equiv(model: dict) -> float | None:
@@ -85,16 +96,43 @@ def violations(model: dict, budget: Budget) -> list[str]:
     return out
 
 
+def rtl_view(model: dict) -> dict:
+    """The model as the RTL route implements it: yosys LUT/FF/DSP, the pipeline's latency in cycles and the
+    Verilator check (RTL equal to the model, and a converted baseline equal to its QKeras model). A model without
+    RTL figures gets none (so it does not fit)."""
+    view = {k: v for k, v in model.items() if k not in ("lut", "dsp", "ff", "latency_cycles", "bit_exact_fraction")}
+    syn, rtl = model.get("yosys") or {}, model.get("rtl") or {}
+    if syn.get("lut") is None or rtl.get("latency_cycles") is None:
+        return view
+    exact = rtl.get("bit_exact_fraction")
+    if exact is not None and rtl.get("conversion_exact_fraction") is not None:
+        exact = min(exact, rtl["conversion_exact_fraction"])
+    view.update(lut=syn["lut"], dsp=syn.get("dsp", 0), ff=syn.get("ff"), latency_cycles=rtl["latency_cycles"],
+                bit_exact_fraction=exact)
+    return view
+
+
 def select(models: list[dict], budget: Budget) -> dict:
     """Mark each model ``within_budget`` and pick the most accurate that fits (ties: fewer LUT-equivalents).
 
-    Returns ``{"selected", "closest", "nothing_fits"}``; ``closest`` (when nothing fits) is the model with the
+    The figures are those of ``budget.implementation`` (``rtl``: :func:`rtl_view`). Returns ``{"selected",
+    "closest", "nothing_fits"}``; ``closest`` (when nothing fits) is the model with the
     smallest latency excess, then the most accurate.
     """
+    view = rtl_view if budget.implementation == "rtl" else dict
+    views = []
     for m in models:
-        m["lut_equiv"] = lut_equiv(m)
-        m["budget_violations"] = violations(m, budget)
+        v = view(m)
+        m["lut_equiv"] = lut_equiv(m)  # the model's own (HLS) figures; the RTL's sit in its "yosys" entry
+        m["budget_violations"] = violations(v, budget)
+        if budget.implementation == "rtl" and v.get("latency_cycles") is None:
+            m["budget_violations"] = ["no RTL figures (the RTL route did not run for this model: export.rtl)"]
         m["within_budget"] = not m["budget_violations"]
+        views.append({**v, "lut_equiv": lut_equiv(v), "within_budget": m["within_budget"]})
+    return _choose(views, budget)
+
+
+def _choose(models: list[dict], budget: Budget) -> dict:
     fitting = [m for m in models if m["within_budget"]]
     if fitting:
         best = max(fitting, key=lambda m: (m["accuracy"], -(m["lut_equiv"] or 0.0)))
@@ -110,6 +148,19 @@ def select(models: list[dict], budget: Budget) -> dict:
 
 def _ratio(a, b) -> float | None:
     return float(a) / float(b) if a is not None and b not in (None, 0) else None
+
+
+def rtl_ratios(baseline: dict, hgq: dict | None) -> dict:
+    """Baseline / HGQ on the RTL route (yosys LUT, LUT + 55 x DSP, pipeline latency in cycles; None where either
+    has no RTL figures), and where the HLS-route ratios come from (``hls_source``: estimate, csynth, ...)."""
+    b, h = rtl_view(baseline), rtl_view(hgq) if hgq is not None else {}
+    sources = {baseline.get("resource_source"), (hgq or {}).get("resource_source")} - {None}
+    return {
+        "rtl_lut_ratio": _ratio(b.get("lut"), h.get("lut")),
+        "rtl_lut_equiv_ratio": _ratio(lut_equiv(b), lut_equiv(h)),
+        "rtl_latency_ratio": _ratio(b.get("latency_cycles"), h.get("latency_cycles")),
+        "hls_source": "/".join(sorted(sources)) or None,
+    }
 
 
 def compare(models: list[dict], tolerance: float = 0.005) -> dict | None:
@@ -128,7 +179,8 @@ def compare(models: list[dict], tolerance: float = 0.005) -> dict | None:
             best = max(hgq, key=lambda m: m["accuracy"])
             rows.append({"baseline": b["name"], "accuracy_baseline": b["accuracy"], "hgq_model": best["name"],
                          "accuracy_hgq": best["accuracy"], "ebops_hgq": best.get("ebops"), "ebops_ratio": None,
-                         "lut_equiv_ratio": None, "latency_ratio": None, "note": "no HGQ point reaches this accuracy"})
+                         "lut_equiv_ratio": None, "latency_ratio": None, **rtl_ratios(b, None),
+                         "note": "no HGQ point reaches this accuracy"})
             continue
         h = min(reaching, key=lambda m: m["ebops"] if m.get("ebops") is not None else float("inf"))
         rows.append({
@@ -137,6 +189,7 @@ def compare(models: list[dict], tolerance: float = 0.005) -> dict | None:
             "ebops_ratio": _ratio(b.get("ebops"), h.get("ebops")),
             "lut_equiv_ratio": _ratio(lut_equiv(b), lut_equiv(h)),
             "latency_ratio": _ratio(b.get("latency_cycles"), h.get("latency_cycles")),
+            **rtl_ratios(b, h),
         })
     best_hgq = max(hgq, key=lambda m: (m["accuracy"], -(m.get("ebops") or 0)))
     return {"hgq_model": best_hgq["name"], "tolerance": tolerance, "baselines": rows}

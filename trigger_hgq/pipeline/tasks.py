@@ -187,25 +187,105 @@ QKERAS_INPUT_PRECISION = "ap_fixed<32,8>"
 ESTIMATE_FACTOR = 2.0
 
 
-def _rtl(model, spec: dict, x: np.ndarray, ebops: int) -> dict:
-    """The open-source RTL route for an HGQ model: Verilog (da4ml) -> yosys LUT/FF -> Verilator check on the
-    test rows; returns the report fields ``yosys`` and ``rtl`` (with the estimator's error against yosys)."""
-    from trigger_hgq.export.report import read_report
+def _rtl(model, spec: dict, x: np.ndarray, ebops: int | None, estimate_lut: float | None = None) -> dict:
+    """The open-source RTL route for a trigger-hgq model: Verilog (da4ml) -> yosys LUT/FF -> Verilator check on
+    the rows ``x``; returns the report fields ``yosys`` and ``rtl`` (with the estimator's error against yosys and
+    the longest stage against the timing model). A design that differs from Keras is marked, not dropped."""
     from trigger_hgq.export.rtl import build_rtl
 
-    estimate_lut = read_report(spec["out"]).get("estimate", {}).get("lut")
     with contextlib.redirect_stdout(io.StringIO()):
         rtl = build_rtl(model, spec["out"], x, clock_ns=spec["clock_ns"], part=spec["part"],
-                        n_check=int(spec["export"].get("n_check", 10000)))
-    syn = rtl["synthesis"]
+                        n_check=int(spec["export"].get("n_check", 10000)), strict=False)
+    syn, timing = rtl["synthesis"], rtl["timing"]
     ratios = {"estimate_over_yosys_lut": estimate_lut / syn["lut"] if estimate_lut and syn["lut"] else None,
-              "ebops_over_yosys_lut": ebops / syn["lut"] if syn["lut"] else None}
+              "ebops_over_yosys_lut": ebops / syn["lut"] if ebops and syn["lut"] else None}
     within = all(r is not None and 1 / ESTIMATE_FACTOR <= r <= ESTIMATE_FACTOR for r in ratios.values())
+    exact = rtl["check"]["bit_exact_fraction"]
     return {
-        "yosys": {"lut": int(syn["lut"]), "ff": int(syn["ff"]), "carry": int(syn["carry4"]), "dsp": int(syn["dsp"])},
-        "rtl": {"latency_cycles": rtl["latency_cycles"], "bit_exact_fraction": rtl["check"]["bit_exact_fraction"],
-                "n_checked": rtl["check"]["n_checked"], **ratios, "estimate_within_documented_error": within},
+        "yosys": {"lut": int(syn["lut"]), "ff": int(syn["ff"]), "carry": int(syn["carry4"]), "dsp": int(syn["dsp"]),
+                  "lut_levels": int(syn["lut_levels"]), "seconds": syn["seconds"]},
+        "rtl": {"latency_cycles": rtl["latency_cycles"], "latency_ns": rtl["latency_ns"], "bit_exact_fraction": exact,
+                "n_checked": rtl["check"]["n_checked"], "marked": exact is None or exact < 1.0,
+                "adders_per_stage": rtl["adders_per_stage"], "max_lut_levels": timing["max_lut_levels"],
+                "longest_stage_lut_levels": timing["longest_stage_lut_levels"],
+                "critical_path_ns": timing["critical_path_ns"], "meets_clock": timing["meets_clock"],
+                "pipelinings_tried": len(timing["tries"]),
+                **ratios, "estimate_within_documented_error": within},
     }
+
+
+def exact_rtl_model(model, method: str, x: np.ndarray):
+    """The trigger-hgq model the RTL route implements for a candidate, and how exactly it equals the candidate.
+
+    HGQ models are their own (calibrated) RTL model. QKeras / AutoQKeras models are converted with
+    :func:`~trigger_hgq.convert.from_qkeras` keeping QKeras' rounding (RND_CONV) and ranges; the converted logits
+    must equal the QKeras logits on the rows ``x`` (``conversion_exact_fraction``). Returns ``(model, fraction)``,
+    or ``(None, reason)`` when the candidate has no exact fixed-point form (float weights, an unquantized input).
+    """
+    from trigger_hgq.convert import from_qkeras
+    from trigger_hgq.errors import TriggerHGQError
+    from trigger_hgq.export.rtl.api import compare
+
+    if method == "hgq":
+        return model, None
+    if method == "float":
+        return None, "a float model has no exact fixed-point form"
+    if not quantizes_inputs(model):
+        return None, "the model does not quantize its inputs: no exact fixed-point input"
+    try:
+        converted = from_qkeras(model, name=f"{model.name}_rtl")
+    except TriggerHGQError as err:
+        return None, f"no exact conversion: {err}"
+    ref = logits_model(model).predict(x, batch_size=8192, verbose=0)
+    got = converted.predict(x, batch_size=8192, verbose=0)
+    return converted, compare(np.asarray(got, np.float64), np.asarray(ref, np.float64))["bit_exact_fraction"]
+
+
+def rtl_task(spec: dict) -> dict:
+    """One candidate through the open-source RTL route (see :func:`exact_rtl_model` and :func:`_rtl`).
+
+    Returns ``{"name", "yosys", "rtl"}`` (``yosys`` None and ``rtl.skipped`` saying why when there is no exact
+    RTL model).
+    """
+    from trigger_hgq.export.report import read_report
+
+    t0 = time.perf_counter()
+    data, model, _ = load_candidate(spec)
+    x = data["x_test"][: int(spec["export"].get("n_check", 10000))]
+    rtl_model, exact = exact_rtl_model(model, spec["method"], x)
+    if rtl_model is None:
+        return {"name": spec["name"], "yosys": None, "rtl": {"skipped": exact}}
+    estimate_lut = (read_report(spec["out"]).get("estimate") or {}).get("lut")  # the HLS export's, kept by build_rtl
+    out = _rtl(rtl_model, spec, x, spec.get("ebops"), estimate_lut)
+    out["rtl"]["conversion_exact_fraction"] = exact
+    if exact is not None and exact < 1.0:
+        out["rtl"]["marked"] = True
+    if spec.get("hls_da"):
+        out["hls_da"] = _hls_da(rtl_model, spec, x)
+    out["rtl"]["seconds"] = round(time.perf_counter() - t0, 1)
+    return {"name": spec["name"], **out}
+
+
+HLS_DA_FIELDS = ("lut", "dsp", "ff", "latency_cycles", "latency_ns", "bit_exact_fraction", "n_checked",
+                 "resource_source", "latency_source")
+
+
+def _hls_da(model, spec: dict, x: np.ndarray) -> dict:
+    """hls4ml's own distributed-arithmetic flavour (``strategy: distributed_arithmetic``, io_parallel, da4ml
+    kernels) of the RTL model, in ``<firmware>/hls_da``: its estimate and its C-simulation check on ``x``, or
+    ``skipped`` naming why hls4ml refused it (a layer the strategy does not support)."""
+    from trigger_hgq.errors import TriggerHGQError
+    from trigger_hgq.export import to_hls4ml
+
+    opts = spec["export"]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exported = to_hls4ml(model, Path(spec["out"]) / "hls_da", x=x, strategy="distributed_arithmetic",
+                                 io_type="io_parallel", backend=opts.get("backend", "Vitis"), part=spec["part"],
+                                 clock_ns=spec["clock_ns"], n_check=len(x), require_exact=False)
+    except (TriggerHGQError, AssertionError, KeyError, ValueError, NotImplementedError) as err:
+        return {"skipped": f"{type(err).__name__}: {err}"[:300]}
+    return {k: exported.report.get(k) for k in HLS_DA_FIELDS}
 
 
 def quantizes_inputs(model) -> bool:
@@ -240,24 +320,33 @@ def outputs_logits(model, method: str) -> bool:
     return method == "hgq" or not ends_in_softmax(model)
 
 
+def load_candidate(spec: dict):
+    """The dataset arrays, the candidate model of ``spec`` and, for an HGQ model, its report ``overflow`` entry:
+    HGQ models are calibrated on train + val rows with ``spec['margin_bits']`` of headroom
+    (:func:`calibrate_hgq`), the same for the HLS export and the RTL route."""
+    tf = _tf()
+    from trigger_hgq.convert.io import load_model
+
+    data = load_arrays(spec["arrays"])
+    tf.keras.backend.clear_session()
+    model = load_model(spec["path"])
+    overflow = calibrate_hgq(model, data, int(spec.get("margin_bits", 1))) if spec["method"] == "hgq" else None
+    return data, model, overflow
+
+
 @pipeline_task
 def export_task(spec: dict) -> dict:
     """Calibrate (HGQ), evaluate on the test split and export one candidate to firmware with its C-sim check.
 
     Returns the candidate's model entry of the pipeline report.
     """
-    tf = _tf()
     from trigger_hgq.baselines.qkeras_models import quantizer_specs
-    from trigger_hgq.convert.io import load_model
     from trigger_hgq.export import to_hls4ml
     from trigger_hgq.report.summarize import roc_per_class
 
     t0 = time.perf_counter()
-    data = load_arrays(spec["arrays"])
-    tf.keras.backend.clear_session()
-    model = load_model(spec["path"])
+    data, model, overflow = load_candidate(spec)
     method = spec["method"]
-    overflow = calibrate_hgq(model, data, int(spec.get("margin_bits", 1))) if method == "hgq" else None
     scores = model.predict(data["x_test"], batch_size=16384, verbose=0)
     accuracy = float(np.mean(np.argmax(scores, axis=1) == data["y_test"]))
     # ROC/AUC on class probabilities for every model: logits go through a softmax first
@@ -272,7 +361,6 @@ def export_task(spec: dict) -> dict:
                              backend=opts.get("backend", "Vitis"), part=spec["part"], clock_ns=spec["clock_ns"],
                              io_type=opts.get("io_type", "io_parallel"), strategy=opts.get("strategy", "Latency"))
     rep = exported.report
-    yosys = _rtl(model, spec, data["x_test"], ebops) if spec.get("rtl") else None
     entry = {
         "name": spec["name"], "method": method, "accuracy": accuracy, "auc": auc, "ebops": int(ebops),
         **{k: rep.get(k) for k in ("lut", "dsp", "ff", "bram", "latency_cycles", "latency_ns", "ii",
@@ -280,7 +368,7 @@ def export_task(spec: dict) -> dict:
         "firmware_dir": str(spec["out"]), "pareto_front": bool(spec.get("pareto_front", False)),
         "roc": roc, "bits_histogram": _bits_histogram(model) if method == "hgq" else None, "overflow": overflow,
         "quantizers": quantizer_specs(model) if method in ("qkeras", "autoqkeras") else None,
-        "autoqkeras": spec.get("autoqkeras"), **(yosys or {}),
+        "autoqkeras": spec.get("autoqkeras"),
         "export_seconds": time.perf_counter() - t0,
     }
     return entry

@@ -250,6 +250,7 @@ def budget_items(report: dict) -> list[tuple[str, str]]:
     for kind in ("lut", "dsp"):
         text = resource_budget_text(b, kind, label=False)
         items.append((kind.upper(), text if text else "no budget set"))
+    items.append(("Figures checked", implementation_text(report)))
     return items
 
 
@@ -297,3 +298,81 @@ def timings_table(report: dict) -> Table | None:
     table.rows.append(["total", f"{sum(t.values()):,.1f}"])
     table.row_tags.append({"total"})
     return table
+
+
+def routes_table(report: dict) -> Table | None:
+    """Per baseline, the matched HGQ model's ratios on both implementation routes (baseline / HGQ): the HLS route
+    (estimate or Vivado/Vitis reports) and the open-source RTL route (yosys, da4ml pipeline)."""
+    comp = report["comparison"]
+    if comp is None or not any(b.get("rtl_lut_ratio") is not None for b in comp["baselines"]):
+        return None
+    table = Table(["Baseline", "HGQ model", "HLS: LUT-equiv. ratio", "HLS: latency ratio", "HLS source",
+                   "RTL: LUT ratio", "RTL: LUT-equiv. ratio", "RTL: latency ratio"],
+                  numeric=[False, False, True, True, False, True, True, True])
+    for b in comp["baselines"]:
+        table.rows.append([b["baseline"], b.get("hgq_model") or comp["hgq_model"], fmt_ratio(b["lut_equiv_ratio"]),
+                           fmt_ratio(b["latency_ratio"]), b.get("hls_source") or DASH,
+                           *(fmt_ratio(b.get(f"rtl_{k}_ratio")) for k in ("lut", "lut_equiv", "latency"))])
+        table.row_tags.append(set())
+    return table
+
+
+def rtl_table(report: dict) -> Table | None:
+    """One row per model that took the open-source RTL route: yosys resources, pipeline latency, the longest
+    stage against the timing model, and the Verilator (and conversion) checks."""
+    models = [m for m in ordered_models(report) if m.get("rtl")]
+    if not models:
+        return None
+    table = Table(["Model", "Method", "yosys LUT / FF / CARRY / DSP", "LUT-equiv.", "Latency (cycles)",
+                   "Longest stage (LUT levels / limit)", "Critical path (ns, model)", "Verilator = model",
+                   "Converted = QKeras", "yosys (s)", "hls4ml DA: LUT / cycles (C-sim)"],
+                  numeric=[False, False, False, True, True, False, True, False, False, True, False])
+    for m in models:
+        r, y = m["rtl"], m.get("yosys")
+        if r.get("skipped"):
+            table.rows.append([m["name"], method_label(m["method"]), f"skipped: {r['skipped']}"] + [DASH] * 8)
+            table.row_tags.append({m["method"]})
+            continue
+        stage = f"{r.get('longest_stage_lut_levels')} / {r.get('max_lut_levels')}"
+        if r.get("meets_clock") is False:
+            stage += " (over)"
+        conv = r.get("conversion_exact_fraction")
+        table.rows.append([
+            m["name"], method_label(m["method"]),
+            " / ".join(fmt_int(y[k]) for k in ("lut", "ff", "carry", "dsp")) if y else DASH,
+            fmt_int(y["lut"] + DSP_LUT_EQUIV * y["dsp"]) if y else DASH, fmt_int(r.get("latency_cycles")), stage,
+            fmt_num(r.get("critical_path_ns"), 2),
+            bit_exact_text({"bit_exact_fraction": r.get("bit_exact_fraction"), "n_checked": r.get("n_checked")},
+                           short=True) + (" (marked)" if r.get("marked") else ""),
+            DASH if conv is None else ("100%" if conv == 1.0 else fmt_pct(conv)), fmt_num((y or {}).get("seconds")),
+            hls_da_text(m.get("hls_da")),
+        ])
+        table.row_tags.append({m["method"]} | ({"over"} if r.get("marked") else set()))
+    return table
+
+
+def hls_da_text(da: dict | None) -> str:
+    """hls4ml's distributed-arithmetic flavour in one cell: LUT / cycles (C-sim exactness), or why it was skipped."""
+    if not da:
+        return DASH
+    if da.get("skipped"):
+        return f"skipped: {da['skipped']}"
+    exact = bit_exact_text({"bit_exact_fraction": da.get("bit_exact_fraction"), "n_checked": da.get("n_checked")},
+                           short=True)
+    return f"{fmt_int(da.get('lut'))} / {fmt_int(da.get('latency_cycles'))} ({exact})"
+
+
+RTL_NOTE = (
+    "Open-source RTL route: da4ml writes the model as pipelined Verilog (multiplier-free constant multiplications), "
+    "yosys synthesizes it for UltraScale+, Verilator simulates it against the Keras model (QKeras baselines through "
+    "their exact conversion, QKeras' rounding kept). Timing model: 0.5 ns per LUT level, 0.05 ns per CARRY4, "
+    "0.5 ns register overhead, 1 ns per adder level, so a stage holds (clock - 0.5 ns) / 0.5 ns LUT levels and "
+    "da4ml cuts the adder tree every clock / 1 ns adders; the latency in cycles is the number of stages."
+)
+
+
+def implementation_text(report: dict) -> str:
+    """Which route's figures selection used."""
+    impl = report["budget"].get("implementation") or "hls"
+    return {"hls": "HLS route (hls4ml: estimate, or Vivado/Vitis reports where present)",
+            "rtl": "RTL route (yosys resources, da4ml pipeline latency, Verilator check)"}.get(impl, impl)

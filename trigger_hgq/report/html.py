@@ -112,6 +112,11 @@ def render_html(report: dict, plots: list[Plot], notes: list[str]) -> str:
         parts.append('<p class="note">No comparison in this report (no HGQ model was compared).</p>')
     else:
         parts += [f'<p>{_text(c.comparison_intro(report))}</p>', table(comp)]
+    routes, rtl = c.routes_table(report), c.rtl_table(report)
+    if routes is not None:
+        parts += ["<h3>Both implementation routes</h3>", table(routes)]
+    if rtl is not None:
+        parts += ["<h3>Open-source RTL route</h3>", table(rtl), f'<p class="note">{html.escape(c.RTL_NOTE)}</p>']
     parts.append("<h2>Plots</h2>")
     parts += [f'<p class="warn">{html.escape(n)}</p>' for n in notes]
     parts += [_figure(p) for p in plots]

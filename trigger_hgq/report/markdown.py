@@ -37,6 +37,11 @@ def render_markdown(report: dict, plots: list[Plot], notes: list[str], plot_dir:
         out += ["No comparison in this report (no HGQ model was compared).", ""]
     else:
         out += [c.comparison_intro(report), "", table(comp), ""]
+    routes, rtl = c.routes_table(report), c.rtl_table(report)
+    if routes is not None:
+        out += ["### Both implementation routes", "", table(routes), ""]
+    if rtl is not None:
+        out += ["### Open-source RTL route", "", table(rtl), "", c.RTL_NOTE, ""]
     out += ["## Models", "", f"{c.plural(len(report['models']), 'model')}.", "", table(c.models_table(report)), "",
             c.MODELS_TABLE_NOTE, "", "## Plots", ""]
     for plot in plots:

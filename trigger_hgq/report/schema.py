@@ -74,7 +74,39 @@ AUTOQKERAS_SPEC = Obj({
     "search_test_accuracy": (_nfloat(**FRACTION), True, "test accuracy of the best trial, before retraining"),
     "retrained_epochs": (_nint(), True, "epochs of the final training (null: not retrained)"),
 })
-YOSYS_SPEC = Obj({k: (Int(), True, f"{k.upper()} cells") for k in ("lut", "ff", "carry", "dsp")})
+YOSYS_SPEC = Obj({
+    **{k: (Int(), True, f"{k.upper()} cells") for k in ("lut", "ff", "carry", "dsp")},
+    "lut_levels": (_nint(), False, "most LUTs on one register-to-register path (the longest stage)"),
+    "seconds": (_nfloat(lo=0.0), False, "yosys wall time in s"),
+})
+RTL_SPEC = Obj({
+    "latency_cycles": (_nint(), False, "pipeline stages: latency in clock cycles (II = 1)"),
+    "latency_ns": (_nfloat(lo=0.0), False, "latency in ns at the budget's clock"),
+    "bit_exact_fraction": (_nfloat(**FRACTION), False, "fraction of checked inputs where Verilator == the model"),
+    "n_checked": (_nint(), False, "inputs simulated"),
+    "conversion_exact_fraction": (_nfloat(**FRACTION), False,
+                                  "QKeras / AutoQKeras: fraction of checked inputs where the converted model's "
+                                  "logits equal the QKeras model's (null for HGQ models)"),
+    "marked": (Nullable(Bool()), False, "the RTL is not proven equal to the model (a check below 100%)"),
+    "adders_per_stage": (_nfloat(lo=0.0), False, "adder levels between registers (da4ml's latency cutoff)"),
+    "max_lut_levels": (_nint(), False, "LUT levels that fit one clock period in the timing model"),
+    "longest_stage_lut_levels": (_nint(), False, "LUT levels of the longest stage (yosys netlist)"),
+    "critical_path_ns": (_nfloat(lo=0.0), False, "the slowest stage's delay in the timing model"),
+    "meets_clock": (Nullable(Bool()), False, "the longest stage fits the clock period in the timing model"),
+    "pipelinings_tried": (_nint(), False, "pipelinings synthesized until the longest stage fit (timing closure)"),
+    "skipped": (Nullable(Str()), False, "why the RTL route did not run for this model"),
+})
+
+HLS_DA_SPEC = Obj({
+    **{k: (_nint(), False, d) for k, d in (("lut", "LUTs (da4ml kernels + casts)"), ("dsp", "DSP blocks"),
+                                           ("ff", "flip-flops"), ("latency_cycles", "latency in clock cycles"),
+                                           ("n_checked", "inputs compared in the C simulation"))},
+    "latency_ns": (_nfloat(lo=0.0), False, "latency in ns"),
+    "bit_exact_fraction": (_nfloat(**FRACTION), False, "fraction of checked inputs where the C simulation == model"),
+    "resource_source": (Nullable(Enum(values=SOURCES)), False, "where LUT/DSP/FF come from"),
+    "latency_source": (Nullable(Enum(values=SOURCES)), False, "where the latency comes from"),
+    "skipped": (Nullable(Str()), False, "why hls4ml refused the strategy for this model"),
+})
 
 MODEL_SPEC = Obj(name_key="name", fields={
     "name": (Str(), True, "unique model name"),
@@ -93,6 +125,8 @@ MODEL_SPEC = Obj(name_key="name", fields={
     "resource_source": (Enum(values=SOURCES), True, "where LUT/DSP/FF come from"),
     "latency_source": (Enum(values=SOURCES), True, "where the latency comes from"),
     "yosys": (Nullable(YOSYS_SPEC), False, "open-source synthesis counts next to the estimate"),
+    "rtl": (Nullable(RTL_SPEC), False, "the open-source RTL route (da4ml, yosys, Verilator)"),
+    "hls_da": (Nullable(HLS_DA_SPEC), False, "hls4ml's distributed_arithmetic flavour: estimate and C-sim check"),
     "bit_exact_fraction": (_nfloat(**FRACTION), True, "fraction of checked inputs where firmware == Keras"),
     "n_checked": (_nint(), True, "number of inputs compared for bit-exactness"),
     "within_budget": (Bool(), True, "fits the latency (and LUT/DSP) budget"),
@@ -118,6 +152,10 @@ BASELINE_SPEC = Obj({
     "lut_equiv_ratio": (_nfloat(positive=True), True, "baseline LUT-equivalent / HGQ LUT-equivalent"),
     "latency_ratio": (_nfloat(positive=True), True, "baseline latency / HGQ latency"),
     "note": (Nullable(Str()), False, "why the row has no ratios, e.g. no HGQ point reaches the accuracy"),
+    "hls_source": (Nullable(Str()), False, "where the HLS-route figures of the ratios come from"),
+    "rtl_lut_ratio": (_nfloat(positive=True), False, "RTL route: baseline yosys LUT / HGQ yosys LUT"),
+    "rtl_lut_equiv_ratio": (_nfloat(positive=True), False, "RTL route: baseline / HGQ yosys LUT + 55 x DSP"),
+    "rtl_latency_ratio": (_nfloat(positive=True), False, "RTL route: baseline / HGQ pipeline latency (cycles)"),
 })
 
 REPORT_SPEC = Obj({
@@ -140,6 +178,8 @@ REPORT_SPEC = Obj({
         "dsp_fraction": (_nfloat(positive=True, hi=1.0), True, "DSP budget as a fraction of the part"),
         "lut_available": (_nint(), True, "LUTs on the part"),
         "dsp_available": (_nint(), True, "DSPs on the part"),
+        "implementation": (Nullable(Enum(values=("hls", "rtl"))), False,
+                           "whose figures selection used: hls (estimate / Vivado) or rtl (yosys, da4ml pipeline)"),
     }), True, "the trigger budget"),
     "models": (ListOf(MODEL_SPEC, nonempty=True), True, "every candidate"),
     "selected": (Nullable(Str()), True, "the most accurate model within budget"),

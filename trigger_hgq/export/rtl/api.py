@@ -77,21 +77,27 @@ def merge_report(out_dir: Path, rtl: dict) -> dict:
 def build_rtl(model: tf.keras.Model, out_dir: str | os.PathLike, x=None, *, clock_ns: float = 5.0,
               part_family: str = "xcup", part: str = "xcvu13p-flga2577-2-e", adders_per_stage: float | None = None,
               hard_dc: int = 2, top: str = "hgq_model", n_check: int | None = 10000, synth: bool = True,
-              simulate: bool = True, strict: bool = True) -> dict:
+              simulate: bool = True, strict: bool = True, close_timing: bool = True,
+              max_timing_retries: int = 2) -> dict:
     """Write the calibrated ``model`` as pipelined Verilog in ``out_dir/rtl``, synthesize it with yosys and check a
     Verilator simulation against the Keras model on the rows of ``x``; merge the results into
     ``out_dir/report.json`` (section ``rtl``) and return that section.
 
     Args:
         x: model inputs (array, or list for several inputs) for the check; at most ``n_check`` rows are used.
-        clock_ns: target clock period; ``adders_per_stage`` (default ``clock_ns`` / 1 ns) sets the pipelining.
+        clock_ns: target clock period; ``adders_per_stage`` (default from the timing model: 4 at 5 ns) sets the
+            pipelining.
         part_family: yosys family (``xcup``: UltraScale+); ``part``: the part named in the Vivado scripts.
         hard_dc: extra adder depth da4ml's constant-multiplication solver may use to save adders.
         strict: raise :class:`TriggerHGQError` (after writing the report) when the check is not 100% exact.
+        close_timing: when yosys's longest stage misses the clock in the timing model
+            (:mod:`~trigger_hgq.export.rtl.timing`), pipeline again with fewer adders per stage and resynthesize
+            (at most ``max_timing_retries`` times); ``timing.tries`` lists every attempt.
     """
     from trigger_hgq.export.rtl import project as rtl_project
     from trigger_hgq.export.rtl import simulate as rtl_sim
     from trigger_hgq.export.rtl import synth as rtl_synth
+    from trigger_hgq.export.rtl.timing import ULTRASCALE_PLUS, check_timing, next_adders_per_stage
     from trigger_hgq.export.rtl.trace import trace_model
 
     if part_family not in rtl_synth.FAMILIES:
@@ -101,10 +107,24 @@ def build_rtl(model: tf.keras.Model, out_dir: str | os.PathLike, x=None, *, cloc
     t0 = time.perf_counter()
     traced = trace_model(model, hard_dc=hard_dc)
     timings["trace_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    prj = rtl_project.write_project(traced.comb, out_dir / PROJECT_DIR, top=top, clock_ns=clock_ns,
-                                    adders_per_stage=adders_per_stage, part=part)
-    timings["verilog_s"] = time.perf_counter() - t0
+    tries: list[dict] = []
+    cutoff = adders_per_stage
+    while True:  # pipeline, synthesize, and cut finer while the longest stage misses the clock (timing closure)
+        t0 = time.perf_counter()
+        prj = rtl_project.write_project(traced.comb, out_dir / PROJECT_DIR, top=top, clock_ns=clock_ns,
+                                        adders_per_stage=cutoff, part=part)
+        timings["verilog_s"] = timings.get("verilog_s", 0.0) + time.perf_counter() - t0
+        if not synth:
+            break
+        t0 = time.perf_counter()
+        synthesis = rtl_synth.synthesize(prj.path, top, part_family, timing=ULTRASCALE_PLUS)
+        timings["synth_s"] = timings.get("synth_s", 0.0) + time.perf_counter() - t0
+        timing = check_timing(synthesis, clock_ns, ULTRASCALE_PLUS)
+        tries.append({"adders_per_stage": prj.adders_per_stage, "pipeline_stages": prj.n_stages,
+                      "lut_levels": synthesis["lut_levels"], "critical_path_ns": synthesis.get("critical_path_ns")})
+        cutoff = next_adders_per_stage(prj.adders_per_stage, timing) if close_timing else None
+        if cutoff is None or len(tries) > max_timing_retries:
+            break
     pipeline = prj.pipeline
     rtl: dict = {
         "top": top, "clock_ns": clock_ns, "part": part, "adders_per_stage": prj.adders_per_stage,
@@ -116,10 +136,9 @@ def build_rtl(model: tf.keras.Model, out_dir: str | os.PathLike, x=None, *, cloc
         "layers": [{"name": name, "da4ml_lut": cost} for name, cost in traced.layer_cost.items()],
     }
     if synth:
-        t0 = time.perf_counter()
-        rtl["synthesis"] = rtl_synth.synthesize(prj.path, top, part_family)
-        timings["synth_s"] = time.perf_counter() - t0
-        lut, ff = rtl["synthesis"]["lut"], rtl["synthesis"]["ff"]
+        rtl["synthesis"] = synthesis
+        rtl["timing"] = {**timing, "tries": tries}
+        lut, ff = synthesis["lut"], synthesis["ff"]
         rtl["yosys_over_da4ml"] = {"lut": lut / prj.da4ml_lut if prj.da4ml_lut else None,
                                    "ff": ff / prj.da4ml_ff if prj.da4ml_ff else None}
     if simulate and x is not None:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.export.rtl.timing import ULTRASCALE_PLUS
 
-ADDER_DELAY_NS = 1.0
-"""Delay budget of one adder level on UltraScale+ (carry chain plus routing), used to split the pipeline."""
+ADDER_DELAY_NS = ULTRASCALE_PLUS.adder_ns
+"""Delay budget of one adder level on UltraScale+ (carry chain plus routing); see :mod:`~.timing`."""
 
 
 @dataclass
@@ -63,8 +64,9 @@ def write_project(comb, out: str | os.PathLike, *, top: str = "hgq_model", clock
                   adders_per_stage: float | None = None, part: str = "xcvu13p-flga2577-2-e") -> RTLProject:
     """Pipeline ``comb`` at ``clock_ns`` and write the Verilog project to ``out`` (replaced atomically).
 
-    ``adders_per_stage`` (default ``clock_ns / ADDER_DELAY_NS``) is da4ml's latency cutoff: the adder levels
-    allowed between two registers.
+    ``adders_per_stage`` (default: the UltraScale+ timing model's, ``floor((clock_ns - 0.5 ns) / 1 ns)``; see
+    :mod:`trigger_hgq.export.rtl.timing`) is da4ml's latency cutoff: the adder levels allowed between two
+    registers.
     """
     from da4ml.codegen import VerilogModel
     from da4ml.trace.pipeline import to_pipeline
@@ -72,7 +74,7 @@ def write_project(comb, out: str | os.PathLike, *, top: str = "hgq_model", clock
     top = _check_name(top)
     if clock_ns <= 0:
         raise TriggerHGQError(f"clock_ns={clock_ns}: the clock period must be positive")
-    cutoff = float(adders_per_stage) if adders_per_stage else max(1.0, clock_ns / ADDER_DELAY_NS)
+    cutoff = float(adders_per_stage) if adders_per_stage else float(ULTRASCALE_PLUS.adders_per_stage(clock_ns))
     if len(comb.ops) == 0:
         raise TriggerHGQError("the traced model has no operations (every output is constant)")
     pipeline = to_pipeline(comb, cutoff, verbose=False)

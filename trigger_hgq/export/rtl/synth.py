@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections import Counter, defaultdict, deque
 from pathlib import Path
 
@@ -56,11 +57,13 @@ def parse_stat(text: str) -> dict[str, int]:
     return cells
 
 
-def logic_depth(netlist: dict, top: str) -> dict[str, int]:
+def logic_depth(netlist: dict, top: str, timing=None) -> dict:
     """Longest register-to-register (or port) paths of a flattened yosys JSON netlist.
 
     Returns ``lut_levels`` (most LUTs on one path) and ``logic_levels`` (most LUT, CARRY and MUXF cells on one
-    path, as Vivado counts logic levels; here in yosys's CARRY4 cells).
+    path, as Vivado counts logic levels; here in yosys's CARRY4 cells); with a ``timing``
+    (:class:`~trigger_hgq.export.rtl.timing.TimingModel`) also ``critical_path_ns``, the slowest path's delay in
+    that model (a MUXF counts as a carry cell).
     """
     cells = netlist["modules"][top]["cells"]
     driver: dict[int, str] = {}
@@ -88,20 +91,28 @@ def logic_depth(netlist: dict, top: str) -> dict[str, int]:
     queue = deque(name for name, n in pending.items() if n == 0)
     lut = dict.fromkeys(inputs, 0)
     level = dict.fromkeys(inputs, 0)
+    delay = dict.fromkeys(inputs, 0.0)
+    t_lut, t_carry = (timing.lut_level_ns, timing.carry4_ns) if timing is not None else (0.0, 0.0)
     done = 0
     while queue:
         name = queue.popleft()
         done += 1
         ctype = cells[name]["type"]
-        lut[name] = max((lut[d] for d in deps[name]), default=0) + bool(_LUT.match(ctype))
+        is_lut = bool(_LUT.match(ctype))
+        lut[name] = max((lut[d] for d in deps[name]), default=0) + is_lut
         level[name] = max((level[d] for d in deps[name]), default=0) + bool(_LEVEL_CELLS.match(ctype))
+        step = t_lut if is_lut else (t_carry if _LEVEL_CELLS.match(ctype) else 0.0)
+        delay[name] = max((delay[d] for d in deps[name]), default=0.0) + step
         for u in users[name]:
             pending[u] -= 1
             if pending[u] == 0:
                 queue.append(u)
     if done != len(inputs):
         raise TriggerHGQError(f"netlist of {top!r} has a combinational loop")
-    return {"lut_levels": max(lut.values(), default=0), "logic_levels": max(level.values(), default=0)}
+    depth = {"lut_levels": max(lut.values(), default=0), "logic_levels": max(level.values(), default=0)}
+    if timing is not None:
+        depth["critical_path_ns"] = round(timing.overhead_ns + max(delay.values(), default=0.0), 3)
+    return depth
 
 
 def summarize(cells: dict[str, int]) -> dict:
@@ -121,9 +132,9 @@ def summarize(cells: dict[str, int]) -> dict:
     }
 
 
-def synthesize(prj: str | os.PathLike, top: str, family: str = "xcup", timeout_s: float = 3600) -> dict:
-    """Run yosys on the project (log, script and ``stat.txt`` kept in ``<prj>/synth``); returns resource totals
-    and logic depth."""
+def synthesize(prj: str | os.PathLike, top: str, family: str = "xcup", timeout_s: float = 3600, timing=None) -> dict:
+    """Run yosys on the project (log, script and ``stat.txt`` kept in ``<prj>/synth``); returns resource totals,
+    logic depth (and the critical path's delay in the ``timing`` model) and yosys's wall time ``seconds``."""
     if family not in FAMILIES:
         raise TriggerHGQError(f"part_family={family!r}, expected one of {FAMILIES}")
     if shutil.which("yosys") is None:
@@ -132,6 +143,7 @@ def synthesize(prj: str | os.PathLike, top: str, family: str = "xcup", timeout_s
     work = prj / "synth"
     work.mkdir(exist_ok=True)
     (work / "synth.ys").write_text(yosys_script(prj, top, family))
+    t0 = time.perf_counter()
     try:
         r = subprocess.run(["yosys", "-q", "-l", "yosys.log", "synth.ys"], cwd=work, capture_output=True, text=True,
                            timeout=timeout_s, check=False)
@@ -142,7 +154,8 @@ def synthesize(prj: str | os.PathLike, top: str, family: str = "xcup", timeout_s
         raise TriggerHGQError(f"yosys on {work} failed (exit {r.returncode}):\n{tail}")
     result = summarize(parse_stat((work / "stat.txt").read_text()))
     netlist_path = work / "netlist.json"
-    result.update(logic_depth(json.loads(netlist_path.read_text()), top))
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    result.update(logic_depth(json.loads(netlist_path.read_text()), top, timing))
     netlist_path.unlink()
     result["family"] = family
     return result

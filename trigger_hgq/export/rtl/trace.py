@@ -4,8 +4,8 @@ The RTL's inputs are the outputs of the model's input quantizers (:class:`~trigg
 port field per element, in that element's own ``(k, i, f)`` format. Every compute layer becomes constant
 multiplications (da4ml's shift-and-add solver on the exact quantized, BatchNorm-folded weights), bias additions,
 ``relu`` and the per-element output quantization with the same rounding and overflow as the core
-(:mod:`trigger_hgq.quantizer`): ``RND`` (half up) or ``TRN``, then ``WRAP`` or ``SAT``; zero-bit elements are
-constant zero.
+(:mod:`trigger_hgq.quantizer`): ``RND`` (half up), ``RND_CONV`` (half to even, QKeras' own: converted QKeras
+models keep it) or ``TRN``, then ``WRAP`` or ``SAT``; zero-bit elements are constant zero.
 """
 
 from __future__ import annotations
@@ -59,7 +59,10 @@ def quantize_value(value: Fraction, k: int, i: int, f: int, overflow: str, round
     if k + i + f <= 0:
         return Fraction(0)
     scaled = value * Fraction(2) ** f
-    n = math.floor(scaled + Fraction(1, 2)) if rounding == "RND" else math.floor(scaled)
+    if rounding == "RND_CONV":
+        n = round(scaled)  # Fraction rounds half to even
+    else:
+        n = math.floor(scaled + Fraction(1, 2)) if rounding == "RND" else math.floor(scaled)
     lo, hi = -k * 2 ** (i + f), 2 ** (i + f) - 1  # k + i + f > 0 with k in {0, 1} gives i + f >= 0
     if overflow == "SAT":
         n = min(max(n, lo), hi)
@@ -68,17 +71,34 @@ def quantize_value(value: Fraction, k: int, i: int, f: int, overflow: str, round
     return Fraction(n) / Fraction(2) ** f
 
 
+def round_half_even(v, f: int):
+    """Round a ``FixedVariable`` onto ``2**-f`` with ties to even (``RND_CONV``), no overflow.
+
+    With ``d`` dropped bits, ``X`` the value in units of its own LSB and ``b`` the lowest kept bit,
+    ``floor((X + 2**(d-1) - 1 + b) / 2**d)`` rounds half to even: a tie rounds up only when ``b`` is odd.
+    One extra adder (``+ b``) over half-up rounding.
+    """
+    f0 = int(v.kif[2])
+    if f >= f0:
+        return v
+    b = (v * 2.0**f).quantize(0, 1, 0, "WRAP", "TRN")  # floor(v * 2**f) mod 2
+    t = v + b * 2.0**-f0 + (2.0 ** (-f - 1) - 2.0**-f0)
+    return t.quantize(1, _NO_OVERFLOW_I, f, "WRAP", "TRN")
+
+
 def quantize_var(v, k: int, i: int, f: int, overflow: str, rounding: str, where: str):
     """Quantize one ``da4ml.trace.FixedVariable`` exactly as :class:`FixedQuantizer` does in inference."""
     from da4ml.trace import FixedVariable
 
-    if rounding not in ("RND", "TRN"):
-        raise TriggerHGQError(f"{where}: rounding {rounding!r} has no RTL form here (use 'RND' or 'TRN')")
+    if rounding not in ("RND", "RND_CONV", "TRN"):
+        raise TriggerHGQError(f"{where}: rounding {rounding!r} has no RTL form here (use 'RND', 'RND_CONV' or 'TRN')")
     k, i, f = int(k), int(i), int(f)
     if k + i + f <= 0:
         return FixedVariable.from_const(0.0, v.hwconf)
     if v.low == v.high:  # a constant: computed here (da4ml wraps unsigned constants modulo 2**(i+1))
         return FixedVariable.from_const(float(quantize_value(Fraction(v.low), k, i, f, overflow, rounding)), v.hwconf)
+    if rounding == "RND_CONV":  # round first (exactly, no overflow), then the overflow of the rounded value
+        return quantize_var(round_half_even(v, f), k, i, f, overflow, "TRN", where)
     if overflow == "SAT" or k == 1 or v.low >= 0:
         return v.quantize(k, i, f, overflow, rounding)
     # Unsigned WRAP of a value that may be negative: two's-complement low bits. da4ml narrows i to one bit above
