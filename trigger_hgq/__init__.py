@@ -38,6 +38,8 @@ _EXPORTS: dict[str, str] = {
     "QuantizerConfig": "trigger_hgq.quantizer",
     "HGQSchedule": "trigger_hgq.training",
     "train_hgq": "trigger_hgq.training",
+    "compile_for_hgq": "trigger_hgq.training",
+    "LearningRateRestarts": "trigger_hgq.callbacks",
     "from_qkeras": "trigger_hgq.convert",
     "to_hls4ml": "trigger_hgq.export",
 }
