@@ -115,7 +115,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["max_train_rows"]),
     ("pipeline-config-not-yaml", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/not_yaml.yaml"],
      ["not_yaml.yaml"]),
-    ("pipeline-verbose-negative", ["pipeline", "--out", "{WS}/run", "--verbose", "-1"], ["--verbose"]),
+    ("pipeline-verbose-with-value", ["pipeline", "--out", "{WS}/run", "--verbose=2"], ["--verbose"]),
     ("pipeline-bad-profile", ["pipeline", "--out", "{WS}/run", "--profile", "huge"], ["--profile"]),
 ]
 

@@ -98,8 +98,8 @@ def test_dask_sweep_equals_serial(tmp_path):
                 "kind": "loglinear"}
 
     def sweep(executor, tag):
-        specs = [{"start": str(start), "arrays": str(arrays), "lr_scale": 10, "schedule": {**schedule, "seed": s},
-                  "front_dir": str(tmp_path / tag / f"seed{s}")} for s in (0, 1)]
+        specs = [{"start": str(start), "warm_start": True, "arrays": str(arrays), "lr_scale": 10,
+                  "schedule": {**schedule, "seed": s}, "front_dir": str(tmp_path / tag / f"seed{s}")} for s in (0, 1)]
         done = []  # progress hook: called once per finished task, also from the Dask cluster
         try:
             runs = executor.map(tasks.train_hgq_task, specs, on_done=done.append)

@@ -36,13 +36,13 @@ def test_round_half_even_and_truncation():
 
 
 def test_fractional_bits_round_half_up():
-    q = make_quantizer((3,), is_weight=True)
+    q = make_quantizer((3,), is_weight=True, lr_scale=1)
     q.f.assign([2.5, 2.49, -1.5])
     np.testing.assert_array_equal(q.f_int().numpy(), [3.0, 2.0, -1.0])
 
 
 def test_surrogate_gradients():
-    q = make_quantizer((3,), is_weight=True, init_f=2)
+    q = make_quantizer((3,), is_weight=True, init_f=2, lr_scale=1)  # the stored variable is f itself
     x = tf.Variable([0.3, -0.7, 0.05])
     with tf.GradientTape(persistent=True) as tape:
         y = q(x)
@@ -160,7 +160,7 @@ def test_granularity_shapes():
 
 
 def test_surrogate_gradient_of_activation_sums_over_batch():
-    q = make_quantizer((2,), is_weight=False, init_f=1)
+    q = make_quantizer((2,), is_weight=False, init_f=1, lr_scale=1)
     x = tf.constant([[0.2, 0.7], [0.6, -0.1]])
     with tf.GradientTape() as tape:
         total = tf.reduce_sum(3.0 * q(x, training=True))
