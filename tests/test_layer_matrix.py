@@ -56,6 +56,7 @@ CASES: dict[str, tuple[tuple[int, ...], Callable[[dict], Callable]]] = {
     "HMaxPooling2D": ((4, 4, 2), lambda q: th.HMaxPooling2D(2, name="under_test")),
     "HAveragePooling1D": ((8, 2), lambda q: th.HAveragePooling1D(2, name="under_test", **_out_kw(q))),
     "HAveragePooling2D": ((4, 4, 2), lambda q: th.HAveragePooling2D(2, name="under_test", **_out_kw(q))),
+    "HGlobalAveragePooling1D": ((8, 2), lambda q: th.HGlobalAveragePooling1D(name="under_test", **_out_kw(q))),
     "HFlatten": ((4, 2), lambda q: th.HFlatten(name="under_test")),
     "HReshape": ((6,), lambda q: th.HReshape((3, 2), name="under_test")),
     "HDropout": ((6,), lambda q: th.HDropout(0.5, name="under_test")),
@@ -206,7 +207,7 @@ def _pooling_model(rounding: str, overflow: str) -> tf.keras.Model:
     h = th.HConv1D(4, 3, padding="same", activation="relu", name="conv", **_kernel_kw(q))(h)
     h = th.HAdd(name="add", **_out_kw(q))([th.HMaxPooling1D(2, name="maxpool")(h),
                                             th.HAveragePooling1D(2, name="avgpool", **_out_kw(q))(h)])
-    h = th.HFlatten(name="flat")(h)
+    h = th.HGlobalAveragePooling1D(name="gap", **_out_kw(q))(h)
     out = th.HDense(3, name="head", **_kernel_kw(q))(h)
     return tf.keras.Model(inp, out, name=f"pooling_{rounding}_{overflow}")
 
@@ -214,7 +215,7 @@ def _pooling_model(rounding: str, overflow: str) -> tf.keras.Model:
 @pytest.mark.slow
 @pytest.mark.parametrize("rounding,overflow", [("RND_CONV", "WRAP"), ("TRN", "SAT")])
 def test_pooling_subset_is_bit_exact_in_c_simulation(rounding, overflow, tmp_path):
-    """Proxy + hls4ml C simulation of pooling equal the model, overflows too."""
+    """Proxy + hls4ml C simulation of pooling (global average pooling included) equal the model, overflows too."""
     tf.keras.utils.set_random_seed(0)
     model = _pooling_model(rounding, overflow)
     th.calibrate(model, data(model, 512, 1))
@@ -222,7 +223,7 @@ def test_pooling_subset_is_bit_exact_in_c_simulation(rounding, overflow, tmp_pat
     export = th.to_hls4ml(model, tmp_path / "prj", x=x_check)
     report = json.loads((tmp_path / "prj" / "report.json").read_text())
     assert report["bit_exact_fraction"] == 1.0 and report["n_checked"] == len(x_check)
-    assert {"Pooling1D", "Merge"} <= {layer.class_name for layer in export.hls_model.get_layers()}
+    assert "GlobalPooling1D" in {layer.class_name for layer in export.hls_model.get_layers()}
     wrapped = model(x_check, training=False).numpy()
     with recording(model):  # the check rows do overflow: without wrap / saturation the outputs differ
         assert np.any(model(x_check, training=False).numpy() != wrapped)
@@ -262,3 +263,8 @@ def test_a_second_layer_class_of_the_same_name_is_refused():
         add_layer_class(HDense)
     assert th.supported_layers().count("HDense") == 1
     add_layer_class(th.HDense)  # the same class again is fine (a module reloaded)
+
+
+def test_global_average_pooling_needs_power_of_two_steps():
+    with pytest.raises(TriggerHGQError, match="'gap': 6 steps is not a power of two"):
+        th.HGlobalAveragePooling1D(name="gap")(tf.keras.Input((6, 2)))
