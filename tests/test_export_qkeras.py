@@ -53,5 +53,5 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.keras"), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "missing.keras" in err
-    assert main(["report", str(tmp_path)]) == 2
+    assert main(["hls-report", str(tmp_path)]) == 2
     assert "no project.tcl" in capsys.readouterr().err

@@ -199,17 +199,21 @@ def test_report_cli_fills_export_report(tmp_path, capsys):
                 "dsp": 0, "ff": 1, "bram": 0, "latency_cycles": 3, "latency_ns": 15.0, "ii": 1,
                 "resource_source": "estimate", "latency_source": "estimate", "layers": []}
     (prj / REPORT_NAME).write_text(json.dumps(exported))
-    assert main(["report", str(prj)]) == 0
-    printed = json.loads(capsys.readouterr().out)
+    assert main(["hls-report", str(prj)]) == 0
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    assert "deprecated" not in captured.err
     saved = json.loads((prj / REPORT_NAME).read_text())
     assert printed == saved
     assert set(exported) <= set(saved)
     assert saved["bit_exact_fraction"] == 1.0 and saved["ebops"] == 1234
     assert (saved["lut"], saved["dsp"], saved["resource_source"], saved["latency_cycles"]) == (21012, 10, "vsynth", 11)
-    # a project synthesized without trigger-hgq gets the same fields
+    # a project synthesized without trigger-hgq gets the same fields; the old command name still works, with a note
     bare = _project(tmp_path / "bare")
     assert main(["report", str(bare)]) == 0
-    report = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert "deprecated, use `trigger-hgq hls-report`" in captured.err
     assert set(exported) <= set(report) and report["bit_exact_fraction"] is None and report["lut"] == 23456
 
 

@@ -14,14 +14,14 @@ import trigger_hgq as th  # noqa: E402
 from trigger_hgq.errors import TriggerHGQError  # noqa: E402
 from trigger_hgq.export.rtl.api import keras_outputs, quantized_inputs  # noqa: E402
 from trigger_hgq.export.rtl.trace import quantize_var, trace_model  # noqa: E402
-from trigger_hgq.quantizer import _round_grid, apply_overflow  # noqa: E402
+from trigger_hgq.quantizer import apply_overflow, round_grid  # noqa: E402
 
 
 def core_quantize(x: np.ndarray, k: int, i: int, f: int, overflow: str, rounding: str) -> np.ndarray:
     """The core quantizer's own rounding and overflow functions (float64), as inference applies them."""
     k, i, f = (tf.constant(float(a), tf.float64) for a in (k, i, f))
     scale = tf.pow(tf.constant(2.0, tf.float64), f)
-    xq = _round_grid(tf.constant(x, tf.float64) * scale, rounding) / scale
+    xq = round_grid(tf.constant(x, tf.float64) * scale, rounding) / scale
     return apply_overflow(xq, k, i, f, overflow).numpy()
 
 

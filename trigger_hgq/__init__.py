@@ -4,7 +4,8 @@ Learnable per-weight and per-activation bitwidths on tf.keras (Keras 2), a diffe
 (EBOPs), and the road from ROOT datasets to bit-exact hls4ml firmware.
 
 The public names below are imported lazily, so that ``import trigger_hgq.data`` (and the CLI's data commands)
-do not pay for importing TensorFlow.
+do not pay for importing TensorFlow. The layer classes are not listed here: they are read from the layer registry
+(:mod:`trigger_hgq.layers.registry`) when first asked for, so ``__all__`` and ``dir()`` import the layers.
 """
 
 from __future__ import annotations
@@ -16,14 +17,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 
-_LAYERS = (
-    "HQuantize", "HDense", "HDenseBatchNorm", "HConv1D", "HConv2D", "HConv1DBatchNorm", "HConv2DBatchNorm",
-    "HActivation", "HAdd", "HMaxPooling1D", "HMaxPooling2D", "HAveragePooling1D", "HAveragePooling2D", "HFlatten",
-    "HReshape", "HDropout", "HLayer", "HQuantizedLayer", "HKernelLayer",
-)
-# public name -> module that defines it
+# public name -> module that defines it (the layer classes: see _layer_names)
 _EXPORTS: dict[str, str] = {
-    **{name: "trigger_hgq.layers" for name in _LAYERS},
+    "supported_layers": "trigger_hgq.layers",
     "calibrate": "trigger_hgq.calibration",
     "reset_ranges": "trigger_hgq.calibration",
     "BetaScheduler": "trigger_hgq.callbacks",
@@ -44,7 +40,13 @@ _EXPORTS: dict[str, str] = {
     "to_hls4ml": "trigger_hgq.export",
 }
 
-__all__ = [*_EXPORTS, "custom_objects"]
+
+
+def _layer_names() -> list[str]:
+    """The public layer classes (registered layers and their base classes); imports the layers."""
+    from trigger_hgq import layers
+
+    return [cls.__name__ for cls in layers.LAYER_CLASSES + layers.BASE_CLASSES]
 
 
 def custom_objects() -> dict:
@@ -55,13 +57,17 @@ def custom_objects() -> dict:
 
 
 def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
+    if name == "__all__":
+        value = [*_layer_names(), *_EXPORTS, "custom_objects"]
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name.startswith("H") and name in _layer_names():
+        value = getattr(importlib.import_module("trigger_hgq.layers"), name)
+    else:
         raise AttributeError(f"module 'trigger_hgq' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted(__getattr__("__all__"))

@@ -14,6 +14,7 @@ from trigger_hgq.bops import ebops, h_layers
 from trigger_hgq.calibration import reset_ranges
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.layers.base import HQuantizedLayer
+from trigger_hgq.pareto import dominates
 
 SCHEDULES = ("constant", "linear", "loglinear")
 
@@ -93,13 +94,6 @@ class EBOPsLogger(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["ebops"] = float(ebops(self.model))
-
-
-def dominates(a: dict, b: dict, metric: str) -> bool:
-    """``a`` dominates ``b``: at least as accurate with no more EBOPs, and strictly better in one."""
-    return (a[metric] >= b[metric] and a["ebops"] <= b["ebops"]) and (
-        a[metric] > b[metric] or a["ebops"] < b["ebops"]
-    )
 
 
 def _remove(path: Path) -> None:

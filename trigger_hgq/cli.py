@@ -26,7 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("trigger_hgq.convert.cli", "convert a QKeras/Keras model into a learnable-bit trigger-hgq model"),
     "export": ("trigger_hgq.export.cli",
                "export a trigger-hgq / QKeras / Keras model to a bit-exact-checked hls4ml project"),
-    "report": ("trigger_hgq.export.cli", "report.json of a synthesized hls4ml project (parsed HLS/Vivado reports)"),
+    "hls-report": ("trigger_hgq.export.cli",
+                   "report.json of a synthesized hls4ml project (parsed HLS/Vivado reports)"),
+    "report": ("trigger_hgq.export.cli", "deprecated name of hls-report"),
     "rtl": ("trigger_hgq.export.rtl.cli",
             "pipelined Verilog (da4ml), yosys resources and a Verilator check of a trigger-hgq model"),
 }

@@ -103,7 +103,8 @@ def ceil_log2(x: tf.Tensor) -> tf.Tensor:
     return tf.where(tf.pow(2.0, guess) < x, guess + 1.0, guess)
 
 
-def _round_grid(scaled: tf.Tensor, rounding: str) -> tf.Tensor:
+def round_grid(scaled: tf.Tensor, rounding: str) -> tf.Tensor:
+    """Round values already scaled by ``2**f`` to integers with ``rounding`` (one of :data:`ROUNDING_MODES`)."""
     if rounding == "RND":
         floor = tf.floor(scaled)  # floor + (frac >= 1/2): exact, unlike floor(scaled + 0.5) in float32
         return floor + tf.cast(scaled - floor >= 0.5, scaled.dtype)
@@ -220,7 +221,7 @@ class FixedQuantizer:
         @tf.custom_gradient
         def quantize(x, f_int):
             scale = tf.pow(2.0, f_int)
-            xq = _round_grid(x * scale, rounding) / scale
+            xq = round_grid(x * scale, rounding) / scale
 
             def grad(dy):
                 df = dy * (xq - x)

@@ -7,8 +7,6 @@ dominated on (validation accuracy, EBOPs).
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from trigger_hgq.callbacks import (
     ResetRanges,
 )
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.pareto import thin_front as thin_front  # re-exported: the pipeline picks exports with it
 
 
 @dataclass
@@ -107,25 +106,3 @@ def train_hgq(
     model.fit(*train, validation_data=val, epochs=schedule.epochs, batch_size=schedule.batch_size,
               callbacks=callbacks, verbose=verbose)
     return list(front.front)
-
-
-def thin_front(points: list[dict], n: int) -> list[dict]:
-    """At most ``n`` front points spread evenly in log(EBOPs), always keeping both ends."""
-    points = sorted(points, key=lambda p: p["ebops"])
-    if len(points) <= n:
-        return points
-    logs = [math.log(max(p["ebops"], 1.0)) for p in points]
-    targets = np.linspace(logs[0], logs[-1], n)
-    chosen: list[int] = []
-    for t in targets:
-        order = sorted(range(len(points)), key=lambda i: abs(logs[i] - t))
-        chosen.append(next(i for i in order if i not in chosen))
-    return [points[i] for i in sorted(chosen)]
-
-
-def read_front(front_dir: str | Path) -> list[dict]:
-    """The front recorded in ``front_dir/index.json``."""
-    index = Path(front_dir) / "index.json"
-    if not index.exists():
-        raise TriggerHGQError(f"{index}: no Pareto front index (did the HGQ training run?)")
-    return json.loads(index.read_text())["front"]

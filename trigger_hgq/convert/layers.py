@@ -296,8 +296,8 @@ def _pool_args(node: Node) -> dict:
 
 
 def _pool_bounds(layer, inb: Bounds, op: str):
-    lo = layer._pool(tf.constant(inb.lo[None], tf.float64), op).numpy()[0]
-    hi = layer._pool(tf.constant(inb.hi[None], tf.float64), op).numpy()[0]
+    lo = layer.pool(tf.constant(inb.lo[None], tf.float64), op).numpy()[0]
+    hi = layer.pool(tf.constant(inb.hi[None], tf.float64), op).numpy()[0]
     return lo, hi
 
 

@@ -106,13 +106,6 @@ class Dataset:
         k = len(self.class_names)
         return {s: np.bincount(self.split(s).y, minlength=k).tolist() for s in SPLITS}
 
-    def summary(self) -> dict:
-        out = {"name": self.name, "features": self.feature_names, "classes": self.class_names,
-               "shapes": {s: list(self.split(s).x.shape) for s in SPLITS}, "class_counts": self.class_counts()}
-        if self.constituent_fields:
-            out["constituent_shapes"] = {s: list(self.split(s).constituents.shape) for s in SPLITS}
-        return out | self.info
-
 
 def load_dataset(source: Card | str | Path | Mapping, *, files: Sequence[str | Path] | None = None,
                  standardize: bool = True, use_cache: bool = True) -> Dataset:

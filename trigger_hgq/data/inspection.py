@@ -17,7 +17,7 @@ from trigger_hgq.data.branches import (
 )
 from trigger_hgq.data.card import SUFFIX_FORMATS, Card
 from trigger_hgq.data.dataset import empty_selection, iter_chunks, resolve_card
-from trigger_hgq.data.public import _open_h5, iter_table, read_arff_header
+from trigger_hgq.data.public import iter_table, open_h5, read_arff_header
 from trigger_hgq.data.root import get_tree, list_trees, open_root
 from trigger_hgq.data.split import SPLITS, split_counts
 
@@ -58,7 +58,7 @@ def _inspect_root(path: Path) -> dict:
 
 def _inspect_h5(path: Path) -> dict:
     out: dict = {"file": str(path), "format": "hdf5", "datasets": {}}
-    with _open_h5(path) as f:
+    with open_h5(path) as f:
         def visit(name, obj):
             if hasattr(obj, "shape"):
                 out["datasets"][name] = {"shape": list(obj.shape), "dtype": str(obj.dtype)}

@@ -148,7 +148,8 @@ def _decode(names) -> list[str]:
     return [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
 
 
-def _open_h5(path: Path):
+def open_h5(path: Path):
+    """``path`` opened read-only with h5py; one TriggerHGQError naming it when missing or not HDF5."""
     import h5py
 
     if not path.is_file():
@@ -222,7 +223,7 @@ def iter_table_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
 def iter_h5_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
     """Stream a Zenodo-style HDF5 file through ``card`` (constituents from ``jetConstituentList``)."""
     _check_plain(card, "hdf5")
-    with _open_h5(path) as f:
+    with open_h5(path) as f:
         columns = h5_columns(f, path, card.tree)
         ds = f[card.tree]
         structured = bool(ds.dtype.names)

@@ -1,9 +1,11 @@
-"""``trigger-hgq export MODEL OUT_DIR`` and ``trigger-hgq report PROJECT_DIR``."""
+"""``trigger-hgq export MODEL OUT_DIR`` and ``trigger-hgq hls-report PROJECT_DIR`` (formerly ``report``, still
+accepted with a deprecation note; the pipeline report is rendered by ``trigger-hgq render``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +98,8 @@ def _export(args) -> int:
 
 
 def _report(args) -> int:
+    if args.command == "report":
+        print("trigger-hgq report: deprecated, use `trigger-hgq hls-report` (same arguments)", file=sys.stderr)
     from trigger_hgq.export.report import REPORT_NAME, apply_synthesis, read_report, write_json_atomic
     from trigger_hgq.export.vivado import parse_project
 
@@ -136,7 +140,9 @@ def register(subparsers) -> None:
     p.add_argument("--da", action="store_true", help="record hls4ml's DA cost per layer (needs da4ml; slow)")
     p.set_defaults(func=_export)
 
-    r = subparsers.add_parser("report", help="report.json of a synthesized hls4ml project (parsed HLS/Vivado reports)")
-    r.add_argument("project_dir")
-    r.add_argument("--no-write", action="store_true", help="print only; do not update PROJECT_DIR/report.json")
-    r.set_defaults(func=_report)
+    for name, help_text in (("hls-report", "report.json of a synthesized hls4ml project (parsed HLS/Vivado reports)"),
+                            ("report", "deprecated name of hls-report")):
+        r = subparsers.add_parser(name, help=help_text)
+        r.add_argument("project_dir")
+        r.add_argument("--no-write", action="store_true", help="print only; do not update PROJECT_DIR/report.json")
+        r.set_defaults(func=_report)

@@ -42,10 +42,16 @@ rough (factor 2).
 from __future__ import annotations
 
 import math
-import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.export.da_cost import da_costs, da_depth
+
+__all__ = ["Estimate", "LayerEstimate", "LayerContext", "estimate", "estimator", "estimated_classes", "da_costs",
+           "da_depth", "weight_bits", "t_add"]
 
 # ---- calibrated constants (UltraScale+ -2, Vivado/Vitis HLS delay estimates) ----
 C_MUL = 0.5  # LUT per partial-product bit of a constant multiplication
@@ -146,10 +152,6 @@ def _out_shape(layer) -> tuple[int, ...]:
     return tuple(int(d) for d in layer.get_output_variable().shape)
 
 
-def _signed(precision) -> bool:
-    return bool(getattr(precision, "signed", True))
-
-
 def weight_bits(layer, exact: bool) -> np.ndarray:
     """Widths (bits) of the weights of a Dense/Conv layer: per constant (bit-exact designs) or the type width."""
     from hls4ml.utils.qinterval import minimal_kif
@@ -229,6 +231,149 @@ def _cast_lut(precision, n_bits: int) -> int:
     return int(n_bits * (("RND" in rnd) + ("SAT" in sat)))
 
 
+@dataclass
+class LayerContext:
+    """What a per-class estimator sees of one hls4ml layer; it fills ``est``, advances ``sched`` and may narrow
+    ``out_bits`` (the widths of the layer's output elements, the next layer's ``in_bits``)."""
+
+    layer: object
+    est: LayerEstimate
+    sched: _Scheduler
+    shape: tuple[int, ...]
+    precision: object
+    width: int
+    in_bits: np.ndarray
+    out_bits: np.ndarray
+    exact: bool
+
+    @property
+    def n_out(self) -> int:
+        return int(np.prod(self.shape))
+
+    def pass_bits_through(self) -> None:
+        """Output elements no wider than the input elements (same count)."""
+        if self.in_bits.size == self.n_out:
+            self.out_bits = np.minimum(self.out_bits, self.in_bits.reshape(self.shape))
+
+    def cast(self) -> None:
+        """The rounding / saturation of the cast into the output type."""
+        self.sched.add(_cast_delay(self.precision, self.width))
+        self.est.lut += _cast_lut(self.precision, self.n_out * self.width)
+
+
+_ESTIMATORS: dict[str, Callable[[LayerContext], None]] = {}
+
+
+def estimator(*class_names: str):
+    """Register the estimator of the hls4ml layer classes ``class_names`` (each once)."""
+
+    def add(fn: Callable[[LayerContext], None]) -> Callable[[LayerContext], None]:
+        for name in class_names:
+            if name in _ESTIMATORS:
+                raise TriggerHGQError(f"hls4ml layer class {name!r} already has an estimator "
+                                      f"({_ESTIMATORS[name].__name__})")
+            _ESTIMATORS[name] = fn
+        return fn
+
+    return add
+
+
+def estimated_classes() -> list[str]:
+    """The hls4ml layer classes with their own estimator (others get the generic one: one adder per output)."""
+    return sorted(_ESTIMATORS)
+
+
+@estimator("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
+def _linear(c: LayerContext) -> None:
+    t_mul, terms = _linear_cost(c.layer, c.in_bits, c.exact, c.est)
+    acc = c.layer.attributes.get("accum_t")
+    acc_bits = _type_bits(acc.precision) if acc is not None else c.width
+    c.sched.add(t_mul)
+    for _ in range(_levels(terms)):
+        c.sched.add(t_add(acc_bits))
+    c.cast()
+
+
+@estimator("Activation", "ReLU")
+def _activation(c: LayerContext) -> None:
+    act = str(c.layer.get_attr("activation", "")).lower()
+    if act not in ("relu", "linear"):
+        _generic(c)
+        return
+    if act == "relu":
+        c.sched.add(T_MUX)
+        c.est.lut = int(0.5 * c.n_out * c.width)
+    c.cast()
+    c.pass_bits_through()
+
+
+@estimator("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D")
+def _pooling(c: LayerContext) -> None:
+    if c.layer.class_name.startswith("Global"):  # one window over every position
+        area = int(np.prod(c.layer.get_input_variable().shape[:-1]))
+    else:
+        area = int(np.prod([c.layer.get_attr(k, 1) for k in ("pool_height", "pool_width")]))
+    is_max = c.layer.get_attr("pool_op", "Max") == "Max"
+    for _ in range(_levels(area)):
+        c.sched.add(t_add(c.width) + (T_MUX if is_max else 0.0))
+    c.est.lut = int((area - 1) * c.n_out * c.width * (1.5 if is_max else 1.0))
+    c.sched.add(_cast_delay(c.precision, c.width))
+
+
+@estimator("Merge")
+def _merge(c: LayerContext) -> None:
+    c.sched.add(t_add(c.width))
+    c.est.lut = int((len(c.layer.inputs) - 1) * c.n_out * c.width)
+    c.sched.add(_cast_delay(c.precision, c.width))
+
+
+@estimator("Softmax")
+def _softmax(c: LayerContext) -> None:
+    n, width = c.n_out, c.width
+    c.sched.add(_levels(n) * (t_add(width) + T_MUX) + t_add(width))  # max and subtraction
+    c.sched.add(T_ROM)  # exp table
+    for _ in range(_levels(n)):
+        c.sched.add(t_add(18))
+    c.sched.add(T_ROM)  # inverse table
+    c.sched.add(T_DSP)
+    c.est.dsp, c.est.bram = n, 2
+    c.est.lut = int(n * 18 * 3)
+
+
+@estimator("Input")
+def _input(c: LayerContext) -> None:
+    """Registered by the top function's interface (IO_CYCLES)."""
+
+
+@estimator("Reshape", "Transpose", "Flatten")
+def _reshape(c: LayerContext) -> None:
+    if c.in_bits.size == c.n_out:
+        c.out_bits = c.in_bits.reshape(c.shape)
+
+
+def _generic(c: LayerContext) -> None:
+    """Any other layer: one adder per output element."""
+    c.sched.add(t_add(c.width))
+    c.est.lut = c.n_out * c.width
+
+
+def _fixed_point_quantizer(c: LayerContext) -> None:
+    _, b, _ = (np.asarray(a) for a in c.layer.mask_kbi)
+    out_bits = np.broadcast_to(b[0] if b.ndim > len(c.shape) else b, c.shape).astype(np.int64)
+    c.out_bits = np.minimum(out_bits, c.in_bits.reshape(c.shape)) if c.in_bits.size == c.n_out else out_bits
+    c.est.lut = _cast_lut_elements(c.layer, c.out_bits)
+    c.sched.add(_fpq_delay(c.layer, int(c.out_bits.max(initial=0))))
+
+
+def _distributed_arithmetic(c: LayerContext) -> None:
+    """A layer hls4ml wrote with its distributed_arithmetic strategy (da4ml kernel)."""
+    depth, acc_bits = da_depth(c.layer), int(np.max(c.out_bits, initial=1))
+    for _ in range(depth):
+        c.sched.add(t_add(acc_bits))
+    c.sched.add(_cast_delay(c.precision, c.width))
+    c.est.lut = int(round(float(c.layer.attributes["da_kernel_cost"]))) + _cast_lut(c.precision, c.n_out * c.width)
+
+
 def estimate(hls_model, clock_ns: float, uncertainty: float, exact: bool) -> Estimate:
     """Estimate resources and latency of a converted (io_parallel) hls4ml model.
 
@@ -244,78 +389,24 @@ def estimate(hls_model, clock_ns: float, uncertainty: float, exact: bool) -> Est
     bits: dict[str, np.ndarray] = {}
     out = Estimate(clock_ns=clock_ns, effective_clock_ns=t_eff)
     for layer in hls_model.get_layers():
-        cls = layer.class_name
         shape = _out_shape(layer)
         precision = layer.get_output_variable().type.precision
         width = _type_bits(precision)
         inputs = [bits[name] for name in layer.inputs if name in bits]
-        in_bits = inputs[0] if inputs else np.full(shape, width)
-        est = LayerEstimate(layer.name, cls)
+        est = LayerEstimate(layer.name, layer.class_name)
         start = sched.mark()
-        out_bits = np.full(shape, width, np.int64)
-        n_out = int(np.prod(shape))
+        c = LayerContext(layer, est, sched, shape, precision, width, inputs[0] if inputs else np.full(shape, width),
+                         np.full(shape, width, np.int64), exact)
         if isinstance(layer, FixedPointQuantizer):
-            _, b, _ = (np.asarray(a) for a in layer.mask_kbi)
-            out_bits = np.broadcast_to(b[0] if b.ndim > len(shape) else b, shape).astype(np.int64)
-            out_bits = np.minimum(out_bits, in_bits.reshape(shape)) if in_bits.size == n_out else out_bits
-            est.lut = _cast_lut_elements(layer, out_bits)
-            sched.add(_fpq_delay(layer, int(out_bits.max(initial=0))))
-        elif "da_kernel_cost" in layer.attributes:  # hls4ml's distributed_arithmetic strategy (da4ml kernel)
-            depth, acc_bits = da_depth(layer), int(np.max(out_bits, initial=1))
-            for _ in range(depth):
-                sched.add(t_add(acc_bits))
-            sched.add(_cast_delay(precision, width))
-            est.lut = int(round(float(layer.attributes["da_kernel_cost"]))) + _cast_lut(precision, n_out * width)
-        elif cls in ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D"):
-            t_mul, terms = _linear_cost(layer, in_bits, exact, est)
-            acc = layer.attributes.get("accum_t")
-            acc_bits = _type_bits(acc.precision) if acc is not None else width
-            sched.add(t_mul)
-            for _ in range(_levels(terms)):
-                sched.add(t_add(acc_bits))
-            sched.add(_cast_delay(precision, width))
-            est.lut += _cast_lut(precision, n_out * width)
-        elif cls in ("Activation", "ReLU") and str(layer.get_attr("activation", "")).lower() in ("relu", "linear"):
-            if str(layer.get_attr("activation")).lower() == "relu":
-                sched.add(T_MUX)
-                est.lut = int(0.5 * n_out * width)
-            sched.add(_cast_delay(precision, width))
-            est.lut += _cast_lut(precision, n_out * width)
-            if in_bits.size == n_out:
-                out_bits = np.minimum(out_bits, in_bits.reshape(shape))
-        elif cls in ("Pooling1D", "Pooling2D"):
-            area = int(np.prod([layer.get_attr(k, 1) for k in ("pool_height", "pool_width")]))
-            is_max = layer.get_attr("pool_op", "Max") == "Max"
-            for _ in range(_levels(area)):
-                sched.add(t_add(width) + (T_MUX if is_max else 0.0))
-            est.lut = int((area - 1) * n_out * width * (1.5 if is_max else 1.0))
-            sched.add(_cast_delay(precision, width))
-        elif cls == "Merge":
-            sched.add(t_add(width))
-            est.lut = int((len(layer.inputs) - 1) * n_out * width)
-            sched.add(_cast_delay(precision, width))
-        elif cls == "Softmax":
-            n = n_out
-            sched.add(_levels(n) * (t_add(width) + T_MUX) + t_add(width))  # max and subtraction
-            sched.add(T_ROM)  # exp table
-            for _ in range(_levels(n)):
-                sched.add(t_add(18))
-            sched.add(T_ROM)  # inverse table
-            sched.add(T_DSP)
-            est.dsp, est.bram = n, 2
-            est.lut = int(n * 18 * 3)
-        elif cls == "Input":
-            pass  # registered by the top function's interface (IO_CYCLES)
-        elif cls in ("Reshape", "Transpose", "Flatten"):
-            if in_bits.size == n_out:
-                out_bits = in_bits.reshape(shape)
+            _fixed_point_quantizer(c)
+        elif "da_kernel_cost" in layer.attributes:
+            _distributed_arithmetic(c)
         else:
-            sched.add(t_add(width))
-            est.lut = n_out * width
-        bits[layer.name] = out_bits
+            _ESTIMATORS.get(layer.class_name, _generic)(c)
+        bits[layer.name] = c.out_bits
         est.delay_ns = round((sched.mark() - start) * t_eff, 3)
         est.latency_cycles = int(math.floor(sched.mark()) - math.floor(start))
-        est.ff = int(out_bits.sum()) * max(est.latency_cycles, 0)
+        est.ff = int(c.out_bits.sum()) * max(est.latency_cycles, 0)
         out.layers.append(est)
     total = sched.cycle + (1 if sched.used > 0 else 0) + IO_CYCLES
     out.latency_cycles = int(total)
@@ -332,43 +423,3 @@ def _fpq_delay(layer, bits: int) -> float:
 
 def _cast_lut_elements(layer, out_bits: np.ndarray) -> int:
     return int(out_bits.sum()) * ((layer.RND in ("RND", "RND_CONV")) + (layer.SAT != "WRAP"))
-
-
-def da_depth(layer) -> int:
-    """Adder depth of a layer hls4ml wrote with its distributed_arithmetic strategy: the largest latency that
-    da4ml prints beside each operation of the generated kernel (``// <latency>``, in adder levels)."""
-    source = layer.attributes.get("da_codegen")
-    code = getattr(source, "code", str(source or ""))
-    depths = [float(v) for v in re.findall(r"//\s*([0-9]+(?:\.[0-9]+)?)\s*$", code, re.M)]
-    return int(math.ceil(max(depths, default=0.0)))
-
-
-def da_costs(hls_model) -> dict[str, float]:
-    """hls4ml's distributed-arithmetic cost estimate (da4ml) per Dense/Conv layer; empty without da4ml."""
-    done = {layer.name: float(layer.attributes["da_kernel_cost"]) for layer in hls_model.get_layers()
-            if "da_kernel_cost" in layer.attributes}  # the distributed_arithmetic strategy computed it already
-    if done:
-        return done
-    try:
-        from da4ml.trace import FixedVariableArray, HWConfig, comb_trace
-        from hls4ml.backends.vivado.passes.distributed_arithmetic import get_kernel_inp_kif
-    except ImportError:
-        return {}
-    costs = {}
-    for layer in hls_model.get_layers():
-        if layer.class_name not in ("Dense", "Conv1D", "Conv2D"):
-            continue
-        kernel = np.asarray(layer.attributes["weight"].data, np.float64)
-        kernel = kernel.reshape(-1, kernel.shape[-1])
-        try:
-            k, i, f = get_kernel_inp_kif(layer)
-            inp = FixedVariableArray.from_kif(k, i, f, HWConfig(1, -1, -1),
-                                              solver_options={"hard_dc": 2, "search_all_decompose_dc": True})
-            res = inp @ kernel
-            bias = layer.attributes.get("bias")
-            if bias is not None:
-                res = res + np.asarray(bias.data, np.float64).ravel()
-            costs[layer.name] = float(comb_trace(inp, res).cost)
-        except Exception:  # layers da4ml cannot take (non-fixed inputs, too wide): no DA figure for them
-            continue
-    return costs

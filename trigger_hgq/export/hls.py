@@ -27,12 +27,12 @@ import tensorflow as tf
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.export.proxy import Proxy, to_proxy
+from trigger_hgq.fpga import DEFAULT_PART
 from trigger_hgq.layers.base import HLayer
 
 BACKENDS = ("Vivado", "Vitis")
 IO_TYPES = ("io_parallel", "io_stream")
 STRATEGIES = ("Latency", "Resource", "distributed_arithmetic")
-DEFAULT_PART = "xcvu13p-flga2577-2-e"
 CSIM_OPT = "-O1"
 
 

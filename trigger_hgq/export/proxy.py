@@ -8,9 +8,11 @@ every accumulator and result precision from these masks and from the (already qu
 compute layers in between, and each quantizer becomes one ``ap_fixed<b, I, AP_<RND>, AP_<SAT>>`` cast per element
 (``backends/fpga/passes/hgq_proxy_model.py``).
 
-:func:`to_proxy` rebuilds a calibrated trigger-hgq model in that form: each compute layer becomes the matching
-Keras layer (Dense, Conv1D/2D, Add, pooling, Activation relu) with its exact quantized (BatchNorm-folded) weights,
-followed by a :class:`FixedPointQuantizer` holding the per-element (k, b, I) of the layer's output quantizer.
+:func:`to_proxy` rebuilds a calibrated trigger-hgq model in that form: each compute layer becomes the plain Keras
+layers it names itself (:meth:`~trigger_hgq.layers.HLayer.proxy_ops`: Dense, Conv1D/2D, Add, pooling, Activation
+relu, with its exact quantized, BatchNorm-folded weights), followed, for a layer with an output quantizer
+(:class:`~trigger_hgq.layers.HQuantizedLayer`), by a :class:`FixedPointQuantizer` holding the per-element
+(k, b, I) of that quantizer.
 Evaluated in Keras, the proxy model gives the same outputs as the trigger-hgq model.
 """
 
@@ -22,20 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.layers import (
-    HActivation,
-    HAdd,
-    HConv1D,
-    HConv2D,
-    HDense,
-    HDropout,
-    HFlatten,
-    HQuantize,
-    HReshape,
-)
-from trigger_hgq.layers.base import HLayer
-from trigger_hgq.layers.pooling import _HAveragePooling, _HMaxPooling
-from trigger_hgq.quantizer import FixedQuantizer, _round_grid, apply_overflow
+from trigger_hgq.layers import HLayer, HQuantize, HQuantizedLayer
+from trigger_hgq.quantizer import FixedQuantizer, apply_overflow, round_grid
 
 
 class FixedPointQuantizer(tf.keras.layers.Layer):
@@ -74,7 +64,7 @@ class FixedPointQuantizer(tf.keras.layers.Layer):
         k, b, big_i = (tf.cast(w, x.dtype) for w in (self.keep_negative, self.bits, self.integers))
         f = b - big_i
         scale = tf.pow(2.0, f)
-        xq = _round_grid(x * scale, self.RND) / scale
+        xq = round_grid(x * scale, self.RND) / scale
         return apply_overflow(xq, k, big_i - k, f, self.SAT)
 
     def kbi(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,50 +111,6 @@ def _inbound(layer: tf.keras.layers.Layer):
     return tensors if isinstance(tensors, list | tuple) else [tensors]
 
 
-def _kernel_ops(layer: HDense | HConv1D | HConv2D) -> list[tf.keras.layers.Layer]:
-    kernel, bias = layer.quantized_weights()
-    if isinstance(layer, HDense):
-        op = tf.keras.layers.Dense(layer.units, name=f"{layer.name}_dense")
-    else:
-        cls = tf.keras.layers.Conv1D if isinstance(layer, HConv1D) else tf.keras.layers.Conv2D
-        op = cls(layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
-                 name=f"{layer.name}_conv")
-    op.trigger_hgq_weights = [kernel, bias]  # set once the layer is built (called) in to_proxy
-    ops = [op]
-    if layer.activation == "relu":
-        ops.append(tf.keras.layers.Activation("relu", name=f"{layer.name}_relu"))
-    return ops
-
-
-def _layer_ops(layer: HLayer) -> tuple[list[tf.keras.layers.Layer], bool]:
-    """Keras layers implementing ``layer`` (without its output quantizer) and whether it has one."""
-    if isinstance(layer, HQuantize):
-        return [], True
-    if isinstance(layer, HDense | HConv1D | HConv2D):
-        return _kernel_ops(layer), True
-    if isinstance(layer, HActivation):
-        ops = [tf.keras.layers.Activation("relu", name=f"{layer.name}_relu")] if layer.activation == "relu" else []
-        return ops, True
-    if isinstance(layer, HAdd):
-        return [tf.keras.layers.Add(name=f"{layer.name}_add")], True
-    pool_kw = {}
-    if isinstance(layer, _HMaxPooling | _HAveragePooling):
-        pool_kw = {"pool_size": layer.pool_size, "strides": layer.strides, "padding": "valid"}
-    if isinstance(layer, _HMaxPooling):
-        cls = tf.keras.layers.MaxPooling1D if layer.rank == 1 else tf.keras.layers.MaxPooling2D
-        return [cls(name=layer.name, **pool_kw)], False
-    if isinstance(layer, _HAveragePooling):
-        cls = tf.keras.layers.AveragePooling1D if layer.rank == 1 else tf.keras.layers.AveragePooling2D
-        return [cls(name=f"{layer.name}_pool", **pool_kw)], True
-    if isinstance(layer, HFlatten):
-        return [tf.keras.layers.Flatten(name=layer.name)], False
-    if isinstance(layer, HReshape):
-        return [tf.keras.layers.Reshape(layer.target_shape, name=layer.name)], False
-    if isinstance(layer, HDropout):
-        return [], False
-    raise TriggerHGQError(f"layer {layer.name!r} ({type(layer).__name__}) has no firmware mapping for hls4ml export")
-
-
 def to_proxy(model: tf.keras.Model) -> Proxy:
     """Build the hls4ml proxy model of a calibrated trigger-hgq ``model`` (see the module docstring)."""
     built: dict = {}
@@ -190,14 +136,13 @@ def to_proxy(model: tf.keras.Model) -> Proxy:
             )
         x = [built[t.ref()] for t in sources]
         y = x if len(x) > 1 else x[0]
-        ops, quantized = _layer_ops(layer)
-        for op in ops:
+        for op in layer.proxy_ops():
             y = op(y)
             if hasattr(op, "trigger_hgq_weights"):
                 op.set_weights(op.trigger_hgq_weights)
                 del op.trigger_hgq_weights
             proxy.source[op.name] = layer.name
-        if quantized:
+        if isinstance(layer, HQuantizedLayer):
             fpq = fixed_point_quantizer(layer.oq, layer.name)
             y = fpq(y)
             proxy.source[fpq.name] = layer.name

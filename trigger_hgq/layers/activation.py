@@ -13,15 +13,14 @@ class HQuantize(HQuantizedLayer):
 
     default_overflow = "SAT"
 
-    def build(self, input_shape):
-        self.oq.build(tuple(input_shape)[1:])
-        self.build_penalty()
-        super().build(input_shape)
+    def forward(self, x, training=None):
+        return x
 
-    def call(self, x, training=None):
-        y = self.oq(x, training)
-        self.add_penalty(training)
-        return y
+    def proxy_ops(self):
+        return []
+
+    def trace(self, inputs, ops):
+        return inputs[0]
 
 
 @register
@@ -33,15 +32,14 @@ class HActivation(HQuantizedLayer):
         self.activation = activation
         self._act = activation_fn(activation, self.name)
 
-    def build(self, input_shape):
-        self.oq.build(tuple(input_shape)[1:])
-        self.build_penalty()
-        super().build(input_shape)
+    def forward(self, x, training=None):
+        return self._act(x)
 
-    def call(self, x, training=None):
-        y = self.oq(self._act(x), training)
-        self.add_penalty(training)
-        return y
+    def proxy_ops(self):
+        return [tf.keras.layers.Activation("relu", name=f"{self.name}_relu")] if self.activation == "relu" else []
+
+    def trace(self, inputs, ops):
+        return ops.relu(inputs[0]) if self.activation == "relu" else inputs[0]
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation}
@@ -51,15 +49,17 @@ class HActivation(HQuantizedLayer):
 class HAdd(HQuantizedLayer):
     """Elementwise sum of its inputs, quantized. Additions cost no EBOPs (only multiplications are counted)."""
 
-    def build(self, input_shape):
-        self.oq.build(tuple(input_shape[0])[1:])
-        self.build_penalty()
-        super().build(input_shape)
-
-    def call(self, inputs, training=None):
-        y = self.oq(tf.add_n(list(inputs)), training)
-        self.add_penalty(training)
-        return y
+    def forward(self, inputs, training=None):
+        return tf.add_n(list(inputs))
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+    def proxy_ops(self):
+        return [tf.keras.layers.Add(name=f"{self.name}_add")]
+
+    def trace(self, inputs, ops):
+        y = inputs[0]
+        for other in inputs[1:]:
+            y = y + other
+        return y

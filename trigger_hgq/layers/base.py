@@ -3,20 +3,34 @@
 Each trigger-hgq layer knows the bits of its output elements (:meth:`HLayer.output_bits`); a layer that
 multiplies finds the bits of its input elements by asking the layer that feeds it, and computes its own EBOPs.
 While training, a quantizing layer adds ``beta * EBOPs (+ l1_bits * sum of its bits)`` to the model loss.
+
+A quantizing layer (:class:`HQuantizedLayer`) writes only its own part: ``build_weights`` (its variables),
+``compute_output_shape``, ``forward`` (the computation before the output quantizer) and, if it multiplies,
+``ebops_tensor``. The base builds the output quantizer and the penalty weight after ``build_weights`` and wraps
+``forward`` with the output quantizer and the penalty, so no layer can forget them.
+
+Every layer also says how it is built in firmware, without importing hls4ml or da4ml: :meth:`HLayer.proxy_ops`
+(the plain Keras layers of the hls4ml proxy model, :mod:`trigger_hgq.export.proxy`) and :meth:`HLayer.trace`
+(its dataflow on arrays of da4ml variables, through the operations object that :mod:`trigger_hgq.export.rtl.trace`
+passes in).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.layers.registry import add_layer_class
 from trigger_hgq.quantizer import FixedQuantizer, QuantizerConfig
 
 SERIALIZE_PACKAGE = "trigger_hgq"
 
 
 def register(cls):
-    """Register a layer class for Keras (de)serialization under the ``trigger_hgq`` package."""
+    """Register a layer class: Keras (de)serialization under the ``trigger_hgq`` package, and the layer list
+    (:mod:`trigger_hgq.layers.registry`; a second class of the same name is an error)."""
+    add_layer_class(cls)
     return tf.keras.utils.register_keras_serializable(package=SERIALIZE_PACKAGE)(cls)
 
 
@@ -59,6 +73,22 @@ class HLayer(tf.keras.layers.Layer):
     def quantizers(self) -> list[FixedQuantizer]:
         return []
 
+    # ---------------------------------------------------------------------------------- firmware forms
+    def proxy_ops(self) -> list[tf.keras.layers.Layer]:
+        """Plain Keras layers computing this layer in the hls4ml proxy model, without its output quantizer."""
+        raise TriggerHGQError(
+            f"layer {self.name!r} ({type(self).__name__}) has no firmware mapping for hls4ml export"
+        )
+
+    def trace(self, inputs: list[np.ndarray], ops) -> np.ndarray:
+        """This layer's dataflow on object arrays of da4ml variables (one array per input, no batch axis),
+        before its output quantizer. ``ops`` (:class:`trigger_hgq.export.rtl.trace.TraceOps`) does the operations
+        that need da4ml itself: ``matmul``, ``relu``, ``patches``, ``pool``."""
+        raise TriggerHGQError(
+            f"layer {self.name!r} ({type(self).__name__}): no RTL form for this layer "
+            "(supported: trigger-hgq layers only)"
+        )
+
 
 class HQuantizedLayer(HLayer):
     """A layer that quantizes its output with its own activation quantizer ``oq`` and carries ``beta``.
@@ -79,6 +109,30 @@ class HQuantizedLayer(HLayer):
         self.init_beta = float(beta)
         self.l1_bits = float(l1_bits)
         self.oq = FixedQuantizer(self, "out", self.output_quantizer, is_weight=False)
+
+    # ---------------------------------------------------------------------------------- subclass hooks
+    def build_weights(self, input_shape) -> None:
+        """Create the layer's own variables (before the output quantizer's); none by default."""
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def forward(self, inputs, training=None) -> tf.Tensor:
+        """The computation before the output quantizer."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------------------------- build / call
+    def build(self, input_shape):
+        """Own variables, then the output quantizer's, then ``beta`` (the order saved checkpoints hold)."""
+        self.build_weights(input_shape)
+        self.oq.build(tuple(self.compute_output_shape(input_shape))[1:])
+        self.build_penalty()
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        y = self.oq(self.forward(inputs, training), training)
+        self.add_penalty(training)
+        return y
 
     def build_penalty(self) -> None:
         self.beta = self.add_weight(

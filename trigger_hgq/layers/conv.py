@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from trigger_hgq.errors import TriggerHGQError
@@ -9,8 +10,9 @@ from trigger_hgq.layers.base import register
 from trigger_hgq.layers.kernel import HKernelLayer
 
 
-class _HConv(HKernelLayer):
-    """``y = oq(act(conv(x, kq(W)) + bq(b)))``. EBOPs sum over every output position and kernel element."""
+class HConv(HKernelLayer):
+    """Base of HConv1D / HConv2D: ``y = oq(act(conv(x, kq(W)) + bq(b)))``. EBOPs sum over every output position
+    and kernel element."""
 
     rank = 0
 
@@ -50,6 +52,17 @@ class _HConv(HKernelLayer):
     def ebops_linear(self, in_bits, kernel_bits):
         return tf.reduce_sum(self.linear(in_bits[None], kernel_bits))
 
+    def proxy_linear(self):
+        cls = tf.keras.layers.Conv1D if self.rank == 1 else tf.keras.layers.Conv2D
+        return cls(self.filters, self.kernel_size, strides=self.strides, padding=self.padding,
+                   name=f"{self.name}_conv")
+
+    def trace_linear(self, x, kernel, ops):
+        rows = ops.patches(x, self.kernel_size, self.strides, self.padding)
+        flat = rows.reshape(-1, rows.shape[-1])
+        y = ops.matmul(flat, kernel.reshape(-1, kernel.shape[-1]))
+        return np.asarray(y, dtype=object).reshape(*rows.shape[:-1], kernel.shape[-1])
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -61,12 +74,12 @@ class _HConv(HKernelLayer):
 
 
 @register
-class HConv1D(_HConv):
+class HConv1D(HConv):
     rank = 1
 
 
 @register
-class HConv2D(_HConv):
+class HConv2D(HConv):
     rank = 2
 
 

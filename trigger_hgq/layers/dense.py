@@ -37,6 +37,12 @@ class HDense(HKernelLayer):
     def ebops_linear(self, in_bits, kernel_bits):
         return tf.reduce_sum(in_bits[:, None] * kernel_bits)
 
+    def proxy_linear(self):
+        return tf.keras.layers.Dense(self.units, name=f"{self.name}_dense")
+
+    def trace_linear(self, x, kernel, ops):
+        return ops.matmul(x, kernel)
+
     def get_config(self):
         return {**super().get_config(), "units": self.units}
 

@@ -57,8 +57,16 @@ class HKernelLayer(HQuantizedLayer):
         """Sum over every multiplication of (input element bits) x (weight bits)."""
         raise NotImplementedError
 
+    def proxy_linear(self) -> tf.keras.layers.Layer:
+        """The plain Keras layer of the linear operation (weights set by the proxy builder)."""
+        raise NotImplementedError
+
+    def trace_linear(self, x: np.ndarray, kernel: np.ndarray, ops) -> np.ndarray:
+        """The linear operation on an object array of da4ml variables (see :meth:`HLayer.trace`)."""
+        raise NotImplementedError
+
     # ---------------------------------------------------------------------------------- build / call
-    def build(self, input_shape):
+    def build_weights(self, input_shape):
         kshape = self.kernel_shape(input_shape)
         n_out = kshape[-1]
         self.kernel = self.add_weight(name="kernel", shape=kshape, initializer=self.kernel_initializer)
@@ -73,10 +81,6 @@ class HKernelLayer(HQuantizedLayer):
                                               trainable=False)
         self.kq.build(kshape)
         self.bq.build((n_out,))
-        out_shape = self.compute_output_shape(input_shape)
-        self.oq.build(tuple(out_shape)[1:])
-        self.build_penalty()
-        super().build(input_shape)
 
     def folded(self, x: tf.Tensor | None = None, training=None) -> tuple[tf.Tensor, tf.Tensor]:
         """Float kernel and bias with the BatchNormalization folded in (batch statistics when training)."""
@@ -92,12 +96,9 @@ class HKernelLayer(HQuantizedLayer):
         scale = self.gamma * tf.math.rsqrt(var + self.epsilon)
         return self.kernel * scale, (self.bias - mean) * scale + self.offset
 
-    def call(self, x, training=None):
+    def forward(self, x, training=None):
         kernel, bias = self.folded(x, training)
-        y = self.linear(x, self.kq(kernel)) + self.bq(bias)
-        y = self.oq(self._act(y), training)
-        self.add_penalty(training)
-        return y
+        return self._act(self.linear(x, self.kq(kernel)) + self.bq(bias))
 
     # ---------------------------------------------------------------------------------- bits / export
     def ebops_tensor(self, dtype=tf.float32) -> tf.Tensor:
@@ -116,6 +117,21 @@ class HKernelLayer(HQuantizedLayer):
         """The (folded) kernel and bias exactly as the firmware uses them."""
         kernel, bias = self.folded()
         return self.kq(kernel).numpy(), self.bq(bias).numpy()
+
+    def proxy_ops(self) -> list[tf.keras.layers.Layer]:
+        op = self.proxy_linear()
+        op.trigger_hgq_weights = list(self.quantized_weights())  # set once the op is built (called) in to_proxy
+        ops = [op]
+        if self.activation == "relu":
+            ops.append(tf.keras.layers.Activation("relu", name=f"{self.name}_relu"))
+        return ops
+
+    def trace(self, inputs, ops) -> np.ndarray:
+        kernel, bias = (np.asarray(a, np.float64) for a in self.quantized_weights())
+        y = np.asarray(self.trace_linear(inputs[0], kernel, ops), dtype=object)
+        for idx in np.ndindex(y.shape):
+            y[idx] = y[idx] + float(bias[idx[-1]])
+        return ops.relu(y) if self.activation == "relu" else y
 
     def get_config(self) -> dict:
         config = super().get_config()

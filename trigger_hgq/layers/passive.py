@@ -22,6 +22,12 @@ class HFlatten(HLayer):
     def output_bits(self):
         return tf.reshape(self.input_bits(), (-1,))
 
+    def proxy_ops(self):
+        return [tf.keras.layers.Flatten(name=self.name)]
+
+    def trace(self, inputs, ops):
+        return inputs[0].reshape(-1)
+
 
 @register
 class HReshape(HLayer):
@@ -37,6 +43,12 @@ class HReshape(HLayer):
 
     def output_bits(self):
         return tf.reshape(self.input_bits(), self.target_shape)
+
+    def proxy_ops(self):
+        return [tf.keras.layers.Reshape(self.target_shape, name=self.name)]
+
+    def trace(self, inputs, ops):
+        return inputs[0].reshape(self.target_shape)
 
     def get_config(self):
         return {**super().get_config(), "target_shape": self.target_shape}
@@ -61,6 +73,12 @@ class HDropout(HLayer):
 
     def output_bits(self):
         return self.input_bits()
+
+    def proxy_ops(self):
+        return []
+
+    def trace(self, inputs, ops):
+        return inputs[0]
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}

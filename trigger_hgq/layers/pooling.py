@@ -12,10 +12,14 @@ from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.layers.base import HLayer, HQuantizedLayer, register
 
 
-class _PoolMixin:
+class HPooling(HLayer):
+    """Pool window and strides of the pooling layers (``valid`` padding, channels last); ``rank`` 1 or 2."""
+
     rank = 0
 
-    def _pool_init(self, pool_size, strides, padding):
+    def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+
         def as_tuple(v, key):
             vals = (v,) * self.rank if isinstance(v, int) else tuple(int(x) for x in v)
             if len(vals) != self.rank:
@@ -28,7 +32,8 @@ class _PoolMixin:
             raise TriggerHGQError(f"layer {self.name!r}: only padding='valid' is supported for pooling")
         self.padding = "valid"
 
-    def _pool(self, x, op: str):
+    def pool(self, x: tf.Tensor, op: str) -> tf.Tensor:
+        """``op`` (``MAX`` or ``AVG``) pooling of a batch ``x`` with this layer's window."""
         return tf.nn.pool(x, window_shape=self.pool_size, pooling_type=op, strides=self.strides, padding="VALID")
 
     def compute_output_shape(self, input_shape):
@@ -36,33 +41,36 @@ class _PoolMixin:
                                                             strict=True)]
         return tf.TensorShape((input_shape[0], *spatial, input_shape[-1]))
 
-    def _pool_config(self):
-        return {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
-
-
-class _HMaxPooling(_PoolMixin, HLayer):
-    """Max pooling; each output element has the largest bits of its window."""
-
-    def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
-        super().__init__(**kwargs)
-        self._pool_init(pool_size, strides, padding)
-
-    def call(self, x, training=None):
-        return self._pool(x, "MAX")
-
-    def output_bits(self):
-        return self._pool(self.input_bits()[None], "MAX")[0]
+    def keras_pool_kwargs(self) -> dict:
+        return {"pool_size": self.pool_size, "strides": self.strides, "padding": "valid"}
 
     def get_config(self):
-        return {**super().get_config(), **self._pool_config()}
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding}
 
 
-class _HAveragePooling(_PoolMixin, HQuantizedLayer):
+class HMaxPooling(HPooling):
+    """Max pooling; each output element has the largest bits of its window."""
+
+    def call(self, x, training=None):
+        return self.pool(x, "MAX")
+
+    def output_bits(self):
+        return self.pool(self.input_bits()[None], "MAX")[0]
+
+    def proxy_ops(self):
+        cls = tf.keras.layers.MaxPooling1D if self.rank == 1 else tf.keras.layers.MaxPooling2D
+        return [cls(name=self.name, **self.keras_pool_kwargs())]
+
+    def trace(self, inputs, ops):
+        return ops.pool(inputs[0], self.pool_size, self.strides, "max")
+
+
+class HAveragePooling(HPooling, HQuantizedLayer):
     """Average pooling followed by its own output quantizer (power-of-two pool area)."""
 
     def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
-        super().__init__(**kwargs)
-        self._pool_init(pool_size, strides, padding)
+        super().__init__(pool_size, strides, padding, **kwargs)
         area = 1
         for k in self.pool_size:
             area *= k
@@ -71,35 +79,32 @@ class _HAveragePooling(_PoolMixin, HQuantizedLayer):
                 f"layer {self.name!r}: average pooling area {area} is not a power of two (not exact in firmware)"
             )
 
-    def build(self, input_shape):
-        self.oq.build(tuple(self.compute_output_shape(input_shape))[1:])
-        self.build_penalty()
-        super().build(input_shape)
+    def forward(self, x, training=None):
+        return self.pool(x, "AVG")
 
-    def call(self, x, training=None):
-        y = self.oq(self._pool(x, "AVG"), training)
-        self.add_penalty(training)
-        return y
+    def proxy_ops(self):
+        cls = tf.keras.layers.AveragePooling1D if self.rank == 1 else tf.keras.layers.AveragePooling2D
+        return [cls(name=f"{self.name}_pool", **self.keras_pool_kwargs())]
 
-    def get_config(self):
-        return {**super().get_config(), **self._pool_config()}
+    def trace(self, inputs, ops):
+        return ops.pool(inputs[0], self.pool_size, self.strides, "avg")
 
 
 @register
-class HMaxPooling1D(_HMaxPooling):
+class HMaxPooling1D(HMaxPooling):
     rank = 1
 
 
 @register
-class HMaxPooling2D(_HMaxPooling):
+class HMaxPooling2D(HMaxPooling):
     rank = 2
 
 
 @register
-class HAveragePooling1D(_HAveragePooling):
+class HAveragePooling1D(HAveragePooling):
     rank = 1
 
 
 @register
-class HAveragePooling2D(_HAveragePooling):
+class HAveragePooling2D(HAveragePooling):
     rank = 2

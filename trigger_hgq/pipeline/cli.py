@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.fpga import DEFAULT_PART
 from trigger_hgq.pipeline.config import PROFILES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=PROFILES, help="quick | default | full (default: the config's)")
     p.add_argument("--latency-budget-ns", type=float, help="latency budget in ns (default 100)")
     p.add_argument("--clock-ns", type=float, help="clock period in ns (default 5)")
-    p.add_argument("--part", help="FPGA part (default xcvu13p-flga2577-2-e)")
+    p.add_argument("--part", help=f"FPGA part (default {DEFAULT_PART})")
     p.add_argument("--lut-fraction", type=float, help="LUT budget as a fraction of the part")
     p.add_argument("--dsp-fraction", type=float, help="DSP budget as a fraction of the part")
     p.add_argument("--scheduler", help="'local' (a Dask LocalCluster here) or a Dask scheduler address")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trigger_hgq.errors import TriggerHGQError
-
-DSP_LUT_EQUIV = 55  # LUT-equivalent of one DSP48 (the convention of the HGQ paper: EBOPs ~ LUT + 55 * DSP)
+from trigger_hgq.fpga import DEFAULT_PART, DSP_LUT_EQUIV
 
 # Resources of common trigger FPGAs (Xilinx data sheets): LUTs and DSP slices.
 PART_RESOURCES: dict[str, dict[str, int]] = {
@@ -30,7 +29,7 @@ class Budget:
 
     latency_ns: float = 100.0
     clock_ns: float = 5.0
-    part: str = "xcvu13p-flga2577-2-e"
+    part: str = DEFAULT_PART
     lut_fraction: float | None = None
     dsp_fraction: float | None = None
     implementation: str = "hls"

@@ -19,8 +19,6 @@ import numpy as np
 from trigger_hgq.progress import Progress, keras_progress
 from trigger_hgq.verbosity import keras_verbose, quiet_warnings, set_verbosity, verbosity
 
-SPLITS = ("train", "val", "test")
-
 
 def _tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -10,7 +10,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from trigger_hgq.report.schema import DSP_LUT_EQUIV, METHODS
+from trigger_hgq.fpga import DSP_LUT_EQUIV
+from trigger_hgq.report.schema import METHODS
 
 DASH = "\u2014"
 METHOD_LABELS = {"float": "Float", "qkeras": "QKeras", "autoqkeras": "AutoQKeras", "hgq": "HGQ"}

@@ -11,8 +11,9 @@ import math
 import re
 from dataclasses import dataclass
 
+from trigger_hgq.fpga import DSP_LUT_EQUIV
 from trigger_hgq.report.content import budget_cycles, fmt_pct, method_label, ordered_models
-from trigger_hgq.report.schema import DSP_LUT_EQUIV, METHODS
+from trigger_hgq.report.schema import METHODS
 
 # One colour and marker per method (colour-blind-safe Okabe-Ito colours); HGQ's front is drawn in its colour.
 STYLE = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trigger_hgq.fpga import DSP_LUT_EQUIV
 from trigger_hgq.report.spec import (
     Bool,
     Enum,
@@ -31,7 +32,6 @@ from trigger_hgq.report.spec import (
 SCHEMA_VERSION = 1
 METHODS = ("float", "qkeras", "autoqkeras", "hgq")
 SOURCES = ("estimate", "csynth", "vsynth", "impl", "yosys")
-DSP_LUT_EQUIV = 55  # one DSP counted as 55 LUTs in the LUT-equivalent cost
 
 __all__ = ["ReportSchemaError", "Spec", "validate_report", "iter_fields", "REPORT_SPEC", "SCHEMA_VERSION"]
 

@@ -12,8 +12,9 @@ import tensorflow as tf
 
 from trigger_hgq.atomic import write_json_atomic
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.export.report import REPORT_NAME
+from trigger_hgq.fpga import DEFAULT_PART
 
-REPORT_NAME = "report.json"
 PROJECT_DIR = "rtl"
 _ESTIMATE_SOURCES = (None, "estimate", "yosys")  # top-level resources that yosys may replace
 _ESTIMATE_LATENCY = (None, "estimate", "rtl")
@@ -75,7 +76,7 @@ def merge_report(out_dir: Path, rtl: dict) -> dict:
 
 
 def build_rtl(model: tf.keras.Model, out_dir: str | os.PathLike, x=None, *, clock_ns: float = 5.0,
-              part_family: str = "xcup", part: str = "xcvu13p-flga2577-2-e", adders_per_stage: float | None = None,
+              part_family: str = "xcup", part: str = DEFAULT_PART, adders_per_stage: float | None = None,
               hard_dc: int = 2, top: str = "hgq_model", n_check: int | None = 10000, synth: bool = True,
               simulate: bool = True, strict: bool = True, close_timing: bool = True,
               max_timing_retries: int = 2) -> dict:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.export.cli import load_inputs, load_model
+from trigger_hgq.fpga import DEFAULT_PART
 
 
 def _run(args) -> int:
@@ -57,7 +58,7 @@ def register(subparsers) -> None:
     p.add_argument("--adders-per-stage", type=float, default=None,
                    help="adder levels between registers; unset: clock period / 1 ns")
     p.add_argument("--family", default="xcup", help="yosys synth_xilinx family (xcup: UltraScale+)")
-    p.add_argument("--part", default="xcvu13p-flga2577-2-e", help="part named in the Vivado build script")
+    p.add_argument("--part", default=DEFAULT_PART, help="part named in the Vivado build script")
     p.add_argument("--hard-dc", type=int, default=2, help="extra adder depth da4ml may spend to save adders")
     p.add_argument("--top", default="hgq_model", help="top module name")
     p.add_argument("--no-synth", action="store_true", help="skip yosys")

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.export.optional import da4ml
 from trigger_hgq.export.rtl.timing import ULTRASCALE_PLUS
+from trigger_hgq.fpga import DEFAULT_PART
 
 ADDER_DELAY_NS = ULTRASCALE_PLUS.adder_ns
 """Delay budget of one adder level on UltraScale+ (carry chain plus routing); see :mod:`~.timing`."""
@@ -61,15 +63,15 @@ def _patch_for_old_verilator(src: Path) -> None:
 
 
 def write_project(comb, out: str | os.PathLike, *, top: str = "hgq_model", clock_ns: float = 5.0,
-                  adders_per_stage: float | None = None, part: str = "xcvu13p-flga2577-2-e") -> RTLProject:
+                  adders_per_stage: float | None = None, part: str = DEFAULT_PART) -> RTLProject:
     """Pipeline ``comb`` at ``clock_ns`` and write the Verilog project to ``out`` (replaced atomically).
 
     ``adders_per_stage`` (default: the UltraScale+ timing model's, ``floor((clock_ns - 0.5 ns) / 1 ns)``; see
     :mod:`trigger_hgq.export.rtl.timing`) is da4ml's latency cutoff: the adder levels allowed between two
     registers.
     """
-    from da4ml.codegen import VerilogModel
-    from da4ml.trace.pipeline import to_pipeline
+    VerilogModel = da4ml("da4ml.codegen").VerilogModel  # noqa: N806 (da4ml's class)
+    to_pipeline = da4ml("da4ml.trace.pipeline").to_pipeline
 
     top = _check_name(top)
     if clock_ns <= 0:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.export.optional import da4ml
 
 _CXXFLAGS = ["-std=c++17", "-fPIC", "-O0"]
 # Unoptimized C++: compiling dominates (-Os costs ~10x the compile time); 10k samples still simulate in < 1 s.
@@ -74,9 +75,9 @@ def build_simulator(prj: str | os.PathLike, top: str, jobs: int = 2, timeout_s: 
 
 def port_format(qints) -> tuple[int, int, int]:
     """``(k, i, f)`` of the int32 fields on one side: the largest sign, integer and fractional bits."""
-    from da4ml.cmvm.types import _minimal_kif
+    minimal_kif = da4ml("da4ml.cmvm.types")._minimal_kif
 
-    kif = np.array([tuple(_minimal_kif(q)) for q in qints], dtype=np.int64).reshape(-1, 3)
+    kif = np.array([tuple(minimal_kif(q)) for q in qints], dtype=np.int64).reshape(-1, 3)
     return int(kif[:, 0].max()), int(kif[:, 1].max()), int(kif[:, 2].max())
 
 

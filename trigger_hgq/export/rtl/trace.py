@@ -1,7 +1,9 @@
 """Trace a calibrated trigger-hgq model into da4ml's fixed-point dataflow (a ``CombLogic`` of adders and wires).
 
 The RTL's inputs are the outputs of the model's input quantizers (:class:`~trigger_hgq.layers.HQuantize`): one
-port field per element, in that element's own ``(k, i, f)`` format. Every compute layer becomes constant
+port field per element, in that element's own ``(k, i, f)`` format. Each layer traces itself
+(:meth:`~trigger_hgq.layers.HLayer.trace`, with the da4ml operations of :class:`TraceOps`); a layer with an output
+quantizer is then quantized here. Every compute layer becomes constant
 multiplications (da4ml's shift-and-add solver on the exact quantized, BatchNorm-folded weights), bias additions,
 ``relu`` and the per-element output quantization with the same rounding and overflow as the core
 (:mod:`trigger_hgq.quantizer`): ``RND`` (half up), ``RND_CONV`` (half to even, QKeras' own: converted QKeras
@@ -18,18 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.layers import (
-    HActivation,
-    HAdd,
-    HDropout,
-    HFlatten,
-    HQuantize,
-    HReshape,
-)
+from trigger_hgq.export.optional import da4ml_trace
+from trigger_hgq.layers import HLayer, HQuantize, HQuantizedLayer
 from trigger_hgq.layers.base import producer_layers
-from trigger_hgq.layers.conv import _HConv
-from trigger_hgq.layers.dense import HDense
-from trigger_hgq.layers.pooling import _HAveragePooling, _HMaxPooling
 from trigger_hgq.quantizer import FixedQuantizer
 
 _NO_OVERFLOW_I = 64  # integer bits large enough that a quantization only rounds
@@ -88,7 +81,7 @@ def round_half_even(v, f: int):
 
 def quantize_var(v, k: int, i: int, f: int, overflow: str, rounding: str, where: str):
     """Quantize one ``da4ml.trace.FixedVariable`` exactly as :class:`FixedQuantizer` does in inference."""
-    from da4ml.trace import FixedVariable
+    FixedVariable = da4ml_trace().FixedVariable  # noqa: N806 (da4ml's class)
 
     if rounding not in ("RND", "RND_CONV", "TRN"):
         raise TriggerHGQError(f"{where}: rounding {rounding!r} has no RTL form here (use 'RND', 'RND_CONV' or 'TRN')")
@@ -126,12 +119,6 @@ def quantize_array(values: np.ndarray, q: FixedQuantizer, where: str) -> np.ndar
 
 
 # ------------------------------------------------------------------------------------------ layers
-def _as_array(values: np.ndarray, solver_options: dict):
-    from da4ml.trace import FixedVariableArray
-
-    return FixedVariableArray(values, solver_options)
-
-
 def _relu(values: np.ndarray) -> np.ndarray:
     out = np.empty(values.shape, dtype=object)
     for idx in np.ndindex(values.shape):
@@ -162,80 +149,68 @@ def _patches(x: np.ndarray, window: tuple[int, ...], strides: tuple[int, ...], p
     return rows
 
 
-def _kernel_layer(layer, x: np.ndarray, solver_options: dict) -> np.ndarray:
-    from da4ml.trace import FixedVariable
+class TraceOps:
+    """The operations a layer's :meth:`~trigger_hgq.layers.HLayer.trace` may use on object arrays of da4ml
+    variables (besides ``+``, ``*`` by a constant, ``reshape``)."""
 
-    kernel, bias = (np.asarray(a, np.float64) for a in layer.quantized_weights())
-    if isinstance(layer, HDense):
-        y = (_as_array(x, solver_options) @ kernel)._vars
-    else:
-        zero = FixedVariable.from_const(0.0, x.flat[0].hwconf)
-        rows = _patches(x, layer.kernel_size, layer.strides, layer.padding, zero)
-        flat = rows.reshape(-1, rows.shape[-1])
-        y = (_as_array(flat, solver_options) @ kernel.reshape(-1, kernel.shape[-1]))._vars
-        y = y.reshape(*rows.shape[:-1], kernel.shape[-1])
-    y = np.asarray(y, dtype=object)
-    for idx in np.ndindex(y.shape):
-        y[idx] = y[idx] + float(bias[idx[-1]])
-    return _relu(y) if layer.activation == "relu" else y
+    def __init__(self, solver_options: dict):
+        self.solver_options = solver_options
+
+    def matmul(self, x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """``x @ kernel`` with constant ``kernel``: da4ml's shift-and-add constant-multiplication solver."""
+        return np.asarray((da4ml_trace().FixedVariableArray(x, self.solver_options) @ kernel)._vars, dtype=object)
+
+    @staticmethod
+    def relu(x: np.ndarray) -> np.ndarray:
+        return _relu(x)
+
+    @staticmethod
+    def patches(x: np.ndarray, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> np.ndarray:
+        """Windows of ``x`` (spatial..., channels) as ``(*out_spatial, prod(window) * channels)``, zero-padded
+        as TF pads for ``padding`` (``valid`` or ``same``)."""
+        zero = da4ml_trace().FixedVariable.from_const(0.0, x.flat[0].hwconf)
+        return _patches(x, tuple(window), tuple(strides), padding, zero)
+
+    @staticmethod
+    def pool(x: np.ndarray, pool_size: tuple[int, ...], strides: tuple[int, ...], op: str) -> np.ndarray:
+        """Per-channel ``max`` or ``avg`` (power-of-two window: an exact shift) over ``valid`` windows."""
+        rows = _patches(x[..., None], tuple(pool_size) + (1,), tuple(strides) + (1,), "valid", None)
+        out = np.empty(rows.shape[:-1], dtype=object)
+        for idx in np.ndindex(out.shape):
+            window = list(rows[idx])
+            acc = window[0]
+            for v in window[1:]:
+                acc = acc.max_of(v) if op == "max" else acc + v
+            out[idx] = acc if op == "max" else acc * (1.0 / len(window))
+        return out
 
 
-def _pool(layer, x: np.ndarray, op: str) -> np.ndarray:
-    rows = _patches(x[..., None], layer.pool_size + (1,), layer.strides + (1,), "valid", None)
-    out = np.empty(rows.shape[:-1], dtype=object)
-    for idx in np.ndindex(out.shape):
-        window = list(rows[idx])
-        acc = window[0]
-        for v in window[1:]:
-            acc = acc.max_of(v) if op == "max" else acc + v
-        out[idx] = acc if op == "max" else acc * (1.0 / len(window))
-    return out
-
-
-def _trace_layer(layer, inputs: list[np.ndarray], solver_options: dict) -> np.ndarray:
+def _trace_layer(layer, inputs: list[np.ndarray], ops: TraceOps) -> np.ndarray:
     where = f"layer {layer.name!r} ({type(layer).__name__})"
-    x = inputs[0]
-    if isinstance(layer, HDense | _HConv):
-        y = _kernel_layer(layer, x, solver_options)
-    elif isinstance(layer, HActivation):
-        y = _relu(x) if layer.activation == "relu" else x
-    elif isinstance(layer, HAdd):
-        y = inputs[0]
-        for other in inputs[1:]:
-            y = y + other
-    elif isinstance(layer, _HMaxPooling):
-        return _pool(layer, x, "max")
-    elif isinstance(layer, _HAveragePooling):
-        y = _pool(layer, x, "avg")
-    elif isinstance(layer, HQuantize):
-        y = x
-    elif isinstance(layer, HFlatten):
-        return x.reshape(-1)
-    elif isinstance(layer, HReshape):
-        return x.reshape(layer.target_shape)
-    elif isinstance(layer, HDropout | tf.keras.layers.Dropout):
-        return x
-    else:
+    if isinstance(layer, tf.keras.layers.Dropout):  # a plain Keras dropout is the identity in firmware
+        return inputs[0]
+    if not isinstance(layer, HLayer):
         raise TriggerHGQError(f"{where}: no RTL form for this layer (supported: trigger-hgq layers only)")
-    return quantize_array(np.asarray(y, dtype=object), layer.oq, where)
+    y = layer.trace(inputs, ops)
+    if isinstance(layer, HQuantizedLayer):
+        return quantize_array(np.asarray(y, dtype=object), layer.oq, where)
+    return y
 
 
 # ------------------------------------------------------------------------------------------ model
 def _input_vars(layer: HQuantize, hwconf) -> np.ndarray:
-    from da4ml.trace import FixedVariableArray
-
     k, i, f = layer.oq.kif_numpy()
-    return FixedVariableArray.from_kif(k, i, f, hwconf)._vars
+    return da4ml_trace().FixedVariableArray.from_kif(k, i, f, hwconf)._vars
 
 
 def trace_model(model: tf.keras.Model, hwconf=(1, -1, -1), hard_dc: int = 2) -> TracedModel:
     """Trace ``model`` (calibrated) into a ``CombLogic``; raises :class:`TriggerHGQError` naming the layer that has
     no RTL form. ``hwconf`` is da4ml's ``(adder_size, carry_size, latency_cutoff)``; ``hard_dc`` the extra adder
     depth the constant-multiplication solver may spend to save adders."""
-    from da4ml.trace import HWConfig, comb_trace
-
-    hwconf = HWConfig(*hwconf)
-    solver_options = {"hard_dc": int(hard_dc)}
+    trace_mod = da4ml_trace()
+    comb_trace = trace_mod.comb_trace
+    hwconf = trace_mod.HWConfig(*hwconf)
+    ops = TraceOps({"hard_dc": int(hard_dc)})
     if any(isinstance(layer, tf.keras.Model) for layer in model.layers):
         raise TriggerHGQError(f"model {model.name!r}: nested models have no RTL form here; flatten the model first")
     values: dict[str, np.ndarray] = {}
@@ -256,7 +231,7 @@ def trace_model(model: tf.keras.Model, hwconf=(1, -1, -1), hard_dc: int = 2) -> 
                 "start the model with HQuantize and use trigger-hgq layers throughout"
             )
         args = [values[p.name] for p in parents]
-        out = _trace_layer(layer, args, solver_options)
+        out = _trace_layer(layer, args, ops)
         values[layer.name] = out
         flat_in = [v for a in args for v in a.ravel()]
         layer_cost[layer.name] = float(comb_trace(flat_in, list(out.ravel())).cost)
