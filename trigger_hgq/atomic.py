@@ -6,9 +6,12 @@ The final file gets the permissions a plain ``open(path, "w")`` would give it (0
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -52,6 +55,27 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, prefix: str | None 
             os.unlink(tmp)
         raise
     return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix, so writers that pick the format by extension work) for a
+    writer that takes a file name (``model.save``, ``np.savez``, ``uproot.recreate``, a compiler's ``-o``); on
+    success it gets the mode of a new file and is renamed over ``path``, on error it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        if tmp.is_file():
+            os.chmod(tmp, new_file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+        raise
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

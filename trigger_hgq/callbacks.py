@@ -10,6 +10,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from trigger_hgq.atomic import atomic_path, write_json_atomic
 from trigger_hgq.bops import ebops, h_layers
 from trigger_hgq.calibration import reset_ranges
 from trigger_hgq.errors import TriggerHGQError
@@ -145,9 +146,8 @@ class ParetoFront(tf.keras.callbacks.Callback):
                                                      and p["ebops"] == point["ebops"]) for p in self.front):
             return
         point["path"] = f"epoch-{epoch:04d}.keras"
-        tmp = self.directory / f".tmp-{point['path']}"
-        self.model.save(tmp)
-        os.replace(tmp, self.directory / point["path"])
+        with atomic_path(self.directory / point["path"]) as tmp:
+            self.model.save(tmp)
         for p in [p for p in self.front if dominates(point, p, self.metric)]:
             self.front.remove(p)
             _remove(self.directory / p["path"])
@@ -156,6 +156,4 @@ class ParetoFront(tf.keras.callbacks.Callback):
         self._write_index()
 
     def _write_index(self) -> None:
-        tmp = self.directory / ".index.json.tmp"
-        tmp.write_text(json.dumps({"metric": self.metric, "front": self.front}, indent=1))
-        os.replace(tmp, self.directory / "index.json")
+        write_json_atomic(self.directory / "index.json", {"metric": self.metric, "front": self.front})

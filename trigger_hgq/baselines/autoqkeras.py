@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from trigger_hgq.atomic import write_json_atomic
 from trigger_hgq.baselines.qkeras_models import build_qkeras_model, loss_for, train_baseline, validate_baseline_config
 from trigger_hgq.config import check_keys, get_number, load_yaml, where
 from trigger_hgq.errors import TriggerHGQError
@@ -231,9 +231,7 @@ def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_
     # an ordinary QKeras model: plain loss and accuracy, no tuner metrics (which would not survive saving)
     best_model.compile(optimizer=tf.keras.optimizers.legacy.Adam(lr), loss=loss_for(y_train), metrics=["accuracy"])
     table = {"best_trial": best["trial_id"], "reference_size": float(hypermodel.reference_size), "trials": trials}
-    tmp = directory / ".trials.json.tmp"
-    tmp.write_text(json.dumps(table, indent=1, default=str))
-    os.replace(tmp, directory / "trials.json")
+    write_json_atomic(directory / "trials.json", table)
     return AutoQKerasResult(best_model, trials, best, directory, float(hypermodel.reference_size))
 
 

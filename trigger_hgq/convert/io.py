@@ -7,6 +7,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from trigger_hgq.atomic import atomic_path
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.verbosity import quiet_warnings
 
@@ -102,13 +103,6 @@ def save_model(model: tf.keras.Model, path: str | os.PathLike) -> Path:
     from trigger_hgq.checks import output_file
 
     path = output_file(path, "output model", (".keras", ".h5"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        with quiet_warnings():  # QKeras quantizers in constraint slots: Keras warns once per layer
-            model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, quiet_warnings():  # QKeras quantizers in constraint slots: Keras warns
+        model.save(tmp)
     return path

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from trigger_hgq.atomic import atomic_path
 from trigger_hgq.data.card import Card
 from trigger_hgq.data.chunk import Chunk
 
@@ -52,17 +51,10 @@ def load_cached(path: Path) -> Chunk | None:
 
 def save_cached(path: Path, rows: Chunk) -> Path:
     """Write ``rows`` to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"features": rows.features, "labels": rows.labels, "keys": rows.keys,
               "n_dropped": np.int64(rows.n_dropped), "n_filled": np.int64(rows.n_filled)}
     if rows.constituents is not None:
         arrays |= {"constituents": rows.constituents, "mask": rows.mask}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     return path

@@ -10,6 +10,7 @@ import numpy as np
 import uproot
 import yaml
 
+from trigger_hgq.atomic import atomic_path, write_text_atomic
 from trigger_hgq.data.features import FEATURE_NAMES
 
 CLASSES: tuple[str, ...] = ("g", "q", "w", "z", "t")
@@ -49,19 +50,13 @@ def write_jet_tree(
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = _tree_columns(arrays)
     n = len(cols["label"])
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with uproot.recreate(tmp, compression=uproot.LZMA(9)) as f:
-            types = {k: (v.dtype if isinstance(v, np.ndarray) else v.type.content) for k, v in cols.items()}
-            tree = f.mktree(TREE, types, title="jets: g q w z t at pT ~ 1 TeV (Pythia 8 + FastJet)")
-            for start in range(0, max(n, 1), basket_entries):
-                tree.extend({k: v[start : start + basket_entries] for k, v in cols.items()})
-            if metadata is not None:
-                f["generation"] = json.dumps(metadata, sort_keys=True)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, uproot.recreate(tmp, compression=uproot.LZMA(9)) as f:
+        types = {k: (v.dtype if isinstance(v, np.ndarray) else v.type.content) for k, v in cols.items()}
+        tree = f.mktree(TREE, types, title="jets: g q w z t at pT ~ 1 TeV (Pythia 8 + FastJet)")
+        for start in range(0, max(n, 1), basket_entries):
+            tree.extend({k: v[start : start + basket_entries] for k, v in cols.items()})
+        if metadata is not None:
+            f["generation"] = json.dumps(metadata, sort_keys=True)
     return path
 
 
@@ -100,7 +95,4 @@ def write_card(
         "nan_policy": "error",
         "generation": {"command": command, "seed": int(seed)},
     }
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(yaml.safe_dump(card, sort_keys=False, width=120))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, yaml.safe_dump(card, sort_keys=False, width=120))

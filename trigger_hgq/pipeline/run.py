@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger_hgq.atomic import write_json_atomic
+from trigger_hgq.atomic import atomic_path, write_json_atomic
 from trigger_hgq.callbacks import dominates
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline import tasks
@@ -106,9 +106,8 @@ class Run:
             arrays[f"y_{split}"] = part.y[:n].astype(np.int64)
         out = self.out / "data"
         out.mkdir(exist_ok=True)
-        tmp = out / ".arrays.tmp.npz"
-        np.savez(tmp, **arrays)
-        tmp.replace(out / "arrays.npz")
+        with atomic_path(out / "arrays.npz") as tmp:
+            np.savez(tmp, **arrays)
         if ds.scaler is not None:
             ds.scaler.save(out / "scaler.json")
         info = {"name": ds.name, "source": str(path), "features": ds.feature_names, "classes": ds.class_names,

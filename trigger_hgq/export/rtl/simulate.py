@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trigger_hgq.atomic import atomic_path
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.export.optional import da4ml
 
@@ -62,13 +63,12 @@ def build_simulator(prj: str | os.PathLike, top: str, jobs: int = 2, timeout_s: 
           "-CFLAGS", " ".join(_CXXFLAGS), "-MAKEFLAGS", _MAKEFLAGS, "-I../src", "-I../src/static",
           f"../src/{wrapper}.v"], sim, "verilator", timeout_s)
     lib = sim / f"lib{top}_sim.so"
-    tmp = sim / f".{lib.name}.tmp"
     inc = root / "include"
     runtime = [str(inc / "verilated.cpp"), str(inc / "verilated_threads.cpp")]
-    _run(["g++", *_CXXFLAGS, "-shared", "-pthread", "-Wl,--no-undefined", "-Iobj_dir", f"-I{inc}",
-          f"-I{inc / 'vltstd'}", "-o", tmp.name, f"{wrapper}_binder.cc", *runtime, f"obj_dir/V{wrapper}__ALL.a"],
-         sim, "g++ (simulation library)", timeout_s)
-    os.replace(tmp, lib)
+    with atomic_path(lib) as tmp:
+        _run(["g++", *_CXXFLAGS, "-shared", "-pthread", "-Wl,--no-undefined", "-Iobj_dir", f"-I{inc}",
+              f"-I{inc / 'vltstd'}", "-o", tmp.name, f"{wrapper}_binder.cc", *runtime,
+              f"obj_dir/V{wrapper}__ALL.a"], sim, "g++ (simulation library)", timeout_s)
     shutil.rmtree(obj, ignore_errors=True)
     return lib
 
