@@ -166,3 +166,21 @@ def test_surrogate_gradient_of_activation_sums_over_batch():
         total = tf.reduce_sum(3.0 * q(x, training=True))
     err = np.array([[0.0, 0.5], [0.5, 0.0]]) - x.numpy()
     np.testing.assert_allclose(tape.gradient(total, q.f).numpy(), -3.0 * math.log(2) * err.sum(0), rtol=1e-6)
+
+
+def test_unpriced_quantizers_are_capped_unless_asked_for_more():
+    """Biases and layer outputs cost no EBOPs: their fractional bits are capped by default (a bias that drifted to
+    f = 18 made an accumulator too wide for exact float32); an explicit start above the cap raises it."""
+    import trigger_hgq as th
+    from trigger_hgq.quantizer import UNPRICED_F_MAX
+
+    layer = th.HDense(3)
+    assert layer.bias_quantizer.f_max == UNPRICED_F_MAX and layer.output_quantizer.f_max == UNPRICED_F_MAX
+    assert layer.kernel_quantizer.f_max == QuantizerConfig().f_max  # kernel bits are priced: no extra cap
+    inp = tf.keras.Input((4,))
+    model = tf.keras.Model(inp, layer(th.HQuantize()(inp)))
+    layer.bq.f.assign(np.full(3, 18.0 / layer.bias_quantizer.lr_scale, np.float32))
+    np.testing.assert_array_equal(layer.bq.f_int().numpy(), [UNPRICED_F_MAX] * 3)
+    assert model.output_shape == (None, 3)
+    wide = th.HDense(3, bias_quantizer={"init_f": 16}, output_quantizer={"init_f": 14, "f_max": 15})
+    assert wide.bias_quantizer.f_max == 16 and wide.output_quantizer.f_max == 15

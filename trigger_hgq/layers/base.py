@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.layers.registry import add_layer_class
-from trigger_hgq.quantizer import FixedQuantizer, QuantizerConfig
+from trigger_hgq.quantizer import UNPRICED_F_MAX, FixedQuantizer, QuantizerConfig
 
 SERIALIZE_PACKAGE = "trigger_hgq"
 
@@ -104,7 +104,8 @@ class HQuantizedLayer(HLayer):
     def __init__(self, output_quantizer=None, beta: float = 0.0, l1_bits: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.output_quantizer = QuantizerConfig.from_any(
-            output_quantizer, f"layer {self.name!r} output_quantizer", overflow=self.default_overflow
+            output_quantizer, f"layer {self.name!r} output_quantizer", overflow=self.default_overflow,
+            f_max=UNPRICED_F_MAX,
         )
         self.init_beta = float(beta)
         self.l1_bits = float(l1_bits)

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from trigger_hgq.layers.base import HQuantizedLayer, activation_fn
-from trigger_hgq.quantizer import FixedQuantizer, QuantizerConfig
+from trigger_hgq.quantizer import UNPRICED_F_MAX, FixedQuantizer, QuantizerConfig
 
 
 class HKernelLayer(HQuantizedLayer):
@@ -39,7 +39,8 @@ class HKernelLayer(HQuantizedLayer):
         self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
         self.bias_initializer = tf.keras.initializers.get(bias_initializer)
         self.kernel_quantizer = QuantizerConfig.from_any(kernel_quantizer, f"layer {self.name!r} kernel_quantizer")
-        self.bias_quantizer = QuantizerConfig.from_any(bias_quantizer, f"layer {self.name!r} bias_quantizer")
+        self.bias_quantizer = QuantizerConfig.from_any(bias_quantizer, f"layer {self.name!r} bias_quantizer",
+                                                       f_max=UNPRICED_F_MAX)
         self.batchnorm = bool(batchnorm)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
