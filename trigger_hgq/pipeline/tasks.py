@@ -86,8 +86,9 @@ def train_baseline_task(spec: dict) -> dict:
 def hgq_start_model(spec: dict, seed: int):
     """The HGQ model a run starts from: the trained QKeras baseline converted bit for bit (``warm_start``), or the
     same architecture (the baseline's YAML without its quantization) with fresh weights and the library's default
-    bits. Measured on the shipped data (benchmarks/bench_front.py, 100 epochs): the fresh start reaches a given
-    accuracy with 1.6-2.3x fewer EBOPs than the warm start, whose QKeras grid and clipping it must first unlearn."""
+    bits. Measured on the shipped data, 100 epochs at batch 1024: from the converted 6-bit model the front reached
+    that model's accuracy - 0.5 pt at 26k (beta 1e-7 -> 1e-4) and 36k EBOPs (1e-6 -> 3e-4), from fresh weights
+    (bench_front's worker) at 16k: the warm start must first unlearn QKeras' grid and clipping."""
     from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config
     from trigger_hgq.convert import from_qkeras
     from trigger_hgq.convert.io import load_model
