@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import tensorflow as tf
 
+from trigger_hgq.batch_ops import batch_sum
 from trigger_hgq.errors import TriggerHGQError
 
 ROUNDING_MODES = ("RND", "RND_CONV", "TRN")
@@ -175,6 +176,7 @@ class FixedQuantizer:
         self.config = config
         self.is_weight = is_weight
         self.recording = False  # set by calibrate(): record ranges, apply no overflow
+        self.nonnegative = False  # set by layers whose values cannot be negative (relu): training skips the min
         self.f = self.vmin = self.vmax = None
 
     # ----------------------------------------------------------------------------------------- variables
@@ -228,13 +230,12 @@ class FixedQuantizer:
 
         @tf.custom_gradient
         def quantize(x, f_int):
-            scale = tf.pow(2.0, f_int)
-            xq = round_grid(x * scale, rounding) / scale
+            xq = round_grid(x * tf.pow(2.0, f_int), rounding) * tf.pow(2.0, -f_int)  # powers of 2: exact
 
             def grad(dy):
                 df = dy * (xq - x)
                 if batched:
-                    df = tf.reduce_sum(df, axis=0)
+                    df = batch_sum(df)
                 return dy, -_LN2 * df
 
             return xq, grad
@@ -246,13 +247,27 @@ class FixedQuantizer:
         xq = self._quantize_grid(x, f_int)
         if self.is_weight:
             return xq
-        if training or self.recording:
-            axes = [0]
-            self.vmin.assign(tf.minimum(self.vmin, tf.stop_gradient(tf.reduce_min(xq, axis=axes))))
-            self.vmax.assign(tf.maximum(self.vmax, tf.stop_gradient(tf.reduce_max(xq, axis=axes))))
+        if self.recording:
+            self.vmin.assign(tf.minimum(self.vmin, tf.reduce_min(xq, axis=0)))
+            self.vmax.assign(tf.maximum(self.vmax, tf.reduce_max(xq, axis=0)))
+            return xq
+        if training:
+            self.track_range(tf.stop_gradient(xq))
             return xq
         k, i = range_kif(self.vmin, self.vmax, tf.stop_gradient(f_int))
         return apply_overflow(xq, k, i, tf.stop_gradient(f_int), self.config.overflow)
+
+    def track_range(self, xq: tf.Tensor) -> None:
+        """Widen the running range by a training batch (it feeds the penalty's integer bits; calibration later
+        records the exact one). For values that cannot be negative the max alone, with the minimum pinned at 0:
+        ``range_kif`` gives the same bits (a range starting at or above 0 has no sign bit either way), and a batch
+        reduction is one of the costliest ops of the step at large batch (``benchmarks/bench_training.py``)."""
+        if self.nonnegative:
+            self.vmin.assign(tf.minimum(self.vmin, 0.0))
+            self.vmax.assign(tf.maximum(self.vmax, tf.reduce_max(xq, axis=0)))
+            return
+        self.vmin.assign(tf.minimum(self.vmin, tf.reduce_min(xq, axis=0)))
+        self.vmax.assign(tf.maximum(self.vmax, tf.reduce_max(xq, axis=0)))
 
     # ----------------------------------------------------------------------------------------- bits
     def kif(self, values: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

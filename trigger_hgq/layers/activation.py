@@ -31,6 +31,7 @@ class HActivation(HQuantizedLayer):
         super().__init__(**kwargs)
         self.activation = activation
         self._act = activation_fn(activation, self.name)
+        self.oq.nonnegative = self.activation == "relu"  # lets training track the max alone
 
     def forward(self, x, training=None):
         return self._act(x)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from trigger_hgq.batch_ops import add_bias
 from trigger_hgq.layers.base import HQuantizedLayer, activation_fn
 from trigger_hgq.quantizer import UNPRICED_F_MAX, FixedQuantizer, QuantizerConfig
 
@@ -35,6 +36,7 @@ class HKernelLayer(HQuantizedLayer):
         super().__init__(**kwargs)
         self.activation = activation or "linear"
         self._act = activation_fn(self.activation, self.name)
+        self.oq.nonnegative = self.activation == "relu"  # lets training track the max alone
         self.use_bias = bool(use_bias)
         self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
         self.bias_initializer = tf.keras.initializers.get(bias_initializer)
@@ -99,7 +101,7 @@ class HKernelLayer(HQuantizedLayer):
 
     def forward(self, x, training=None):
         kernel, bias = self.folded(x, training)
-        return self._act(self.linear(x, self.kq(kernel)) + self.bq(bias))
+        return self._act(add_bias(self.linear(x, self.kq(kernel)), self.bq(bias)))
 
     # ---------------------------------------------------------------------------------- bits / export
     def ebops_tensor(self, dtype=tf.float32) -> tf.Tensor:
