@@ -20,7 +20,7 @@ import trigger_hgq.layers as hl
 from trigger_hgq.convert.graph import Node
 from trigger_hgq.convert.quantizers import ActivationGrid, weight_grid
 from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.quantizer import FixedQuantizer, QuantizerConfig
+from trigger_hgq.quantizer import UNPRICED_F_MAX, FixedQuantizer, QuantizerConfig
 
 
 @dataclass
@@ -49,16 +49,18 @@ class Bounds:
 
 # ------------------------------------------------------------------------------------------------ helpers
 def qconfig(opts: Options, init_f, rounding: str | None = None, overflow: str | None = None,
-            where: str = "converted quantizer") -> QuantizerConfig:
+            where: str = "converted quantizer", unpriced: bool = False) -> QuantizerConfig:
     """A quantizer config from the user's defaults, starting at ``init_f`` fractional bits (the largest of an
-    array; the clip range ``[f_min, f_max]`` is widened to hold all of them)."""
+    array; the clip range ``[f_min, f_max]`` is widened to hold all of them). ``unpriced`` (biases and layer
+    outputs) caps the fractional bits at :data:`UNPRICED_F_MAX` unless the user's defaults set ``f_max``, as the
+    layers themselves do."""
     f_values = np.asarray(init_f, np.float64)
     values = {**opts.quantizer, "init_f": float(f_values.max())}
     if opts.rounding or rounding:
         values["rounding"] = opts.rounding or rounding
     if overflow:
         values["overflow"] = overflow
-    cfg = QuantizerConfig.from_any(values, where)
+    cfg = QuantizerConfig.from_any(values, where, **({"f_max": UNPRICED_F_MAX} if unpriced else {}))
     cfg.f_max = max(cfg.f_max, float(f_values.max()))
     cfg.f_min = min(cfg.f_min, float(f_values.min()))
     return cfg
@@ -90,10 +92,10 @@ def _margin(f: float) -> float:
 def _output_quantizer(grid: ActivationGrid | None, opts: Options, exact_f: float | None, where: str):
     """Output quantizer config: the QKeras grid, else transparent (``exact_f``), else the float default."""
     if grid is not None:
-        return qconfig(opts, grid.f, "RND_CONV", "SAT", where)
+        return qconfig(opts, grid.f, "RND_CONV", "SAT", where, unpriced=True)
     if exact_f is not None:
-        return qconfig(opts, exact_f, "RND_CONV", "WRAP", where)
-    return qconfig(opts, opts.float_activation_f, None, "WRAP", where)
+        return qconfig(opts, exact_f, "RND_CONV", "WRAP", where, unpriced=True)
+    return qconfig(opts, opts.float_activation_f, None, "WRAP", where, unpriced=True)
 
 
 def _finish(layer: hl.HQuantizedLayer, lo, hi, grid: ActivationGrid | None, f: float) -> Bounds:
@@ -126,11 +128,11 @@ def convert_input(name: str, shape: tuple, grid: ActivationGrid | None, opts: Op
     """A model input and its quantizer (a QKeras input quantizer's grid, else ``opts.input_quantizer``)."""
     inp = tf.keras.Input(shape, name=name)
     if grid is not None:
-        cfg = qconfig(opts, grid.f, "RND_CONV", "SAT", f"input {name!r}")
+        cfg = qconfig(opts, grid.f, "RND_CONV", "SAT", f"input {name!r}", unpriced=True)
         lo, hi = grid.lo, grid.hi
     else:
         values = {**opts.quantizer, "overflow": "SAT", **opts.input_quantizer}
-        cfg = QuantizerConfig.from_any(values, f"input {name!r} input_quantizer")
+        cfg = QuantizerConfig.from_any(values, f"input {name!r} input_quantizer", f_max=UNPRICED_F_MAX)
         cfg.f_max = max(cfg.f_max, cfg.init_f)
         lo, hi = opts.input_range
     layer = hl.HQuantize(output_quantizer=cfg, beta=opts.beta, name=f"{name}_quantizer")
@@ -252,7 +254,7 @@ def convert_kernel_layer(node: Node, inputs: list, bounds: list[Bounds], opts: O
         **args,
         activation=_act_name(node.activation),
         kernel_quantizer=qconfig(opts, f_k, weight_rounding, None, f"layer {node.name!r} kernel"),
-        bias_quantizer=qconfig(opts, f_b, weight_rounding, None, f"layer {node.name!r} bias"),
+        bias_quantizer=qconfig(opts, f_b, weight_rounding, None, f"layer {node.name!r} bias", unpriced=True),
         output_quantizer=_output_quantizer(grid, opts, exact_f, f"layer {node.name!r} output"),
         beta=opts.beta,
         name=node.name,
@@ -315,7 +317,8 @@ def convert_average_pooling(node: Node, inputs: list, bounds: list[Bounds], opts
     cls = hl.HAveragePooling1D if node.kind.endswith("1D") else hl.HAveragePooling2D
     args = _pool_args(node)
     f = inb.f + float(np.log2(np.prod(args["pool_size"])))  # exact for the power-of-two areas HAveragePooling takes
-    layer = cls(**args, output_quantizer=qconfig(opts, f, "RND_CONV", "WRAP", f"layer {node.name!r} output"),
+    layer = cls(**args, output_quantizer=qconfig(opts, f, "RND_CONV", "WRAP", f"layer {node.name!r} output",
+                                                         unpriced=True),
                 beta=opts.beta)
     y = layer(x)
     lo, hi = _pool_bounds(layer, inb, "AVG")
@@ -344,7 +347,8 @@ def convert_dropout(node: Node, inputs: list, bounds: list[Bounds], opts: Option
 
 def convert_add(node: Node, inputs: list, bounds: list[Bounds], opts: Options):
     f = max(b.f for b in bounds)
-    layer = hl.HAdd(output_quantizer=qconfig(opts, f, "RND_CONV", "WRAP", f"layer {node.name!r} output"),
+    layer = hl.HAdd(output_quantizer=qconfig(opts, f, "RND_CONV", "WRAP", f"layer {node.name!r} output",
+                                                         unpriced=True),
                     beta=opts.beta, name=node.name)
     y = layer(list(inputs))
     lo = sum(b.lo for b in bounds)
