@@ -247,26 +247,19 @@ class FixedQuantizer:
         xq = self._quantize_grid(x, f_int)
         if self.is_weight:
             return xq
-        if self.recording:
-            self.vmin.assign(tf.minimum(self.vmin, tf.reduce_min(xq, axis=0)))
-            self.vmax.assign(tf.maximum(self.vmax, tf.reduce_max(xq, axis=0)))
-            return xq
-        if training:
-            self.track_range(tf.stop_gradient(xq))
+        if training or self.recording:
+            self.track_range(tf.stop_gradient(xq), exact=self.recording)
             return xq
         k, i = range_kif(self.vmin, self.vmax, tf.stop_gradient(f_int))
         return apply_overflow(xq, k, i, tf.stop_gradient(f_int), self.config.overflow)
 
-    def track_range(self, xq: tf.Tensor) -> None:
-        """Widen the running range by a training batch (it feeds the penalty's integer bits; calibration later
-        records the exact one). For values that cannot be negative the max alone, with the minimum pinned at 0:
-        ``range_kif`` gives the same bits (a range starting at or above 0 has no sign bit either way), and a batch
-        reduction is one of the costliest ops of the step at large batch (``benchmarks/bench_training.py``)."""
-        if self.nonnegative:
-            self.vmin.assign(tf.minimum(self.vmin, 0.0))
-            self.vmax.assign(tf.maximum(self.vmax, tf.reduce_max(xq, axis=0)))
-            return
-        self.vmin.assign(tf.minimum(self.vmin, tf.reduce_min(xq, axis=0)))
+    def track_range(self, xq: tf.Tensor, exact: bool) -> None:
+        """Widen the running range by a batch. ``exact`` (calibration) records the true minimum; while training
+        (the range only feeds the penalty's integer bits) values that cannot be negative pin the minimum at 0
+        instead: ``range_kif`` gives the same bits (a range starting at or above 0 has no sign bit either way), and
+        a batch reduction is one of the costliest ops of the step at large batch (``benchmarks/bench_training.py``)."""
+        lo = 0.0 if self.nonnegative and not exact else tf.reduce_min(xq, axis=0)
+        self.vmin.assign(tf.minimum(self.vmin, lo))
         self.vmax.assign(tf.maximum(self.vmax, tf.reduce_max(xq, axis=0)))
 
     # ----------------------------------------------------------------------------------------- bits
