@@ -55,6 +55,8 @@ def test_shipped_config_and_profiles():
         ({"profile": "huge"}, "'profile'"),
         ({"export__rtl": {"hgq": -1}}, "'export.rtl.hgq'"),
         ({"budget__implementation": "vivado"}, "budget.implementation"),
+        ({"hgq__workers": 0}, "'hgq.workers': expected an integer >= 1"),
+        ({"export__workers": "two"}, "'export.workers': expected an integer >= 1"),
     ],
 )
 def test_bad_config_is_named(tmp_path, changes, message):

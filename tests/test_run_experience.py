@@ -238,6 +238,11 @@ def test_progress_is_a_tqdm_bar_on_a_terminal():
     text = term.getvalue()
     assert "\r" in text and "HGQ seed 0" in text and "3/3" in text and "beta=1.00e-05" in text
     assert "val_accuracy=0.7000" in text and "[" not in text.split("HGQ")[0]  # no plain timestamp
+    assert "\x1b[A" not in text
+    # seeds training in parallel processes: each bar keeps its own terminal line (moves down, draws, moves back up)
+    with Progress(3, "HGQ seed 1", stream=(term := _Terminal()), unit="epoch", position=1) as bar:
+        bar.update(3)
+    assert term.getvalue().startswith("\n") and "\x1b[A" in term.getvalue() and "3/3" in term.getvalue()
 
 
 @pytest.mark.slow

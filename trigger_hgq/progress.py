@@ -45,11 +45,12 @@ class Progress:
 
     On a terminal (``stream``, default stdout) it is a tqdm bar; otherwise it prints a line
     ``[HH:MM:SS] desc: i/N (p%), elapsed, ETA, metrics`` at most every ``interval_s`` seconds and at the last step.
-    ``plain`` forces one or the other. Use it as a context manager, or call :meth:`close`.
+    ``plain`` forces one or the other. ``position``: the terminal line of the bar when several processes show one
+    each (tqdm's ``position``). Use it as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, total: int | None, desc: str, unit: str = "step", stream: IO | None = None,
-                 plain: bool | None = None, interval_s: float = PLAIN_INTERVAL_S):
+                 plain: bool | None = None, interval_s: float = PLAIN_INTERVAL_S, position: int | None = None):
         self.total, self.desc, self.unit = total, desc, unit
         self.stream = sys.stdout if stream is None else stream
         self.plain = not is_terminal(self.stream) if plain is None else plain
@@ -63,7 +64,8 @@ class Progress:
         if not self.plain:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True, leave=True)
+            self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True, leave=True,
+                             position=position)
 
     def update(self, n: int = 1, **metrics: Any) -> None:
         """Advance by ``n`` steps; ``metrics`` replace the shown postfix values of the same names."""

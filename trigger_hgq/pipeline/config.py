@@ -22,7 +22,7 @@ SECTIONS: dict[str, set[str]] = {
     "float": {"enabled", "config", "epochs"},
     "baselines": {"configs", "epochs"},
     "autoqkeras": {"enabled", "config", "max_trials", "epochs_per_trial"},
-    "hgq": {"start_from", "warm_start", "seeds", "lr_scale", "schedule", "max_exports"},
+    "hgq": {"start_from", "warm_start", "seeds", "lr_scale", "schedule", "max_exports", "workers"},
     "export": {"backend", "io_type", "strategy", "n_check", "rtl", "calibration_margin_bits",
                "workers"},
 }
@@ -76,6 +76,11 @@ def load_pipeline_config(path: str | os.PathLike, profile: str | None = None, ov
     rows = merged.get("max_train_rows")
     if rows is not None and (not isinstance(rows, int) or rows < 100):
         raise TriggerHGQError(f"{where(merged, 'max_train_rows')}: expected an integer >= 100 or null, got {rows!r}")
+    for name in ("hgq", "export"):
+        workers = (merged.get(name) or {}).get("workers")
+        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+            raise TriggerHGQError(f"{where(merged, f'{name}.workers')}: expected an integer >= 1 (local "
+                                  f"processes), got {workers!r}")
     cfg = PipelineConfig(raw=merged, profile=profile, dataset=str(merged["dataset"]), max_train_rows=rows,
                          budget=budget, path=Path(merged["_file"]))
     cfg.hgq_schedule()  # validate now, before any stage runs

@@ -169,13 +169,14 @@ class Run:
                                   f"(have: {sorted(by_name)})")
         schedule = self.cfg.hgq_schedule().to_dict()
         specs = []
-        for seed in sec.get("seeds") or [0]:
+        workers = int(sec.get("workers", 1))
+        for n, seed in enumerate(sec.get("seeds") or [0]):
             specs.append({"start": by_name[start]["path"], "config": by_name[start]["config"],
                           "warm_start": bool(sec.get("warm_start", False)), "arrays": data["arrays"],
                           "lr_scale": sec.get("lr_scale"), "schedule": {**schedule, "seed": int(seed)},
                           "verbose": self.verbose, "front_dir": str(self.out / "hgq" / f"seed{seed}"),
-                          "label": f"HGQ seed {seed}"})
-        runs = self.map(tasks.train_hgq_task, specs, f"HGQ training from {start}")
+                          "label": f"HGQ seed {seed}", "bar_position": n % workers if workers > 1 else None})
+        runs = self.map(tasks.train_hgq_task, specs, f"HGQ training from {start}", workers=workers)
         points = [p for r in runs for p in r["front"]]
         front = [p for p in points if not any(dominates(q, p, "val_accuracy") for q in points)]
         chosen = thin_front(front, int(sec.get("max_exports", 6)))

@@ -118,7 +118,8 @@ def train_hgq_task(spec: dict) -> dict:
     schedule = HGQSchedule(**spec["schedule"])
     tf.keras.utils.set_random_seed(schedule.seed)
     model = hgq_start_model(spec, schedule.seed)
-    with Progress(schedule.epochs, spec.get("label") or f"HGQ seed {schedule.seed}", unit="epoch") as bar:
+    with Progress(schedule.epochs, spec.get("label") or f"HGQ seed {schedule.seed}", unit="epoch",
+                  position=spec.get("bar_position")) as bar:
         front = train_hgq(model, (data["x_train"], data["y_train"]), (data["x_val"], data["y_val"]), schedule,
                           spec["front_dir"], verbose=keras_verbose(),
                           callbacks=[keras_progress(bar, ("beta", "ebops", "val_accuracy"))])
