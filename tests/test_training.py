@@ -140,3 +140,20 @@ def test_library_defaults_move_the_bits_in_a_short_training(data):
         th.calibrate(model, x)
         result[beta] = th.ebops(model)
     assert result[1e-3] < 0.8 * result[0.0], result
+
+
+def test_train_hgq_front_accuracy_is_the_checkpoints_accuracy_on_the_validation_rows(data, tmp_path):
+    """train_hgq validates in large batches (VALIDATION_BATCH_ROWS); the recorded val_accuracy must still be the
+    saved checkpoint's accuracy on the validation rows, row by row, at any inference batch size."""
+    from trigger_hgq.training import VALIDATION_BATCH_ROWS, HGQSchedule, train_hgq
+
+    (x, y), (xv, yv) = data
+    assert len(yv) < VALIDATION_BATCH_ROWS  # one validation batch, against 64-row batches below
+    tf.keras.utils.set_random_seed(0)
+    front = train_hgq(default_mlp(1e-5), (x[:4096], y[:4096]), (xv, yv),
+                      HGQSchedule(epochs=3, batch_size=256, beta0=1e-6, beta1=1e-4), tmp_path / "front")
+    assert front
+    for point in front:
+        model = tf.keras.models.load_model(tmp_path / "front" / point["path"], custom_objects=th.custom_objects())
+        hits = int(np.sum(np.argmax(model.predict(xv, batch_size=64, verbose=0), axis=1) == yv))
+        assert hits == round(point["val_accuracy"] * len(yv)), point
