@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from hgq_models import make_data, train_hgq
 
 import trigger_hgq as th
-from trigger_hgq.calibration import activation_quantizers, calibrate, rows_outside_ranges, widen_ranges
+from trigger_hgq.calibration import (
+    activation_quantizers,
+    calibrate,
+    rows_outside_ranges,
+    unwrapped_predict,
+    widen_ranges,
+)
 from trigger_hgq.errors import TriggerHGQError
 
 
@@ -82,3 +89,30 @@ def test_extreme_inputs_wrap_without_margin_and_not_with_it(mlp):
         results[margin] = (int(wraps.sum()), int(changed.sum()), flips)
     assert results[0][0] > results[1][0] > results[2][0] == 0  # fewer rows wrap with each margin bit
     assert results[0][2] > 0 and results[2][2] == 0  # no margin: classes flip; enough margin: none
+
+
+@pytest.mark.slow
+def test_unwrapped_predict_is_the_output_without_wrap_around(mlp):
+    model, x_cal, x_extreme = mlp
+    calibrate(model, x_cal, margin_bits=4)  # wide enough that none of these rows wraps
+    assert not rows_outside_ranges(model, x_extreme, modes=("WRAP",)).any()
+    wide = model(x_extreme, training=False).numpy()
+    calibrate(model, x_cal)
+    wraps = rows_outside_ranges(model, x_extreme, modes=("WRAP",))
+    assert wraps.any()
+    np.testing.assert_array_equal(unwrapped_predict(model, x_extreme), wide)  # the wrapping rows included
+    assert np.any(model(x_extreme, training=False).numpy()[wraps] != wide[wraps])  # ranges untouched: still wraps
+
+
+def test_unwrapped_predict_stays_exact_where_wider_ranges_round():
+    """A logit with 12 fractional bits: 10 more integer bits take its wrap arithmetic past float32's 24-bit
+    mantissa (the class-flip reference of an earlier pipeline, which flagged flips where nothing wrapped);
+    unwrapped_predict never wraps, so it equals the deployed output wherever no row leaves a range."""
+    x = np.random.default_rng(0).normal(size=(2000, 8)).astype(np.float32)
+    inp = tf.keras.Input((8,))
+    model = tf.keras.Model(inp, th.HDense(4, output_quantizer={"init_f": 12})(th.HQuantize()(inp)))
+    calibrate(model, x)
+    deployed = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(unwrapped_predict(model, x), deployed)
+    widen_ranges(model, 10)
+    assert np.any(model.predict(x, verbose=0) != deployed)

@@ -177,6 +177,7 @@ class FixedQuantizer:
         self.is_weight = is_weight
         self.recording = False  # set by calibrate(): record ranges, apply no overflow
         self.nonnegative = False  # set by layers whose values cannot be negative (relu): training skips the min
+        self.unbounded = False  # set by calibration.unwrapped_predict(): inference applies no overflow
         self.f = self.vmin = self.vmax = None
 
     # ----------------------------------------------------------------------------------------- variables
@@ -249,6 +250,8 @@ class FixedQuantizer:
             return xq
         if training or self.recording:
             self.track_range(tf.stop_gradient(xq), exact=self.recording)
+            return xq
+        if self.unbounded:
             return xq
         k, i = range_kif(self.vmin, self.vmax, tf.stop_gradient(f_int))
         return apply_overflow(xq, k, i, tf.stop_gradient(f_int), self.config.overflow)

@@ -159,19 +159,15 @@ def _model_ebops(model, method: str, x_calib: np.ndarray) -> int:
     return ebops(model)
 
 
-NO_WRAP_BITS = 6  # the reference of test_class_flips: 64x wider wrapping ranges (exact in float32 for <= 24 bits)
-
-
 def calibrate_hgq(model, data: dict[str, np.ndarray], margin_bits: int) -> dict:
     """Calibrate an HGQ model on train+val with ``margin_bits`` of headroom; returns the report's ``overflow``:
     how many test rows leave a calibrated range, how many still wrap around, and how many change class because
-    of it (against the same model with every wrapping range ``2**NO_WRAP_BITS`` times wider)."""
-    from trigger_hgq.calibration import calibrate, rows_outside_ranges, widen_ranges
+    of it (against the same model with no wrap-around, :func:`trigger_hgq.calibration.unwrapped_predict`)."""
+    from trigger_hgq.calibration import calibrate, rows_outside_ranges, unwrapped_predict, widen_ranges
 
     x_cal, x_test = np.concatenate([data["x_train"], data["x_val"]]), data["x_test"]
-    calibrate(model, x_cal, margin_bits=margin_bits + NO_WRAP_BITS)
-    reference = np.argmax(model.predict(x_test, batch_size=16384, verbose=0), axis=1)
     calibrate(model, x_cal)
+    reference = np.argmax(unwrapped_predict(model, x_test), axis=1)
     outside = rows_outside_ranges(model, x_test)
     widen_ranges(model, margin_bits)
     wrapping = rows_outside_ranges(model, x_test, modes=("WRAP",))

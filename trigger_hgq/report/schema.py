@@ -59,7 +59,7 @@ OVERFLOW_SPEC = Obj({
     "margin_bits": (Int(), True, "integer bits of headroom beyond the calibrated ranges (wrapping activations)"),
     "test_rows_outside_calibration": (Int(), True, "test rows that leave a calibrated (train+val) activation range"),
     "test_rows_wrapping": (Int(), True, "test rows that wrap around somewhere despite the margin"),
-    "test_class_flips": (Int(), True, "test rows whose class changes by wrap-around (against 64x wider ranges)"),
+    "test_class_flips": (Int(), True, "test rows whose class changes by wrap-around (against the model with none)"),
 })
 QUANTIZERS_SPEC = Obj({
     "kernel": (Nullable(Str()), True, "weight quantizer, as QKeras writes it"),
