@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-VALIDATION_ROWS = 16384
+VALIDATION_ROWS = 16384  # trigger_hgq.training.VALIDATION_BATCH_ROWS, not imported: the hgq 0.2.6 venv lacks it
 
 
 def signed_weight_bits(values: np.ndarray, f: np.ndarray) -> np.ndarray:

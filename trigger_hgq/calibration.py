@@ -31,16 +31,20 @@ def reset_ranges(model: tf.keras.Model) -> None:
 
 
 @contextlib.contextmanager
-def recording(model: tf.keras.Model):
-    """Inside the block, eager inference calls record ranges and apply no overflow."""
-    quantizers = activation_quantizers(model)
+def _flag(quantizers: list[FixedQuantizer], name: str):
+    """Inside the block, the boolean attribute ``name`` of every quantizer is True (eager calls read it)."""
     for q in quantizers:
-        q.recording = True
+        setattr(q, name, True)
     try:
         yield
     finally:
         for q in quantizers:
-            q.recording = False
+            setattr(q, name, False)
+
+
+def recording(model: tf.keras.Model):
+    """Inside the block, eager inference calls record ranges and apply no overflow."""
+    return _flag(activation_quantizers(model), "recording")
 
 
 def _batches(x, batch_size: int):
@@ -97,14 +101,8 @@ def unwrapped_predict(model: tf.keras.Model, x, batch_size: int = 16384) -> np.n
     with wider ranges: wrapping a value in float32 loses its low bits once ``k + i + f`` exceeds 24 (measured: a
     logit with 12 fractional bits and 6 extra integer bits changed 2 test classes of a full-profile model).
     """
-    wrapping = [q for q in activation_quantizers(model) if q.config.overflow == "WRAP"]
-    for q in wrapping:
-        q.unbounded = True
-    try:
+    with _flag([q for q in activation_quantizers(model) if q.config.overflow == "WRAP"], "unbounded"):
         return np.concatenate([np.asarray(model(batch, training=False)) for batch in _batches(x, batch_size)])
-    finally:
-        for q in wrapping:
-            q.unbounded = False
 
 
 class _Probe:
