@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import tensorflow as tf
 
-from trigger_hgq.batch_ops import batch_sum
+from trigger_hgq.batch_ops import batch_max, batch_sum
 from trigger_hgq.errors import TriggerHGQError
 
 ROUNDING_MODES = ("RND", "RND_CONV", "TRN")
@@ -260,10 +260,11 @@ class FixedQuantizer:
         """Widen the running range by a batch. ``exact`` (calibration) records the true minimum; while training
         (the range only feeds the penalty's integer bits) values that cannot be negative pin the minimum at 0
         instead: ``range_kif`` gives the same bits (a range starting at or above 0 has no sign bit either way), and
-        a batch reduction is one of the costliest ops of the step at large batch (``benchmarks/bench_training.py``)."""
-        lo = 0.0 if self.nonnegative and not exact else tf.reduce_min(xq, axis=0)
+        a batch reduction is one of the costliest ops of the step at large batch (``benchmarks/bench_training.py``,
+        and :func:`trigger_hgq.batch_ops.batch_max` for the form that XLA compiles fastest)."""
+        lo = 0.0 if self.nonnegative and not exact else -batch_max(-xq)
         self.vmin.assign(tf.minimum(self.vmin, lo))
-        self.vmax.assign(tf.maximum(self.vmax, tf.reduce_max(xq, axis=0)))
+        self.vmax.assign(tf.maximum(self.vmax, batch_max(xq)))
 
     # ----------------------------------------------------------------------------------------- bits
     def kif(self, values: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
