@@ -23,19 +23,29 @@ def batch_sum(x: tf.Tensor) -> tf.Tensor:
 
 BATCH_MAX_HALVINGS = 6
 """Halvings in :func:`batch_max` before its final reduction (16384 rows -> 256; more measured no faster)."""
+BATCH_MAX_HALVING_ROWS = 8192
+"""From this many rows on, :func:`batch_max` halves first. Below, the plain reduction is faster: in the train step
+of the jet MLP, halvings cost 7-9% at batch 1024 and 2048 and save about 10% at 16384."""
 
 
-def batch_max(x: tf.Tensor) -> tf.Tensor:
-    """``reduce_max(x, axis=0)``, after :data:`BATCH_MAX_HALVINGS` elementwise maxima of the batch's two halves.
-
-    An odd number of rows overlaps the halves by the middle row, which a maximum does not mind; the result equals
-    ``reduce_max`` exactly (a maximum does not depend on the order it is taken in).
-    """
+def _halved_max(x: tf.Tensor) -> tf.Tensor:
     for _ in range(BATCH_MAX_HALVINGS):
         rows = tf.shape(x)[0]
         half = (rows + 1) // 2
         x = tf.maximum(x[:half], x[rows - half:])
     return tf.reduce_max(x, axis=0)
+
+
+def batch_max(x: tf.Tensor) -> tf.Tensor:
+    """``reduce_max(x, axis=0)``; from :data:`BATCH_MAX_HALVING_ROWS` rows on, after :data:`BATCH_MAX_HALVINGS`
+    elementwise maxima of the batch's two halves.
+
+    An odd number of rows overlaps the halves by the middle row, which a maximum does not mind; the result equals
+    ``reduce_max`` exactly (a maximum does not depend on the order it is taken in). XLA knows the batch size when it
+    compiles, so it keeps only the branch taken.
+    """
+    return tf.cond(tf.shape(x)[0] >= BATCH_MAX_HALVING_ROWS, lambda: _halved_max(x),
+                   lambda: tf.reduce_max(x, axis=0))
 
 
 @tf.custom_gradient
