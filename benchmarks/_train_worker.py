@@ -1,8 +1,10 @@
 """One timed training run of the 16-64-32-32-5 jet MLP (called by bench_training.py in a subprocess).
 
-Usage: python _train_worker.py IMPL DATA.npz EPOCHS BATCH   with IMPL in float | trigger_hgq | hgq
+Usage: python _train_worker.py IMPL DATA.npz EPOCHS BATCH   with IMPL in float | float_spe | trigger_hgq | hgq
 Each implementation is compiled as its users compile it: float Keras and hgq 0.2.6 with a plain ``compile``,
-trigger-hgq through ``trigger_hgq.training.compile_for_hgq`` (what ``train_hgq`` and the pipeline use).
+trigger-hgq through ``trigger_hgq.training.compile_for_hgq`` (what ``train_hgq`` and the pipeline use, with
+``steps_per_execution`` = ``trigger_hgq.training.STEPS_PER_EXECUTION``). ``float_spe`` is float Keras with that
+same ``steps_per_execution``: the like-for-like yardstick for what the XLA-compiled quantized step itself costs.
 Prints one JSON line: {"impl": ..., "epoch_s": [...]}.
 """
 
@@ -34,7 +36,7 @@ class EpochTimer(tf.keras.callbacks.Callback):
 
 def build(impl: str):
     inp = tf.keras.Input((16,))
-    if impl == "float":
+    if impl.startswith("float"):
         h = inp
         for units in (64, 32, 32):
             h = tf.keras.layers.Dense(units, activation="relu")(h)
@@ -67,8 +69,11 @@ def main() -> None:
 
         compile_for_hgq(model, 3e-3)
     else:
-        model.compile(tf.keras.optimizers.Adam(3e-3),
-                      tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        spe = 1
+        if impl == "float_spe":
+            from trigger_hgq.training import STEPS_PER_EXECUTION as spe
+        model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"], steps_per_execution=spe)
     timer = EpochTimer()
     model.fit(data["x"], data["y"], batch_size=batch, epochs=epochs, verbose=0, callbacks=[*callbacks, timer])
     print(json.dumps({"impl": impl, "epoch_s": timer.times}))

