@@ -4,8 +4,8 @@ The 16-64-32-32-5 MLP trains on 200k rows (the synthetic 16-feature, 5-class pro
 (default 1024, 2048 and 16384). Each implementation runs in its own process, interleaved over rounds on this
 (noisy, shared) machine; the first epoch (graph tracing, XLA compilation) is dropped and the median of the rest
 is compared. ``float_spe`` is float Keras compiled with trigger-hgq's ``steps_per_execution`` (the like-for-like
-yardstick; ``float`` is compiled plainly, as users compile it). hgq 0.2.6 is installed by this script into its own virtualenv (benchmarks/.venv-hgq, on the same
-tensorflow-cpu 2.15.1); it is never a dependency of trigger-hgq.
+yardstick; ``float`` is compiled plainly, as users compile it). hgq 0.2.6 is installed by this script into its own
+virtualenv (benchmarks/.venv-hgq, on the same tensorflow-cpu 2.15.1); it is never a dependency of trigger-hgq.
 
 Usage: python benchmarks/bench_training.py [--epochs 4] [--rounds 2] [--batch 1024 2048 16384] [--no-hgq]
 Targets (issue 10): trigger-hgq <= 0.7x hgq 0.2.6 at batch 1024 and 2048; <= 1.5x float Keras at 16384.
