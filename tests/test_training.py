@@ -14,6 +14,7 @@ import tensorflow as tf
 
 import trigger_hgq as th
 from trigger_hgq.data.synthetic import make_classification
+from trigger_hgq.training import STEPS_PER_EXECUTION
 
 BITS = {"lr_scale": 10.0, "init_f": 6.0}
 
@@ -157,3 +158,20 @@ def test_train_hgq_front_accuracy_is_the_checkpoints_accuracy_on_the_validation_
         model = tf.keras.models.load_model(tmp_path / "front" / point["path"], custom_objects=th.custom_objects())
         hits = int(np.sum(np.argmax(model.predict(xv, batch_size=64, verbose=0), axis=1) == yv))
         assert hits == round(point["val_accuracy"] * len(yv)), point
+
+
+def test_steps_per_execution_changes_no_trained_weight(data):
+    """compile_for_hgq runs STEPS_PER_EXECUTION steps per call: the same steps, so the same weights, bits and ranges
+    as one step per call (on a row count that leaves a partial last call and a partial last batch)."""
+    (x, y), _ = data
+    x, y = x[:5000], y[:5000]  # 5000 rows at batch 100: 50 steps per epoch, 32 + 18 per call
+    assert STEPS_PER_EXECUTION > 1
+    weights = {}
+    for steps in (1, STEPS_PER_EXECUTION):
+        tf.keras.utils.set_random_seed(0)
+        model = th.compile_for_hgq(jet_mlp(), 3e-3, steps_per_execution=steps)
+        model.fit(x, y, batch_size=100, epochs=2, verbose=0, callbacks=[th.ResetRanges()])
+        weights[steps] = [w.numpy() for w in model.weights]
+        assert int(model.optimizer.iterations.numpy()) == 100
+    for a, b in zip(*weights.values(), strict=True):
+        np.testing.assert_array_equal(a, b)
