@@ -162,7 +162,7 @@ def test_train_hgq_front_accuracy_is_the_checkpoints_accuracy_on_the_validation_
 
 def test_steps_per_execution_changes_no_trained_weight(data):
     """compile_for_hgq runs STEPS_PER_EXECUTION steps per call: the same steps, so the same weights, bits and ranges
-    as one step per call (on a row count that leaves a partial last call and a partial last batch)."""
+    as one step per call (on a step count that leaves a partial last call in each epoch)."""
     (x, y), _ = data
     x, y = x[:5000], y[:5000]  # 5000 rows at batch 100: 50 steps per epoch, 32 + 18 per call
     assert STEPS_PER_EXECUTION > 1

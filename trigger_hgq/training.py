@@ -69,9 +69,9 @@ STEPS_PER_EXECUTION = 32
 """Train steps that :func:`compile_for_hgq` runs per call into TensorFlow (Keras ``steps_per_execution``). Each
 call costs a fixed dispatch that the XLA-compiled step of an HGQ model pays more of than float Keras (a bits tensor
 beside every weight and activation: the jet MLP has 21 trainable tensors, against 8 in float); 32 steps per call
-made epochs at batch 1024 about 0.76x as long. The steps
-and their arithmetic are the same, so the trained weights are identical; batch-level callbacks see one call per
-32 steps (epoch-level ones, which every trigger-hgq callback is, are unaffected)."""
+made epochs at batch 1024 about 0.76x as long. The steps and their arithmetic are the same, so the trained weights
+are identical; batch-level callbacks see one call per 32 steps (epoch-level ones, which every trigger-hgq callback
+is, are unaffected)."""
 
 
 def compile_for_hgq(model: tf.keras.Model, learning_rate: float, jit_compile: bool = True,
