@@ -184,3 +184,23 @@ def test_unpriced_quantizers_are_capped_unless_asked_for_more():
     assert model.output_shape == (None, 3)
     wide = th.HDense(3, bias_quantizer={"init_f": 16}, output_quantizer={"init_f": 14, "f_max": 15})
     assert wide.bias_quantizer.f_max == 16 and wide.output_quantizer.f_max == 15
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_weight_bits_pass_the_magnitude_gradient(on):
+    """With ``magnitude_gradient`` the bits of a weight pull its value towards zero by
+    d/dw log2(1 + |w| 2**f) = sign(w) 2**f / ((1 + |w| 2**f) ln 2); values, and the gradient w.r.t. f, unchanged."""
+    q = make_quantizer((4,), is_weight=True, init_f=2, lr_scale=1, magnitude_gradient=on)
+    w = tf.Variable([0.7, -1.3, 0.05, 0.0])  # the last two quantize to zero (pruned: no bits, no gradient)
+    with tf.GradientTape(persistent=True) as tape:
+        bits = q.bits(w)
+        total = tf.reduce_sum(bits)
+    np.testing.assert_array_equal(bits.numpy(), [2.0, 4.0, 0.0, 0.0])  # n = 3: 2 bits; n = -5: sign + 3 bits
+    np.testing.assert_array_equal(tape.gradient(total, q.f).numpy(), [1.0, 1.0, 0.0, 0.0])
+    gw = tape.gradient(total, w)
+    if not on:
+        assert gw is None or not np.any(gw.numpy())
+        return
+    mag = np.abs(w.numpy()[:2]) * 4.0
+    np.testing.assert_allclose(gw.numpy()[:2], np.sign(w.numpy()[:2]) * 4.0 / ((1 + mag) * math.log(2)), rtol=1e-6)
+    np.testing.assert_array_equal(gw.numpy()[2:], [0.0, 0.0])

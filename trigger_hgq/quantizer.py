@@ -60,6 +60,10 @@ class QuantizerConfig:
             than the weights. Default 10: bits must travel several units (and cross a rounding boundary at all)
             within a schedule of a few thousand steps; measured best of 1/10/30 on the jet MLP front
             (``benchmarks/bench_front.py``), and with 1 a short training does not move a single bit.
+        magnitude_gradient: (weights) the bits also pass a gradient to the weight values, that of
+            ``log2(1 + |w| * 2**f)`` (the weight's integer bits, made continuous): the EBOPs penalty then pulls
+            weights towards zero, where they are pruned or need fewer integer bits, instead of acting on ``f``
+            alone. Default on: see :func:`magnitude_surrogate`.
     """
 
     init_f: float = 6.0
@@ -70,6 +74,7 @@ class QuantizerConfig:
     f_max: float = 20.0
     trainable: bool = True
     lr_scale: float = 10.0
+    magnitude_gradient: bool = True
 
     @classmethod
     def from_any(cls, value: QuantizerConfig | dict | None, where: str, **defaults) -> QuantizerConfig:
@@ -110,6 +115,19 @@ def ceil_log2(x: tf.Tensor) -> tf.Tensor:
     guess = tf.math.ceil(tf.math.log(x) / _LN2)
     guess = tf.where(tf.pow(2.0, guess - 1.0) >= x, guess - 1.0, guess)
     return tf.where(tf.pow(2.0, guess) < x, guess + 1.0, guess)
+
+
+def magnitude_surrogate(values: tf.Tensor, f_int: tf.Tensor) -> tf.Tensor:
+    """Zero, with the gradient of ``log2(1 + |w| * 2**f)`` w.r.t. the weights ``w`` (none w.r.t. ``f``).
+
+    A weight's bits grow with its magnitude on the ``2**-f`` grid (``ceil(log2(|n| + 1))``, ``n = w * 2**f``), but
+    the ceiling has no gradient: added to the bits, this term lets the EBOPs penalty shrink the weights that cost
+    bits, most strongly the small ones about to be pruned. Measured on the shipped data
+    (``benchmarks/bench_front.py``): the front's low end, where pruning sets the cost, gained 0.4-0.5 pt of test
+    accuracy at equal EBOPs.
+    """
+    r = tf.math.log1p(tf.abs(values) * tf.pow(2.0, tf.stop_gradient(f_int))) / _LN2
+    return r - tf.stop_gradient(r)
 
 
 def round_grid(scaled: tf.Tensor, rounding: str) -> tf.Tensor:
@@ -285,10 +303,13 @@ class FixedQuantizer:
         return k, i, f_int
 
     def bits(self, values: tf.Tensor | None = None) -> tf.Tensor:
-        """Differentiable bits per element: ``k + i + f`` with gradient 1 w.r.t. ``f``; 0 where constant zero."""
+        """Differentiable bits per element: ``k + i + f`` with gradient 1 w.r.t. ``f`` (and, for weights with
+        ``magnitude_gradient``, :func:`magnitude_surrogate` w.r.t. ``values``); 0 where constant zero."""
         f_int = self.f_int()
         k, i, _ = self.kif(values)
         b = f_int + tf.stop_gradient(k + i)
+        if self.is_weight and self.config.magnitude_gradient:
+            b = b + magnitude_surrogate(values, f_int)
         return tf.where(tf.stop_gradient(b) > 0, b, tf.zeros_like(b))
 
     def kif_numpy(self, values: tf.Tensor | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
