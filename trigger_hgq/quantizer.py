@@ -16,7 +16,8 @@ Number format: an element with sign bit ``k`` (0/1), integer bits ``i`` (without
 ``ap_fixed<b, k + i>`` (``ap_ufixed`` when ``k = 0``). ``b <= 0`` means the element is constant zero.
 
 Gradients: straight-through for ``x``; for ``f`` the HGQ surrogate ``d q / d f = -ln(2) * (q(x) - x)`` (the
-quantization error treated as scaling like ``2**-f``).
+quantization error treated as scaling like ``2**-f``). The bits of a weight (what the EBOPs penalty prices) have
+gradient 1 w.r.t. ``f`` and, with ``magnitude_gradient``, that of :func:`magnitude_surrogate` w.r.t. the weight.
 """
 
 from __future__ import annotations
