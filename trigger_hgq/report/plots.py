@@ -23,6 +23,8 @@ STYLE = {
     "hgq": {"color": "#D55E00", "marker": "o"},
 }
 DPI = 110
+AXIS_MARGIN_PT = 3.0
+"""The accuracy axes start this many points below the least accurate baseline (every decision lies above it)."""
 
 
 @dataclass
@@ -60,8 +62,40 @@ def _style_axes(ax) -> None:
     ax.tick_params(labelsize=10)
 
 
+def accuracy_axis(report: dict) -> tuple[float | None, float]:
+    """The accuracy axis (percent): from the least accurate baseline (every method but HGQ) minus
+    :data:`AXIS_MARGIN_PT` to just above the most accurate model; ``None`` as the bottom when there is no
+    baseline (the axis then fits every model)."""
+    accs = [100 * m["accuracy"] for m in report["models"]]
+    base = [100 * m["accuracy"] for m in report["models"] if m["method"] != "hgq"]
+    top = max(accs) + 0.5
+    return (min(base) - AXIS_MARGIN_PT if base else None), top
+
+
+def shown_accuracy(acc: float, bottom: float | None) -> float:
+    """An accuracy (fraction) as drawn (percent): points below the axis sit on its bottom edge."""
+    return 100 * acc if bottom is None else max(100 * acc, bottom)
+
+
+def _apply_accuracy_axis(ax, report: dict, xs: dict[str, float]) -> str:
+    """Sets the accuracy axis; returns the caption's sentence on the models drawn on its bottom edge."""
+    bottom, top = accuracy_axis(report)
+    if bottom is None:
+        return ""
+    ax.set_ylim(bottom, top)
+    below = [m["name"] for m in report["models"] if m["name"] in xs and 100 * m["accuracy"] < bottom]
+    if not below:
+        return ""
+    ax.annotate(f"{len(below)} below {bottom:.1f}% (drawn on this edge)", xy=(0.01, 0.01),
+                xycoords="axes fraction", fontsize=9, color="#555555")
+    return (f" The accuracy axis starts {AXIS_MARGIN_PT:g} pt below the least accurate baseline; "
+            f"{len(below)} model(s) below it sit on its bottom edge (the tables give their numbers).")
+
+
 def _scatter_methods(ax, report: dict, xs: dict[str, float]) -> list[str]:
-    """Every model with an x value, one colour/marker per method; over-budget models hollow. Returns skipped."""
+    """Every model with an x value, one colour/marker per method; over-budget models hollow; models below the
+    accuracy axis on its bottom edge. Returns the models without an x value."""
+    bottom = accuracy_axis(report)[0]
     skipped = []
     for method in METHODS:
         group = [m for m in report["models"] if m["method"] == method]
@@ -76,7 +110,8 @@ def _scatter_methods(ax, report: dict, xs: dict[str, float]) -> list[str]:
             if not pts:
                 continue
             ax.scatter(
-                [xs[m["name"]] for m in pts], [100 * m["accuracy"] for m in pts], s=55, marker=st["marker"],
+                [xs[m["name"]] for m in pts], [shown_accuracy(m["accuracy"], bottom) for m in pts], s=55,
+                marker=st["marker"], clip_on=False,
                 facecolors=st["color"] if fits else "white", edgecolors=st["color"], linewidths=1.6, zorder=3,
                 label=None if labelled else f"{method_label(method)} ({len(shown)})",
             )
@@ -91,7 +126,7 @@ def _mark_chosen(ax, report: dict, xs: dict[str, float]) -> None:
         return
     m = next(m for m in report["models"] if m["name"] == name)
     word = "selected" if report["selected"] else "closest"
-    ax.scatter([xs[name]], [100 * m["accuracy"]], s=260, facecolors="none", edgecolors="black", linewidths=1.8,
+    ax.scatter([xs[name]], [shown_accuracy(m["accuracy"], accuracy_axis(report)[0])], s=260, clip_on=False, facecolors="none", edgecolors="black", linewidths=1.8,
                zorder=4, label=f"{word}: {name}")
 
 
@@ -131,6 +166,7 @@ def _accuracy_vs_cost(report: dict, key: str, xlabel: str, name: str, title: str
     ax = fig.add_subplot()
     _float_reference(ax, report, xs)
     skipped = _scatter_methods(ax, report, xs)
+    bottom = accuracy_axis(report)[0]
     hgq = [(xs[m["name"]], 100 * m["accuracy"], m["name"]) for m in report["models"]
            if m["method"] == "hgq" and m["name"] in xs]
     if flagged_front:
@@ -141,8 +177,8 @@ def _accuracy_vs_cost(report: dict, key: str, xlabel: str, name: str, title: str
         front = pareto_points(hgq)
         front_label = "HGQ Pareto front (in this plane)"
     if len(front) >= 2:
-        ax.plot([p[0] for p in front], [p[1] for p in front], color=STYLE["hgq"]["color"], linewidth=1.8, zorder=2,
-                label=front_label)
+        ax.plot([p[0] for p in front], [shown_accuracy(p[1] / 100, bottom) for p in front],
+                color=STYLE["hgq"]["color"], linewidth=1.8, zorder=2, label=front_label)
     _mark_chosen(ax, report, xs)
     _budget_legend_proxies(ax)
     ax.set_xscale("log")
@@ -152,7 +188,7 @@ def _accuracy_vs_cost(report: dict, key: str, xlabel: str, name: str, title: str
     ax.set_title(title, fontsize=13)
     _style_axes(ax)
     _outside_legend(ax)
-    caption = f"{title}, log x axis."
+    caption = f"{title}, log x axis." + _apply_accuracy_axis(ax, report, xs)
     if skipped:
         caption += f" Not shown (no {key}): {', '.join(skipped)}."
     return Plot(name, title, caption, _png(fig)), None
@@ -187,6 +223,7 @@ def latency_plot(report: dict):
     _style_axes(ax)
     _outside_legend(ax)
     caption = f"Latency (ns) of every model against its accuracy; dashed line: the {b['latency_ns']:g} ns budget."
+    caption += _apply_accuracy_axis(ax, report, xs)
     if skipped:
         caption += f" Not shown (no latency): {', '.join(skipped)}."
     return Plot("latency_vs_accuracy", title, caption, _png(fig)), None
