@@ -95,12 +95,16 @@ class SourceGraph:
                     target = self.target(node, alias, module)
                     if target is None:
                         continue
-                    if isinstance(node, ast.Import) and alias.asname is None:
-                        top = alias.name.split(".")[0]
-                        out[top] = (top, None)
-                    else:
-                        out[alias.asname or alias.name] = target
+                    if isinstance(node, ast.Import) and alias.asname is None and "." in alias.name:
+                        continue  # ``import pkg.sub``: see ``dotted_imports``
+                    out[alias.asname or alias.name] = target
         return out
+
+    def dotted_imports(self, module: str) -> list[tuple[str, str | None]]:
+        """The modules of the top-level ``import pkg.sub`` statements of ``module`` (they bind ``pkg``; a hub
+        function that could read them through it counts them all)."""
+        return [(a.name, None) for node in self.tree(module).body if isinstance(node, ast.Import)
+                for a in node.names if a.asname is None and "." in a.name and self.file(a.name) is not None]
 
     def imports(self, module: str) -> list[tuple[str, str | None]]:
         """Everything ``module`` imports from the package, anywhere in it; a package ``__init__`` that lists its
@@ -211,6 +215,8 @@ class _Walk:
         self.packages_of(module)
         tree = self.g.tree(module)
         cls = _find(tree, qualname.split(".")[0]) if "." in qualname else None
+        for target in self.g.dotted_imports(module):
+            self.reference(*target)
         scope = _Scope(module, self.g.bindings(module), {n.name for n in tree.body if isinstance(n, _DEFS)}, cls)
         node = _find(tree, qualname)
         if not isinstance(node, ast.ClassDef):
@@ -249,8 +255,10 @@ class _Walk:
                 self.method(sub.attr)
             if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
                 bound = scope.bindings.get(sub.value.id)
-                if bound is not None and bound[1] is None and (self.g.is_hub(bound[0]) or bound[0] == self.g.package):
-                    self.reference(bound[0], sub.attr)  # ``tasks.export_task``, ``trigger_hgq.custom_objects``
+                if sub.value.id == self.g.package:
+                    self.reference(self.g.package, sub.attr)  # ``trigger_hgq.custom_objects``
+                elif bound is not None and bound[1] is None and self.g.is_hub(bound[0]):
+                    self.reference(bound[0], sub.attr)  # ``tasks.export_task``
                 elif sub.value.id == "self" and scope.cls is not None:
                     if _find(scope.cls, sub.attr) is not None:
                         self.function(scope.module, f"{scope.cls.name}.{sub.attr}")
