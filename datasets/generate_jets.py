@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trigger_hgq.data.generate import add_generate_arguments, run_generate
+from trigger_hgq.data.generation.generate import add_generate_arguments, run_generate
 from trigger_hgq.errors import TriggerHGQError
 
 

@@ -24,6 +24,7 @@ QK = "{SHARED}/reference-models/qkeras_3layer.json"
 FLOAT = f"{I}/float.h5"
 HGQ = f"{I}/untrained_hgq.keras"
 CONFIG = str(REPO / "pipelines" / "configs" / "jet_tagging.yaml")
+LONG = "n" * 300  # a file name longer than any file system allows
 
 
 def _closed_port() -> int:
@@ -45,6 +46,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("convert-out-wrong-extension", ["convert", QK, "{WS}/out.txt"], ["out.txt", ".keras"]),
     ("convert-out-is-folder", ["convert", QK, f"{I}/dir.keras"], ["dir.keras", "folder"]),
     ("convert-out-under-file", ["convert", QK, f"{I}/a_file/sub/out.keras"], ["a_file", "not a folder"]),
+    ("convert-out-uncreatable", ["convert", QK, "/proc/x/y/out.keras"], ["'/proc/x/y/out.keras'", "'/proc'"]),
+    ("convert-out-name-too-long", ["convert", QK, f"{{WS}}/{LONG}.keras"], [f"{LONG}.keras: File name too long"]),
     ("convert-range-reversed", ["convert", QK, "{WS}/out.keras", "--input-range", "1", "-1"], ["--input-range"]),
     ("convert-range-nan", ["convert", QK, "{WS}/out.keras", "--input-range", "nan", "1"], ["--input-range LO"]),
     ("convert-negative-lr-scale", ["convert", QK, "{WS}/out.keras", "--lr-scale", "-2"], ["--lr-scale"]),
@@ -73,6 +76,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("export-npz-ambiguous", ["export", FLOAT, "{WS}/prj", "--data", f"{I}/two.npz"], ["two.npz", "--data-key"]),
     ("export-into-regular-file", ["export", FLOAT, f"{I}/existing_project"], ["existing_project", "existing file"]),
     ("export-under-file", ["export", FLOAT, f"{I}/a_file/prj"], ["a_file", "not a folder"]),
+    ("export-out-uncreatable", ["export", FLOAT, "/proc/x/y/prj"], ["'/proc/x/y/prj'", "'/proc'"]),
+    ("export-out-name-too-long", ["export", FLOAT, f"{{WS}}/{LONG}"], [f"{LONG}: File name too long"]),
     ("export-into-user-folder", ["export", FLOAT, f"{I}/user_folder"], ["user_folder", "not an hls4ml project"]),
     ("export-clock-inf", ["export", FLOAT, "{WS}/prj", "--clock-ns", "inf"], ["--clock-ns"]),
     ("export-clock-zero", ["export", FLOAT, "{WS}/prj", "--clock-ns", "0"], ["--clock-ns"]),

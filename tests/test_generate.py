@@ -15,9 +15,9 @@ import yaml
 pytest.importorskip("pythia8mc")
 pytest.importorskip("fastjet")
 
-from trigger_hgq.data.features import FEATURE_NAMES  # noqa: E402
-from trigger_hgq.data.generate import generate_jets, register, register_generate, run_generate  # noqa: E402
-from trigger_hgq.data.pythia_jets import chunk_seed  # noqa: E402
+from trigger_hgq.data.generation.features import FEATURE_NAMES  # noqa: E402
+from trigger_hgq.data.generation.generate import generate_jets, register, register_generate, run_generate  # noqa: E402
+from trigger_hgq.data.generation.pythia_jets import chunk_seed  # noqa: E402
 from trigger_hgq.errors import TriggerHGQError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

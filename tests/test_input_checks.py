@@ -107,7 +107,7 @@ def test_numba_without_writable_cache(tmp_path):
     # a copy of the module in a folder whose __pycache__ is a regular file: numba finds no cache folder at all
     pkg = tmp_path / "readonly"
     pkg.mkdir()
-    shutil.copy(REPO / "trigger_hgq" / "data" / "features.py", pkg / "features_copy.py")
+    shutil.copy(REPO / "trigger_hgq" / "data" / "generation" / "features.py", pkg / "features_copy.py")
     (pkg / "__pycache__").write_text("not a folder\n")
     script = (  # compile every kernel (no cache possible), run two small ones (the full set compiles for 30 s)
         "import sys, math; sys.path.insert(0, sys.argv[1]); import features_copy as f\n"

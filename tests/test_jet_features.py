@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import uproot
 
-from trigger_hgq.data.features import FEATURE_NAMES, compute_jet_features
+from trigger_hgq.data.generation.features import FEATURE_NAMES, compute_jet_features
 from trigger_hgq.errors import TriggerHGQError
 
 CONSTITUENT_FILE = Path(__file__).resolve().parents[1] / "datasets" / "jets_constituents.root"

@@ -4,16 +4,20 @@ that read it (and those after them); everything else is skipped."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+import trigger_hgq
 from trigger_hgq.pipeline.config import load_pipeline_config
-from trigger_hgq.pipeline.keys import dataset_stamp, yaml_files
-from trigger_hgq.pipeline.run import Run
+from trigger_hgq.pipeline.keys import code_version, dataset_stamp, yaml_files
+from trigger_hgq.pipeline.run import STAGES, Run
+from trigger_hgq.sources import SourceGraph
 
 REPO = Path(__file__).resolve().parents[1]
+PACKAGE = Path(trigger_hgq.__file__).resolve().parent
 
 
 class StubRun(Run):
@@ -102,10 +106,87 @@ def test_rewritten_dataset_at_the_same_path(setup):
 
 def test_code_change_and_key_parts(setup, monkeypatch):
     configs, data, run = setup
-    monkeypatch.setattr("trigger_hgq.pipeline.run.code_version", lambda: "another version")
+    monkeypatch.setattr("trigger_hgq.pipeline.run.code_version", lambda stage: "another version")
     assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "report"]
     files = yaml_files(configs / "baselines" / "jet_tagger_4bit.yaml")
     assert sorted(Path(p).name for p in files) == ["jet_tagger_4bit.yaml", "jet_tagger_float.yaml"]
     assert dataset_stamp(data)["files"][0][1] == data.stat().st_size
     card = dataset_stamp(REPO / "datasets" / "jets_hlf.yaml")
     assert [Path(f[0]).name for f in card["files"]] == ["jets_hlf.root"]
+
+
+# ------------------------------------------------------------------------------------------- code keys per stage
+@pytest.fixture
+def sources(tmp_path):
+    """A copy of the trigger_hgq sources to edit, and the stage keys of its current state."""
+    root = tmp_path / "src" / "trigger_hgq"
+    shutil.copytree(PACKAGE, root, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def keys(stages: tuple[str, ...] = STAGES) -> dict[str, str]:
+        graph = SourceGraph(root)
+        return {stage: code_version(stage, graph) for stage in stages}
+
+    def edit(relative: str, old: str | None = None, new: str = "") -> None:
+        f = root / relative
+        text = f.read_text()
+        added = "\n\ndef added_by_test():\n    return 1\n"
+        f.write_text(text + added if old is None else re.sub(old, new, text, count=1))
+
+    return keys, edit
+
+
+def changed(before: dict, after: dict) -> set[str]:
+    return {stage for stage in before if before[stage] != after[stage]}
+
+
+def test_edited_report_writer_changes_only_the_report_key(sources):
+    keys, edit = sources
+    before = keys()
+    assert len(set(before.values())) == len(STAGES)  # each stage runs its own set of sources
+    edit("report/html.py")
+    assert changed(before, keys()) == {"report"}
+
+
+def test_edited_quantizer_changes_the_training_and_export_keys(sources):
+    keys, edit = sources
+    before = keys()
+    edit("quantizer.py")
+    # every stage that builds, trains, loads or exports a model; the data and report stages do not
+    assert changed(before, keys()) == {"baselines", "autoqkeras", "hgq", "export", "rtl"}
+
+
+def test_edited_data_reader_and_rtl_route(sources):
+    keys, edit = sources
+    before = keys()
+    edit("data/root.py")
+    assert changed(before, keys()) == {"data"}
+    before = keys()
+    edit("export/rtl/synth.py")
+    assert changed(before, keys()) == {"rtl"}
+
+
+def test_key_follows_the_imports_a_stage_adds(sources):
+    """The modules come from the stage's code: a stage that starts importing a module reruns when it changes."""
+    keys, edit = sources
+    edit("pipeline/run.py", r"(    def baselines\(self.*\n)",
+         r"\1        from trigger_hgq.report import html  # noqa: F401\n")
+    before = keys()
+    edit("report/html.py")
+    assert changed(before, keys()) == {"baselines", "report"}
+
+
+def test_stub_run_reruns_only_the_report_after_a_report_edit(setup, sources, monkeypatch):
+    """The real stage runner with the keys of the edited source copy."""
+    _, _, run = setup
+    keys, edit = sources
+    monkeypatch.setattr("trigger_hgq.pipeline.run.code_version", lambda stage: keys((stage,))[stage])
+    assert run()[:-1] == []  # the copy has the same sources
+    edit("report/markdown.py")
+    assert run() == ["report"]
+    edit("quantizer.py")
+    assert run() == ["baselines", "autoqkeras", "hgq", "export", "report"]
+
+
+def test_unknown_stage_is_an_error():
+    with pytest.raises(LookupError, match="Run.nonesuch"):
+        code_version("nonesuch")

@@ -11,7 +11,7 @@ import pytest
 import uproot
 import yaml
 
-from trigger_hgq.data.features import FEATURE_NAMES
+from trigger_hgq.data.generation.features import FEATURE_NAMES
 
 DATASETS = Path(__file__).resolve().parents[1] / "datasets"
 HLF = DATASETS / "jets_hlf.root"
@@ -130,7 +130,7 @@ def test_the_shipped_rows_come_back_from_the_cards_seed(hlf):
     """Re-run the first 20 events of the first top chunk: its jets are rows of the shipped file, bit for bit."""
     pytest.importorskip("pythia8mc")
     pytest.importorskip("fastjet")
-    from trigger_hgq.data.pythia_jets import PROCESSES, ChunkTask, JetSelection, chunk_seed, run_chunk
+    from trigger_hgq.data.generation.pythia_jets import PROCESSES, ChunkTask, JetSelection, chunk_seed, run_chunk
 
     seed = yaml.safe_load((DATASETS / "jets_hlf.yaml").read_text())["generation"]["seed"]
     process = [p.name for p in PROCESSES].index("ttbar")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from pathlib import Path
 
 from trigger_hgq.errors import TriggerHGQError
@@ -39,13 +40,19 @@ def readable_file(path: str | os.PathLike, what: str) -> Path:
 
 
 def _writable_parent(path: Path, what: str) -> None:
-    """The nearest existing ancestor of ``path`` must be a writable folder (so the missing ones can be made)."""
+    """The nearest existing ancestor of ``path`` must be a folder in which a folder can be made (so the missing
+    ones can be); tried with an empty temporary folder, removed at once."""
     for parent in path.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
                 raise TriggerHGQError(f"{what} {str(path)!r}: {str(parent)!r} is a file, not a folder")
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise TriggerHGQError(f"{what} {str(path)!r}: folder {str(parent)!r} is not writable")
+            try:  # what access() cannot tell: a read-only or virtual file system (/proc), a full disk, root
+                os.rmdir(tempfile.mkdtemp(prefix=".trigger-hgq-check-", dir=parent))
+            except OSError as err:
+                raise TriggerHGQError(f"{what} {str(path)!r}: cannot create it in {str(parent)!r} "
+                                      f"({err.strerror or err})") from None
             return
 
 

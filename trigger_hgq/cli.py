@@ -1,8 +1,8 @@
 """`trigger-hgq` command line: a thin dispatcher over subcommands registered by the library's modules.
 
 Each subcommand module exposes ``register(subparsers)``, which adds its parser and sets ``func`` (a callable
-taking the parsed namespace and returning an exit code). User errors (:class:`TriggerHGQError`) become one line
-on stderr and exit code 2.
+taking the parsed namespace and returning an exit code). User errors (:class:`TriggerHGQError`, and an
+``OSError`` on a named file or folder) become one line on stderr and exit code 2.
 
 Only the module of the command being run is imported: the others appear in ``--help`` through :data:`COMMANDS`
 (name, module, one-line help), so that ``trigger-hgq --help`` and ``trigger-hgq data ...`` never import
@@ -80,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:
+        if err.filename is None:
+            raise
+        # a file or folder the command reads or writes (an output path that cannot be created, a full disk...)
+        print(f"trigger-hgq {args.command}: error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        return TriggerHGQError.exit_code
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ FLATTEN_KEYS = ("collection", "counter", "members")
 SPLIT_KEYS = ("train", "val", "test", "seed", "key")
 FORMATS = ("auto", "root", "openml", "hdf5")
 NAN_POLICIES = ("error", "drop", "fill")
-SUFFIX_FORMATS = {".root": "root", ".arff": "openml", ".csv": "openml", ".h5": "hdf5", ".hdf5": "hdf5"}
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$")
 _MEMORY_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
                  "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
@@ -146,17 +145,6 @@ class Card:
                 out.append(path)
         unique = list(dict.fromkeys(p.resolve() for p in out))
         return unique
-
-    def file_format(self, path: Path) -> str:
-        """The reader for ``path``: the card's ``format``, or inferred from the file suffix when ``auto``."""
-        if self.format != "auto":
-            return self.format
-        fmt = SUFFIX_FORMATS.get(path.suffix.lower())
-        if fmt is None:
-            raise TriggerHGQError(
-                f"{self.where}: cannot tell the format of {path} from its suffix; set key 'format' to one of "
-                f"{', '.join(FORMATS[1:])}")
-        return fmt
 
     def cache_dir(self) -> Path | None:
         if self.cache is None:

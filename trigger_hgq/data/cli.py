@@ -1,6 +1,7 @@
-"""``trigger-hgq data ...``: ``inspect`` here; ``generate`` registered by :mod:`trigger_hgq.data.generate` when present.
+"""``trigger-hgq data ...``: ``inspect`` here; ``generate`` registered by
+:mod:`trigger_hgq.data.generation.generate` when present.
 
-Hook for other data subcommands: a module ``trigger_hgq.data.<name>`` listed in :data:`DATA_SUBCOMMANDS` that
+Hook for other data subcommands: a module listed in :data:`DATA_SUBCOMMANDS` that
 exists defines ``register(data_subparsers)``, adds its parser and sets ``func`` (taking the parsed namespace,
 returning an exit code). Heavy imports belong inside ``func``.
 """
@@ -13,7 +14,7 @@ import importlib.util
 import json
 
 # Optional modules adding `trigger-hgq data <name>` subcommands (skipped when the module does not exist).
-DATA_SUBCOMMANDS = ("trigger_hgq.data.generate",)
+DATA_SUBCOMMANDS = ("trigger_hgq.data.generation.generate",)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

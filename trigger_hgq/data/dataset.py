@@ -11,26 +11,20 @@ import numpy as np
 from trigger_hgq.data.cache import cache_file, load_cached, save_cached
 from trigger_hgq.data.card import Card, as_card
 from trigger_hgq.data.chunk import Chunk, concat_chunks
-from trigger_hgq.data.public import iter_h5_chunks, iter_table_chunks, openml_card, zenodo_card
-from trigger_hgq.data.root import iter_root_chunks
+from trigger_hgq.data.formats import card_format, format_of
 from trigger_hgq.data.scaler import Standardizer
 from trigger_hgq.data.split import SPLITS, file_identities, split_indices
 from trigger_hgq.errors import TriggerHGQError
 
-READERS = {"root": iter_root_chunks, "openml": iter_table_chunks, "hdf5": iter_h5_chunks}
-
 
 def resolve_card(source: Card | str | Path | Mapping) -> Card:
     """A card from a card, a mapping, a YAML path, or a public-format file (ARFF/CSV, Zenodo HDF5)."""
-    if isinstance(source, str | Path):
-        suffix = Path(source).suffix.lower()
-        if suffix in (".arff", ".csv"):
-            return openml_card(source)
-        if suffix in (".h5", ".hdf5"):
-            return zenodo_card(source)
-        if suffix == ".root":
-            raise TriggerHGQError(f"{source}: a ROOT file is read through a dataset card (features, label...); "
-                                  "see datasets/README.md")
+    fmt = format_of(source) if isinstance(source, str | Path) else None
+    if fmt is not None:
+        if fmt.bare_card is None:
+            raise TriggerHGQError(f"{source}: a {fmt.title} file is read through a dataset card (features, "
+                                  "label...); see datasets/README.md")
+        return fmt.bare_card(source)
     return as_card(source)
 
 
@@ -40,7 +34,7 @@ def iter_chunks(card: Card | str | Path | Mapping, files: Sequence[Path] | None 
     paths = [Path(p).resolve() for p in files] if files is not None else card.resolve_files()
     ids = file_identities(paths)
     for path in paths:
-        yield from READERS[card.file_format(path)](card, path, ids[path])
+        yield from card_format(card, path).read(card, path, ids[path])
 
 
 def read_rows(card: Card, files: Sequence[Path] | None = None, use_cache: bool = True) -> tuple[Chunk, bool]:

@@ -7,79 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger_hgq.data.branches import (
-    all_branches,
-    branch_path,
-    check_baskets,
-    interpretation,
-    is_readable_leaf,
-    typename,
-)
-from trigger_hgq.data.card import SUFFIX_FORMATS, Card
+from trigger_hgq.data.card import Card
 from trigger_hgq.data.dataset import empty_selection, iter_chunks, resolve_card
-from trigger_hgq.data.public import iter_table, open_h5, read_arff_header
-from trigger_hgq.data.root import get_tree, list_trees, open_root
+from trigger_hgq.data.formats import FILE_FORMATS, format_of
 from trigger_hgq.data.split import SPLITS, split_counts
 
 
 def inspect_file(path: str | Path) -> dict:
-    """The contents of a ROOT, HDF5 or ARFF/CSV file: for ROOT every tree with its entries and every branch,
-    sub-branches included (full path, C++ type, how uproot reads it or why it cannot, readable as an array)."""
+    """The contents of a ROOT, HDF5 or ARFF/CSV file (the inspector of its format; a file of unknown suffix is read
+    as ROOT): for ROOT every tree with its entries and every branch, sub-branches included (full path, C++ type,
+    how uproot reads it or why it cannot, readable as an array)."""
     path = Path(path)
-    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
-    if fmt is None and path.is_file():
-        with open(path, "rb") as f:
-            fmt = "root" if f.read(4) == b"root" else None
-    if fmt == "root" or fmt is None:
-        return _inspect_root(path)
-    if fmt == "hdf5":
-        return _inspect_h5(path)
-    return _inspect_table(path)
-
-
-def _inspect_root(path: Path) -> dict:
-    out: dict = {"file": str(path), "format": "root", "trees": {}}
-    with open_root(path) as file:
-        size = path.stat().st_size
-        for name, cls in list_trees(file).items():
-            if cls == "ROOT::RNTuple":
-                out["trees"][name] = {"class": cls, "entries": None, "branches": []}
-                continue
-            tree = get_tree(file, name)
-            branches = []
-            for b in all_branches(tree):
-                _, text = interpretation(b)
-                branches.append({"name": branch_path(tree, b), "type": typename(b), "interpretation": text,
-                                 "readable": is_readable_leaf(b)})
-            check_baskets(tree, tree.keys(recursive=True), size)
-            out["trees"][name] = {"class": cls, "entries": int(tree.num_entries), "branches": branches}
-    return out
-
-
-def _inspect_h5(path: Path) -> dict:
-    out: dict = {"file": str(path), "format": "hdf5", "datasets": {}}
-    with open_h5(path) as f:
-        def visit(name, obj):
-            if hasattr(obj, "shape"):
-                out["datasets"][name] = {"shape": list(obj.shape), "dtype": str(obj.dtype)}
-        f.visititems(visit)
-    return out
-
-
-def _inspect_table(path: Path) -> dict:
-    attrs = None
-    if path.suffix.lower() == ".arff" and path.is_file():
-        with open(path, encoding="utf-8", errors="replace") as f:
-            attrs = read_arff_header(f, path)
-    rows, names, kinds = 0, [], {}
-    for _, block_names, cols in iter_table(path, 100_000):
-        names = block_names
-        rows += len(next(iter(cols.values())))
-        for n, c in cols.items():
-            kinds[n] = "numeric" if c.dtype.kind == "f" and kinds.get(n, "numeric") == "numeric" else "text"
-    columns = [{"name": n, "type": "{" + ",".join(a[1]) + "}" if attrs and isinstance(a[1], tuple) else kinds[n]}
-               for n, a in zip(names, attrs or [(n, None) for n in names], strict=True)]
-    return {"file": str(path), "format": "arff" if attrs else "csv", "rows": rows, "columns": columns}
+    fmt = format_of(path)
+    return (fmt or FILE_FORMATS["root"]).inspect(path)
 
 
 class _Moments:

@@ -275,6 +275,34 @@ def iter_h5_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
 # ---------------------------------------------------------------- default cards
 
 
+def inspect_h5(path: Path) -> dict:
+    """Every dataset of an HDF5 file with its shape and dtype."""
+    out: dict = {"file": str(path), "format": "hdf5", "datasets": {}}
+    with open_h5(path) as f:
+        def visit(name, obj):
+            if hasattr(obj, "shape"):
+                out["datasets"][name] = {"shape": list(obj.shape), "dtype": str(obj.dtype)}
+        f.visititems(visit)
+    return out
+
+
+def inspect_table(path: Path) -> dict:
+    """The rows and columns (name, type: numeric, text or the ARFF nominal values) of an ARFF or CSV file."""
+    attrs = None
+    if path.suffix.lower() == ".arff" and path.is_file():
+        with open(path, encoding="utf-8", errors="replace") as f:
+            attrs = read_arff_header(f, path)
+    rows, names, kinds = 0, [], {}
+    for _, block_names, cols in iter_table(path, 100_000):
+        names = block_names
+        rows += len(next(iter(cols.values())))
+        for n, c in cols.items():
+            kinds[n] = "numeric" if c.dtype.kind == "f" and kinds.get(n, "numeric") == "numeric" else "text"
+    columns = [{"name": n, "type": "{" + ",".join(a[1]) + "}" if attrs and isinstance(a[1], tuple) else kinds[n]}
+               for n, a in zip(names, attrs or [(n, None) for n in names], strict=True)]
+    return {"file": str(path), "format": "arff" if attrs else "csv", "rows": rows, "columns": columns}
+
+
 def openml_card(path: str | Path, **changes) -> Card:
     """A card for the OpenML ARFF/CSV file: the 16 features, ``class`` mapped to g, q, w, z, t."""
     path = Path(path).resolve()

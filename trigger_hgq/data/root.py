@@ -18,7 +18,16 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from trigger_hgq.data.branches import check_baskets, check_readable, reason, typename
+from trigger_hgq.data.branches import (
+    all_branches,
+    branch_path,
+    check_baskets,
+    check_readable,
+    interpretation,
+    is_readable_leaf,
+    reason,
+    typename,
+)
 from trigger_hgq.data.card import Card
 from trigger_hgq.data.chunk import Chunk, make_chunk
 from trigger_hgq.data.collection import find_counter
@@ -271,3 +280,23 @@ def _step_chunk(card: Card, step: _Step, start: int, file_id: str) -> Chunk:
         return f"{step.path}, tree '{step.tree}', entry {entries[i]}{obj}"
 
     return make_chunk(card, features, labels, keys[sel], locate, constituents, mask)
+
+
+def inspect_root(path: Path) -> dict:
+    """Every tree of a ROOT file with its entries and every branch (path, C++ type, interpretation, readable)."""
+    out: dict = {"file": str(path), "format": "root", "trees": {}}
+    with open_root(path) as file:
+        size = path.stat().st_size
+        for name, cls in list_trees(file).items():
+            if cls == "ROOT::RNTuple":
+                out["trees"][name] = {"class": cls, "entries": None, "branches": []}
+                continue
+            tree = get_tree(file, name)
+            branches = []
+            for b in all_branches(tree):
+                _, text = interpretation(b)
+                branches.append({"name": branch_path(tree, b), "type": typename(b), "interpretation": text,
+                                 "readable": is_readable_leaf(b)})
+            check_baskets(tree, tree.keys(recursive=True), size)
+            out["trees"][name] = {"class": cls, "entries": int(tree.num_entries), "branches": branches}
+    return out

@@ -2,18 +2,22 @@
 
 A stage is skipped on a rerun only when everything it reads is unchanged: the YAML files (their bytes, ``base:``
 files included), the dataset files (size and modification time, like the dataset cache), the arrays the data stage
-wrote (their digest) and the code (a digest of the trigger_hgq source files).
+wrote (their digest) and the code the stage runs (a digest of those trigger_hgq source files).
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from pathlib import Path
 
 import yaml
 
 import trigger_hgq
+from trigger_hgq.sources import SourceGraph, digest
+
+RUN_MODULE = "trigger_hgq.pipeline.run"
+INSTALLED = SourceGraph()
+"""The sources of the imported trigger_hgq."""
 
 CHUNK_BYTES = 1 << 20
 
@@ -61,12 +65,9 @@ def dataset_stamp(path: str | Path) -> dict:
     return {"files": [file_stamp(path)]}
 
 
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """The package version and a digest of every trigger_hgq source file (any code change reruns the stages)."""
-    root = Path(trigger_hgq.__file__).resolve().parent
-    h = hashlib.sha256()
-    for f in sorted(root.rglob("*.py")):
-        h.update(str(f.relative_to(root)).encode())
-        h.update(f.read_bytes())
-    return f"{getattr(trigger_hgq, '__version__', '0')}+{h.hexdigest()[:12]}"
+def code_version(stage: str, graph: SourceGraph = INSTALLED) -> str:
+    """The package version and a digest of the sources the stage runs: ``Run.<stage>`` of
+    :mod:`trigger_hgq.pipeline.run` and every module it reaches (:mod:`trigger_hgq.sources`), so that a change to
+    code the stage does not run leaves its key alone."""
+    modules = graph.modules(RUN_MODULE, f"Run.{stage}")
+    return f"{getattr(trigger_hgq, '__version__', '0')}+{digest(graph, modules)}"

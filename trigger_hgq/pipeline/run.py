@@ -79,7 +79,7 @@ class Run:
     def stage(self, name: str, inputs, fn: Callable[[], dict], after: tuple[str, ...] = ()) -> dict:
         """Run ``fn`` unless ``name`` finished with the same key: its ``inputs``, the code version and the keys
         of the stages it reads (``after``; a stage that reran with other inputs reruns those after it)."""
-        key = fingerprint(name, inputs, code_version(), [self.state.key(dep) for dep in after])
+        key = fingerprint(name, inputs, code_version(name), [self.state.key(dep) for dep in after])
         done = self.state.done(name, key)
         if done is not None:
             log(f"stage {name}: done earlier, skipped (use --force to rerun)")

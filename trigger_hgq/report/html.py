@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import html
 import re
+from dataclasses import dataclass
 
 from trigger_hgq.report import content as c
 from trigger_hgq.report.plots import STYLE, Plot
+from trigger_hgq.report.sections import SECTION_KEYS, TITLES, in_order
 
 CSS = """
 :root { --ink: #1d2330; --muted: #5b6475; --line: #d9dee7; --bg: #f6f7f9; --ok: #1a7f37; --bad: #b42318; }
@@ -87,10 +89,80 @@ def _figure(plot: Plot) -> str:
             f"<figcaption>{html.escape(plot.caption)}</figcaption></figure>")
 
 
+@dataclass(frozen=True)
+class _Page:
+    report: dict
+    plots: list[Plot]
+    notes: list[str]
+
+
+def _h2(key: str, suffix: str = "") -> str:
+    return f"<h2>{html.escape(TITLES[key])}{suffix}</h2>"
+
+
+def _selection(p: _Page) -> list[str]:
+    verdict_cls = "verdict nothing" if p.report["nothing_fits"] else "verdict"
+    return [f'<section class="card {verdict_cls}">'
+            + "".join(f"<p>{_text(t)}</p>" for t in c.selection_paragraphs(p.report)) + "</section>"]
+
+
+def _budget(p: _Page) -> list[str]:
+    return [f'<section>{_h2("budget")}<div class="card">{_dl(c.budget_items(p.report))}</div></section>']
+
+
+def _dataset(p: _Page) -> list[str]:
+    return [f'<section>{_h2("dataset")}<div class="card">{_dl(c.dataset_items(p.report))}</div></section>']
+
+
+def _comparison(p: _Page) -> list[str]:
+    parts = [_h2("comparison")]
+    comp = c.comparison_table(p.report)
+    if comp is None:
+        parts.append('<p class="note">No comparison in this report (no HGQ model was compared).</p>')
+    else:
+        parts += [f"<p>{_text(c.comparison_intro(p.report))}</p>", table(comp)]
+    routes, rtl = c.routes_table(p.report), c.rtl_table(p.report)
+    if routes is not None:
+        parts += ["<h3>Both implementation routes</h3>", table(routes)]
+    if rtl is not None:
+        parts += ["<h3>Open-source RTL route</h3>", table(rtl), f'<p class="note">{html.escape(c.RTL_NOTE)}</p>']
+    return parts
+
+
+def _models(p: _Page) -> list[str]:
+    models = c.models_table(p.report)
+    return [_h2("models", f" ({len(p.report['models'])})"),
+            table(models, wrap_cols=(models.headers.index("Within budget"),)),
+            f'<p class="note">{html.escape(c.MODELS_TABLE_NOTE)}</p>']
+
+
+def _plots(p: _Page) -> list[str]:
+    return [_h2("plots"), *(f'<p class="warn">{html.escape(n)}</p>' for n in p.notes),
+            *(_figure(plot) for plot in p.plots)]
+
+
+def _quantizers(p: _Page) -> list[str]:
+    quant = c.quantizers_table(p.report)
+    return [] if quant is None else [_h2("quantizers"), table(quant),
+                                     f'<p class="note">{html.escape(c.QUANTIZERS_NOTE)}</p>']
+
+
+def _timings(p: _Page) -> list[str]:
+    timings = c.timings_table(p.report)
+    return [] if timings is None else [_h2("timings"), table(timings)]
+
+
+RENDERERS = in_order({"selection": _selection, "budget": _budget, "dataset": _dataset, "comparison": _comparison,
+                      "models": _models, "plots": _plots, "quantizers": _quantizers, "timings": _timings},
+                     "report.html")
+SIDE_BY_SIDE = frozenset({"budget", "dataset"})
+"""Sections shown next to each other (a two-column grid) when they follow one another."""
+
+
 def render_html(report: dict, plots: list[Plot], notes: list[str]) -> str:
     """The whole report.html as a string."""
     name = report["dataset"]["name"]
-    verdict_cls = "verdict nothing" if report["nothing_fits"] else "verdict"
+    page = _Page(report, plots, notes)
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -99,38 +171,15 @@ def render_html(report: dict, plots: list[Plot], notes: list[str]) -> str:
         f'<p class="meta">Created {html.escape(report["created"])} &middot; '
         f'{c.plural(len(report["models"]), "model")} &middot; part {html.escape(report["budget"]["part"])} '
         f'&middot; schema version {report["schema_version"]}</p>',
-        f'<section class="card {verdict_cls}">'
-        + "".join(f"<p>{_text(p)}</p>" for p in c.selection_paragraphs(report)) + "</section>",
-        '<div class="grid2">',
-        f'<section><h2>Budget</h2><div class="card">{_dl(c.budget_items(report))}</div></section>',
-        f'<section><h2>Dataset</h2><div class="card">{_dl(c.dataset_items(report))}</div></section>',
-        "</div>",
-        "<h2>HGQ against the baselines</h2>",
     ]
-    comp = c.comparison_table(report)
-    if comp is None:
-        parts.append('<p class="note">No comparison in this report (no HGQ model was compared).</p>')
-    else:
-        parts += [f'<p>{_text(c.comparison_intro(report))}</p>', table(comp)]
-    routes, rtl = c.routes_table(report), c.rtl_table(report)
-    if routes is not None:
-        parts += ["<h3>Both implementation routes</h3>", table(routes)]
-    if rtl is not None:
-        parts += ["<h3>Open-source RTL route</h3>", table(rtl), f'<p class="note">{html.escape(c.RTL_NOTE)}</p>']
-    parts.append("<h2>Plots</h2>")
-    parts += [f'<p class="warn">{html.escape(n)}</p>' for n in notes]
-    parts += [_figure(p) for p in plots]
-    models = c.models_table(report)
-    parts += [f"<h2>Models ({len(report['models'])})</h2>",
-              table(models, wrap_cols=(models.headers.index("Within budget"),)),
-              f'<p class="note">{html.escape(c.MODELS_TABLE_NOTE)}</p>']
-    quant = c.quantizers_table(report)
-    if quant is not None:
-        parts += ["<h2>Per-layer quantization (QKeras, AutoQKeras)</h2>", table(quant),
-                  f'<p class="note">{html.escape(c.QUANTIZERS_NOTE)}</p>']
-    timings = c.timings_table(report)
-    if timings is not None:
-        parts += ["<h2>Stage timings</h2>", table(timings)]
+    in_grid = False
+    for key, render in zip(SECTION_KEYS, RENDERERS, strict=True):
+        if (key in SIDE_BY_SIDE) != in_grid:
+            parts.append('<div class="grid2">' if not in_grid else "</div>")
+            in_grid = not in_grid
+        parts += render(page)
+    if in_grid:
+        parts.append("</div>")
     parts += ["<footer>Written by trigger-hgq. The same numbers are in report.json beside this file.</footer>",
               "</main></body></html>"]
     return "\n".join(parts) + "\n"

@@ -1,9 +1,9 @@
 """Generate the five-class jet dataset (g, q, w, z, t at pT ~ 1 TeV) with Pythia 8 and FastJet, in parallel.
 
-Work is cut into chunks of events (see :mod:`trigger_hgq.data.pythia_jets`); each chunk runs its own Pythia
+Work is cut into chunks of events (see :mod:`trigger_hgq.data.generation.pythia_jets`); each chunk runs its own Pythia
 seeded from (seed, process, chunk index) and chunks are consumed in order, so the output depends on the seed
 only, not on the number of worker processes. Jets are shuffled with the seed and written as a ROOT TTree
-(:mod:`trigger_hgq.data.jetfile`).
+(:mod:`trigger_hgq.data.generation.jetfile`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger_hgq.data.features import FEATURE_NAMES
-from trigger_hgq.data.jetfile import CLASSES, CONSTITUENT_FIELDS, KINEMATICS
-from trigger_hgq.data.pythia_jets import (
+from trigger_hgq.data.generation.features import FEATURE_NAMES
+from trigger_hgq.data.generation.jetfile import CLASSES, CONSTITUENT_FIELDS, KINEMATICS
+from trigger_hgq.data.generation.pythia_jets import (
     COMMON_SETTINGS,
     PROCESSES,
     ChunkTask,
@@ -191,7 +191,7 @@ def _canonical_command(prog: str, args: argparse.Namespace) -> str:
 
 def run_generate(args: argparse.Namespace, prog: str = "trigger-hgq data generate") -> int:
     """Generate, write the ROOT file (and the card); print a one-line summary."""
-    from trigger_hgq.data.jetfile import write_card, write_jet_tree
+    from trigger_hgq.data.generation.jetfile import write_card, write_jet_tree
 
     command = _canonical_command(prog, args)
     start = time.time()

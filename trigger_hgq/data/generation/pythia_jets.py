@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trigger_hgq.data.features import FEATURE_NAMES, compute_jet_features
+from trigger_hgq.data.generation.features import FEATURE_NAMES, compute_jet_features
 from trigger_hgq.errors import TriggerHGQError
 
 COMMON_SETTINGS: tuple[str, ...] = (

@@ -11,7 +11,7 @@ import uproot
 import yaml
 
 from trigger_hgq.atomic import atomic_path, write_text_atomic
-from trigger_hgq.data.features import FEATURE_NAMES
+from trigger_hgq.data.generation.features import FEATURE_NAMES
 
 CLASSES: tuple[str, ...] = ("g", "q", "w", "z", "t")
 KINEMATICS: tuple[str, ...] = ("j_pt", "j_eta", "j_phi", "j_mass")
