@@ -428,7 +428,7 @@ def test_cli_rewrites_a_report_and_reports_bad_input(full, tmp_path, capsys):
     bad.write_text(json.dumps(report))
     assert cli_main(["render", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "report budget.clock_ns: expected a number > 0" in err and str(bad) in err
+    assert err.count("\n") == 0 and "report: key 'budget.clock_ns': expected a number > 0" in err and str(bad) in err
 
 
 def test_layers_without_weights_round_trip_through_report_json(tmp_path):
