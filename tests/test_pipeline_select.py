@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.pipeline.select import Budget, compare, select
+from trigger_hgq.fpga import Budget
+from trigger_hgq.pipeline.select import compare, select
 
 
 def model(name, method, acc, cycles, lut=1000, dsp=0, ebops=10000, exact=1.0):

@@ -325,7 +325,7 @@ class Obj(Spec):
             for key, f in self.fields.items():
                 if key not in value:
                     if f.required:
-                        raise SchemaError(join(path, key), "missing required key")
+                        raise SchemaError(join(path, key), "missing required key" + (f" ({f.doc})" if f.doc else ""))
                     out[key] = f.default
                     continue
                 out[key] = f.spec.check(value[key], join(path, key))
@@ -334,6 +334,26 @@ class Obj(Spec):
                 raise SchemaError(err.path, f"{err.problem} ({self.name_label} {label!r})") from None
             raise
         return out
+
+
+@dataclass
+class Tagged(Spec):
+    """A mapping whose ``tag`` key (e.g. ``type``) picks its spec among ``options``."""
+
+    tag: str = "type"
+    options: dict[str, Spec] = field(default_factory=dict)
+
+    @property
+    def doc(self) -> str:  # type: ignore[override]
+        return f"mapping with {self.tag}: " + " | ".join(self.options)
+
+    def check(self, value, path):
+        if not isinstance(value, dict):
+            raise SchemaError(path, f"expected a mapping, got {shown(_plain(value))}")
+        kind = value.get(self.tag)
+        if not isinstance(kind, str) or kind not in self.options:
+            raise SchemaError(join(path, self.tag), f"expected one of {', '.join(self.options)}, got {shown(kind)}")
+        return self.options[kind].check(value, path)
 
 
 def validate(spec: Spec, value: Any, source: str, path: str = "", error: type[SchemaError] = SchemaError) -> Any:
