@@ -49,7 +49,7 @@ def test_shipped_config_and_profiles():
     "changes, message",
     [
         ({"hgq__scheduel": {}}, "'hgq.scheduel': unknown key"),
-        ({"budget__latency_ns": 0}, "budget.latency_ns 0: expected a finite number > 0"),
+        ({"budget__latency_ns": 0}, "pipeline.yaml: key 'budget.latency_ns': expected a number > 0, got 0"),
         ({"colour": "red"}, "'colour': unknown key"),
         ({"hgq__schedule": {"epochs": 3, "kind": "cubic"}}, "hgq.schedule.kind"),
         ({"profile": "huge"}, "'profile'"),

@@ -114,7 +114,7 @@ class _Probe:
 
     def __call__(self, x, training=None):
         q = self.q
-        xq = q._quantize_grid(x, q.f_int()).numpy()
+        xq = q.quantize_grid(x, q.f_int()).numpy()
         out = (xq < q.vmin.numpy()) | (xq > q.vmax.numpy())
         self.flags.append(out.reshape(len(out), -1).any(axis=1))
         return q(x, training)
