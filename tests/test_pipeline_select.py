@@ -47,6 +47,15 @@ def test_bad_budget_is_named(kwargs, key):
         Budget(**kwargs)
 
 
+def test_budget_message_names_the_key():
+    with pytest.raises(TriggerHGQError) as info:
+        Budget(clock_ns="fast")
+    assert str(info.value) == "key 'budget.clock_ns': expected a number, got 'fast'"
+    with pytest.raises(TriggerHGQError, match="key 'budget.part': resources of 'xc7z020' unknown"):
+        Budget(part="xc7z020", lut_fraction=0.1)
+    assert Budget(part="xc7z020").latency_cycles == 20  # an unknown part is fine without resource fractions
+
+
 def test_comparison_uses_cheapest_hgq_point_at_baseline_accuracy():
     models = [model("q6", "qkeras", 0.740, 15, lut=20000, dsp=10, ebops=60000),
               model("h_big", "hgq", 0.745, 10, lut=4000, ebops=8000),

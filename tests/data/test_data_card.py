@@ -46,6 +46,9 @@ def test_defaults_and_forms():
     ({"flatten": {"collection": "Jet", "countr": "n"}}, "key 'flatten.countr': unknown key"),
     ({"flatten": {"collection": "Jet", "counter": 3}}, "key 'flatten.counter': expected a non-empty string, got 3"),
     ({"cache": 3}, "key 'cache': expected a non-empty string, got 3"),
+    ({"constituents": {"branches": ["pt"], "max_particles": "abc"}},
+     "key 'constituents.max_particles': expected an integer >= 1, got 'abc'"),
+    ({"split": {"train": 1.5, "val": 0.0, "test": 0.0}}, "key 'split.train': expected a number <= 1.0, got 1.5"),
 ])
 def test_bad_values_name_the_card_and_key(tmp_path, change, message):
     path = tmp_path / "bad.yaml"
