@@ -75,10 +75,14 @@ def make_inputs(ws: Path, shared: Path) -> None:
     configs = repo_config.parent
     (inp / "bad_baseline.yaml").write_text(f"base: {configs / 'baselines' / 'jet_tagger_6bit.yaml'}\n"
                                            "training: {epochs: many}\n")
-    (inp / "with_bad_baseline.yaml").write_text(base + f"baselines: {{configs: [{inp / 'bad_baseline.yaml'}]}}\n")
+    (inp / "with_bad_baseline.yaml").write_text(base + f"float: {{enabled: false}}\n"
+                                                f"baselines: {{configs: [{inp / 'bad_baseline.yaml'}]}}\n")
     (inp / "bad_search.yaml").write_text(f"base: {configs / 'autoqkeras.yaml'}\nmode: grid\n")
-    (inp / "with_bad_search.yaml").write_text(base + f"autoqkeras: {{config: {inp / 'bad_search.yaml'}}}\n")
-    (inp / "bad_value_card.yaml").write_text(card.replace("name: jets_hlf", "name: jets_hlf\nconstituents: "
+    (inp / "with_bad_search.yaml").write_text(
+        base + f"float: {{enabled: false}}\nbaselines: {{configs: [{configs / 'baselines' / 'jet_tagger_6bit.yaml'}]}}"
+        "\n"
+        f"autoqkeras: {{config: {inp / 'bad_search.yaml'}}}\n")
+    (inp / "bad_value_card.yaml").write_text(card.replace("\nconstituents: null", "\nconstituents: "
                                                           "{branches: [pt], max_particles: abc}"))
 
 
