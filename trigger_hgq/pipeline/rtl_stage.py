@@ -10,8 +10,8 @@
       hls_da: true                 # also hls4ml's distributed_arithmetic flavour of each (C-sim checked)
 
 The RTL route needs yosys and Verilator; a baseline with thousands of multiplications (uniform 6-bit weights)
-synthesizes in minutes where an HGQ point takes seconds, so the default profile lists one baseline and ``full``
-takes them all.
+synthesizes far slower than a sparse HGQ point, so the default profile lists one baseline and ``full`` takes
+more. :data:`RTL_SPEC` declares the accepted values.
 """
 
 from __future__ import annotations
