@@ -70,6 +70,20 @@ def make_inputs(ws: Path, shared: Path) -> None:
     (inp / "inf_budget.yaml").write_text(base + "budget: {latency_ns: .inf}\n")
     (inp / "string_budget.yaml").write_text(base + "budget: {clock_ns: fast}\n")
     (inp / "bad_rows.yaml").write_text(base + "max_train_rows: -5\n")
+    (inp / "bad_rtl.yaml").write_text(base + "export: {rtl: {hgq: -1}}\n")
+    (inp / "lut_fraction.yaml").write_text(base + "budget: {lut_fraction: 2}\n")
+    configs = repo_config.parent
+    (inp / "bad_baseline.yaml").write_text(f"base: {configs / 'baselines' / 'jet_tagger_6bit.yaml'}\n"
+                                           "training: {epochs: many}\n")
+    (inp / "with_bad_baseline.yaml").write_text(base + f"float: {{enabled: false}}\n"
+                                                f"baselines: {{configs: [{inp / 'bad_baseline.yaml'}]}}\n")
+    (inp / "bad_search.yaml").write_text(f"base: {configs / 'autoqkeras.yaml'}\nmode: grid\n")
+    (inp / "with_bad_search.yaml").write_text(
+        base + f"float: {{enabled: false}}\nbaselines: {{configs: [{configs / 'baselines' / 'jet_tagger_6bit.yaml'}]}}"
+        "\n"
+        f"autoqkeras: {{config: {inp / 'bad_search.yaml'}}}\n")
+    (inp / "bad_value_card.yaml").write_text(card.replace("\nconstituents: null", "\nconstituents: "
+                                                          "{branches: [pt], max_particles: abc}"))
 
 
 def snapshot(ws: Path) -> set[str]:

@@ -88,6 +88,8 @@ def test_shipped_config_is_valid():
         ({"quantization_config": {"kernel": {"quantized_bitz(4,0)": 4}}}, "quantization_config.kernel"),
         ({"quantization_config": {"weights": {"quantized_bits(4,0)": 4}}}, "quantization_config.weights"),
         ({"reference": "baselines/jet_tagger_6bit.yaml"}, "float model"),
+        ({"max_trials": 0}, "search.yaml: key 'max_trials': expected an integer >= 1, got 0"),
+        ({"quantization_config": {"kernel": {}}}, "key 'quantization_config.kernel': expected a non-empty mapping"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, change, message):

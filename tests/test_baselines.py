@@ -105,6 +105,10 @@ def test_conv_and_input_quantizer_entries():
         ({"quantization": {"bits": 1}}, "quantization.bits"),
         ({"quantization": {"bits": 6, "alpha": "auto"}}, "quantization.alpha"),
         ({"training": {"epochs": "many"}}, "training.epochs"),
+        ({"training": {"early_stopping_patience": -1}}, "bad.yaml: key 'training.early_stopping_patience': "
+                                                        "expected an integer >= 0, got -1"),
+        ({"layers": [{"type": "dense", "units": 0}]}, "bad.yaml: key 'layers[0].units': expected an integer >= 1"),
+        ({"input_shape": []}, "bad.yaml: key 'input_shape': expected a non-empty list"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, change, message):

@@ -49,7 +49,7 @@ def test_shipped_config_and_profiles():
     "changes, message",
     [
         ({"hgq__scheduel": {}}, "'hgq.scheduel': unknown key"),
-        ({"budget__latency_ns": 0}, "budget.latency_ns 0: expected a finite number > 0"),
+        ({"budget__latency_ns": 0}, "pipeline.yaml: key 'budget.latency_ns': expected a number > 0, got 0"),
         ({"colour": "red"}, "'colour': unknown key"),
         ({"hgq__schedule": {"epochs": 3, "kind": "cubic"}}, "hgq.schedule.kind"),
         ({"profile": "huge"}, "'profile'"),
@@ -60,8 +60,26 @@ def test_shipped_config_and_profiles():
     ],
 )
 def test_bad_config_is_named(tmp_path, changes, message):
+    """Each problem names the config file and the key path, in the schema's one format."""
     with pytest.raises(TriggerHGQError, match=message.replace(".", r"\.").replace("(", r"\(")):
         load_pipeline_config(write_config(tmp_path, **changes))
+
+
+@pytest.mark.parametrize("changes, key, problem", [
+    ({"budget__lut_fraction": 2}, "budget.lut_fraction", "expected a number <= 1.0 (a fraction of the part), got 2"),
+    ({"budget__part": "xc7z020", "budget__dsp_fraction": 0.5}, "budget.part",
+     "resources of 'xc7z020' unknown (known: xcvu13p, xcvu9p, xcvu7p, xcku115, xcvu19p)"),
+    ({"export__rtl": {"hgq": 1, "baseline": ["a"]}}, "export.rtl.baseline",
+     "unknown key (known: hgq, baselines, matched, hls_da)"),
+    ({"export__rtl": "yes"}, "export.rtl", "expected a count >= 0 or a mapping, got 'yes'"),
+    ({"max_train_rows": 50}, "max_train_rows", "expected an integer >= 100, got 50"),
+    ({"hgq__schedule": {"epochs": 0}}, "hgq.schedule.epochs", "expected an integer >= 1, got 0"),
+])
+def test_config_message_format(tmp_path, changes, key, problem):
+    path = write_config(tmp_path, **changes)
+    with pytest.raises(TriggerHGQError) as info:
+        load_pipeline_config(path)
+    assert str(info.value) == f"config {path.resolve()}: key '{key}': {problem}"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.pipeline.select import Budget, compare, select
+from trigger_hgq.fpga import Budget
+from trigger_hgq.pipeline.select import compare, select
 
 
 def model(name, method, acc, cycles, lut=1000, dsp=0, ebops=10000, exact=1.0):
@@ -44,6 +45,15 @@ def test_lut_budget_and_bit_exactness_count():
 def test_bad_budget_is_named(kwargs, key):
     with pytest.raises(TriggerHGQError, match=f"budget.{key}"):
         Budget(**kwargs)
+
+
+def test_budget_message_names_the_key():
+    with pytest.raises(TriggerHGQError) as info:
+        Budget(clock_ns="fast")
+    assert str(info.value) == "key 'budget.clock_ns': expected a number, got 'fast'"
+    with pytest.raises(TriggerHGQError, match="key 'budget.part': resources of 'xc7z020' unknown"):
+        Budget(part="xc7z020", lut_fraction=0.1)
+    assert Budget(part="xc7z020").latency_cycles == 20  # an unknown part is fine without resource fractions
 
 
 def test_comparison_uses_cheapest_hgq_point_at_baseline_accuracy():

@@ -336,14 +336,14 @@ def test_validation_error_names_the_key_path(path, mutate, words):
         validate_report(report)
     err = info.value
     assert isinstance(err, ReportSchemaError) and err.path == path
-    assert str(err).startswith(f"report {path}: ") and words in str(err)
+    assert str(err).startswith(f"report: key '{path}': ") and words in str(err)
     if re.match(r"models\[\d+\]\.", path):
         idx = int(re.match(r"models\[(\d+)\]", path).group(1))
         assert f"(model {report['models'][idx]['name']!r})" in str(err)
 
 
 def test_validation_of_non_dict_and_nothing_fits_closest():
-    with pytest.raises(ReportSchemaError, match=r"report \(root\): expected a mapping"):
+    with pytest.raises(ReportSchemaError, match=r"^report: expected a mapping"):
         validate_report([])
     report = make_report(latency_ns=10.0)
     report["closest"] = None
@@ -428,7 +428,7 @@ def test_cli_rewrites_a_report_and_reports_bad_input(full, tmp_path, capsys):
     bad.write_text(json.dumps(report))
     assert cli_main(["render", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "report budget.clock_ns: expected a number > 0" in err and str(bad) in err
+    assert err.count("\n") == 0 and "report: key 'budget.clock_ns': expected a number > 0" in err and str(bad) in err
 
 
 def test_layers_without_weights_round_trip_through_report_json(tmp_path):

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.fpga import Budget
 from trigger_hgq.pipeline.config import load_pipeline_config
 from trigger_hgq.pipeline.rtl_stage import merge_rtl, rtl_candidates, rtl_settings
-from trigger_hgq.pipeline.select import Budget, compare, rtl_view, select
+from trigger_hgq.pipeline.select import compare, rtl_view, select
 
 CONFIG = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "jet_tagging.yaml"
 
@@ -85,6 +86,9 @@ def test_rtl_candidates_follow_export_rtl():
                      ("yes", "export.rtl"), ({"baselines": "q6"}, "export.rtl.baselines")):
         with pytest.raises(TriggerHGQError, match=key):
             rtl_settings(bad)
+    with pytest.raises(TriggerHGQError) as info:
+        rtl_settings({"hgq": "two"}, "config p.yaml")
+    assert str(info.value) == "config p.yaml: key 'export.rtl.hgq': expected an integer >= 0, got 'two'"
     merged = merge_rtl(models, [{"name": "q6", "yosys": {"lut": 5}, "rtl": {"latency_cycles": 3}}])
     assert merged[0]["yosys"] == {"lut": 5} and "yosys" not in merged[1] and "yosys" not in models[0]
 

@@ -98,8 +98,7 @@ def unwrapped_predict(model: tf.keras.Model, x, batch_size: int = 16384) -> np.n
     its quantized value, as if its accumulator were wide enough; saturating ones (the input quantizer) still clip.
 
     The reference that tells whether wrap-around changed a prediction. Exact at any width, unlike the same model
-    with wider ranges: wrapping a value in float32 loses its low bits once ``k + i + f`` exceeds 24 (measured: a
-    logit with 12 fractional bits and 6 extra integer bits changed 2 test classes of a full-profile model).
+    with wider ranges: wrapping a value in float32 loses its low bits once ``k + i + f`` exceeds 24.
     """
     with _flag([q for q in activation_quantizers(model) if q.config.overflow == "WRAP"], "unbounded"):
         return np.concatenate([np.asarray(model(batch, training=False)) for batch in _batches(x, batch_size)])
@@ -114,7 +113,7 @@ class _Probe:
 
     def __call__(self, x, training=None):
         q = self.q
-        xq = q._quantize_grid(x, q.f_int()).numpy()
+        xq = q.quantize_grid(x, q.f_int()).numpy()
         out = (xq < q.vmin.numpy()) | (xq > q.vmax.numpy())
         self.flags.append(out.reshape(len(out), -1).any(axis=1))
         return q(x, training)

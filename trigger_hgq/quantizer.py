@@ -244,7 +244,7 @@ class FixedQuantizer:
         self.vmax.assign(tf.broadcast_to(tf.cast(vmax, tf.float32), self.shape))
 
     # ----------------------------------------------------------------------------------------- forward
-    def _quantize_grid(self, x: tf.Tensor, f_int: tf.Tensor) -> tf.Tensor:
+    def quantize_grid(self, x: tf.Tensor, f_int: tf.Tensor) -> tf.Tensor:
         """Round x onto the 2**-f grid: straight-through for x, HGQ surrogate for f (one fused gradient).
 
         The grid values are divided by ``2**f`` rather than multiplied by ``2**-f``: both are exact (a power of
@@ -273,7 +273,7 @@ class FixedQuantizer:
 
     def __call__(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         f_int = self.f_int()
-        xq = self._quantize_grid(x, f_int)
+        xq = self.quantize_grid(x, f_int)
         if self.is_weight:
             return xq
         if training or self.recording:
@@ -299,7 +299,7 @@ class FixedQuantizer:
         """Sign, integer and fractional bits per element (no gradient). Weights need their ``values``."""
         f_int = tf.stop_gradient(self.f_int())
         if self.is_weight:
-            k, i = weight_kif(self._quantize_grid(tf.stop_gradient(values), f_int), f_int)
+            k, i = weight_kif(self.quantize_grid(tf.stop_gradient(values), f_int), f_int)
         else:
             k, i = range_kif(self.vmin, self.vmax, f_int)
         return k, i, f_int

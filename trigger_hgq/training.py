@@ -21,13 +21,11 @@ from trigger_hgq.callbacks import (
     ParetoFront,
     ResetRanges,
 )
-from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.pareto import thin_front as thin_front  # re-exported: the pipeline picks exports with it
+from trigger_hgq.schema import Enum, Float, Int, Obj, validate
 
 VALIDATION_BATCH_ROWS = 16384
-"""Rows per validation batch in :func:`train_hgq`. Validation is inference only, so its batch size changes no result
-(accuracy is a count of rows), only the time: at the training batch of 1024, validating the shipped data's 20k jets
-took 25-50% of each epoch, in 16384-row batches about 3%."""
+"""Rows per validation batch in :func:`train_hgq` (at least the training batch). Validation is inference only, so
+its batch size changes no result (accuracy is a count of rows), only the time it takes."""
 
 
 @dataclass
@@ -48,30 +46,33 @@ class HGQSchedule:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "schedule", key: str = "schedule") -> HGQSchedule:
-        """Validated schedule; errors read ``<source> key '<key>.<field>': ...``."""
-        unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise TriggerHGQError(f"{source} key '{key}.{unknown[0]}': unknown key "
-                                  f"(known: {sorted(cls.__dataclass_fields__)})")
-        sched = cls(**raw)
-        if sched.kind not in SCHEDULES:
-            raise TriggerHGQError(f"{source} key '{key}.kind': {sched.kind!r}, expected one of {SCHEDULES}")
-        for name in ("epochs", "batch_size"):
-            if getattr(sched, name) < 1:
-                raise TriggerHGQError(f"{source} key '{key}.{name}': must be >= 1")
-        return sched
+        """Validated schedule (:data:`SCHEDULE_SPEC`); errors read ``<source>: key '<key>.<field>': ...``."""
+        checked = validate(SCHEDULE_SPEC, raw, source, key)
+        return cls(**{k: checked[k] for k in raw})
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+_NUMBER = Float(text_ok=True)
+SCHEDULE_SPEC = Obj({
+    "epochs": (Int(lo=1), False, "training epochs (beta ramps over all of them)"),
+    "batch_size": (Int(lo=1), False, "rows per training step"),
+    "learning_rate": (Float(lo=0.0, text_ok=True), False, "Adam learning rate"),
+    "beta0": (_NUMBER, False, "beta of the first epoch"),
+    "beta1": (_NUMBER, False, "beta of the last epoch"),
+    "kind": (Enum(SCHEDULES), False, "how beta moves from beta0 to beta1"),
+    "lr_cycles": (Int(lo=0), False, "cosine learning-rate decays with restarts (0: constant)"),
+    "seed": (Int(lo=None), False, "random seed of the run"),
+}, strict=True)
+"""The keys of :class:`HGQSchedule` (the pipeline config's ``hgq.schedule``)."""
+
+
 STEPS_PER_EXECUTION = 32
-"""Train steps that :func:`compile_for_hgq` runs per call into TensorFlow (Keras ``steps_per_execution``). Each
-call costs a fixed dispatch that the XLA-compiled step of an HGQ model pays more of than float Keras (a bits tensor
-beside every weight and activation: the jet MLP has 21 trainable tensors, against 8 in float); 32 steps per call
-made epochs at batch 1024 about 0.76x as long. The steps and their arithmetic are the same, so the trained weights
-are identical; batch-level callbacks see one call per 32 steps (epoch-level ones, which every trigger-hgq callback
-is, are unaffected)."""
+"""Train steps that :func:`compile_for_hgq` runs per call into TensorFlow (Keras ``steps_per_execution``): each
+call costs a fixed dispatch, which an HGQ model (a bits tensor beside every weight and activation) pays more of
+than float Keras. The steps and their arithmetic are the same, so the trained weights are identical; batch-level
+callbacks see one call per 32 steps (epoch-level ones, which every trigger-hgq callback is, are unaffected)."""
 
 
 def compile_for_hgq(model: tf.keras.Model, learning_rate: float, jit_compile: bool = True,
@@ -79,8 +80,8 @@ def compile_for_hgq(model: tf.keras.Model, learning_rate: float, jit_compile: bo
     """Compile with the loss HGQ models use: they output logits (no softmax in bit-exact firmware).
 
     ``jit_compile``: the whole train step is compiled by XLA, which fuses the many small elementwise ops of the
-    quantizers, range tracking and EBOPs penalty (about 1.5-2x faster epochs at batch 1024-2048, see
-    ``benchmarks/bench_training.py``); the quantized values are unchanged (powers of two and floor are exact).
+    quantizers, range tracking and EBOPs penalty (timings: ``benchmarks/bench_training.py``); the quantized values
+    are unchanged (powers of two and floor are exact).
     ``steps_per_execution``: see :data:`STEPS_PER_EXECUTION`.
     """
     model.compile(

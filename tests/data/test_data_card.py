@@ -32,20 +32,23 @@ def test_defaults_and_forms():
 @pytest.mark.parametrize("change, message", [
     ({"label": {"branch": "y", "expression": "z > 1"}}, "key 'label': needs exactly one of branch, one_hot, "
                                                         "expression; got ['branch', 'expression']"),
-    ({"label": {"brnch": "y"}}, "unknown key 'label.brnch'"),
+    ({"label": {"brnch": "y"}}, "key 'label.brnch': unknown key"),
     ({"split": {"train": 0.5, "val": 0.2, "test": 0.2}}, "key 'split': train + val + test must be 1, got 0.9"),
     ({"split": {"train": 0.0, "val": 0.5, "test": 0.5}}, "key 'split.train': must be above 0"),
-    ({"nan_policy": "ignore"}, "key 'nan_policy': must be one of error, drop, fill, got 'ignore'"),
-    ({"step_size": "lots"}, "key 'step_size': must be a number of entries or a size such as '50 MB'"),
-    ({"step_size": 0}, "key 'step_size': must be at least 1"),
+    ({"nan_policy": "ignore"}, 'key \'nan_policy\': expected one of "error" | "drop" | "fill", got \'ignore\''),
+    ({"step_size": "lots"}, "key 'step_size': expected a number of entries >= 1 or a size such as '50 MB', got 'lots'"),
+    ({"step_size": 0}, "key 'step_size': expected a number of entries >= 1 or a size such as '50 MB', got 0"),
     ({"classes": ["s", "s"]}, "key 'classes': class names must be unique"),
     ({"constituents": {"branches": {"pt": "c_pt"}, "sort_by": "e"}}, "key 'constituents.sort_by': 'e' is not one"),
     ({"constituents": {"branches": {"pt": "c_pt"}}, "flatten": "Jet"}, "key 'constituents': cannot be combined"),
-    ({"features": []}, "key 'features': must be a non-empty list of strings"),
-    ({"flatten": {"counter": "Jet_size"}}, "key 'flatten.collection': is required"),
-    ({"flatten": {"collection": "Jet", "countr": "n"}}, "unknown key 'flatten.countr'"),
-    ({"flatten": {"collection": "Jet", "counter": 3}}, "key 'flatten.counter': must be a non-empty string"),
-    ({"cache": 3}, "key 'cache': must be a non-empty string"),
+    ({"features": []}, "key 'features': expected a non-empty list of names or a mapping"),
+    ({"flatten": {"counter": "Jet_size"}}, "key 'flatten.collection': missing required key"),
+    ({"flatten": {"collection": "Jet", "countr": "n"}}, "key 'flatten.countr': unknown key"),
+    ({"flatten": {"collection": "Jet", "counter": 3}}, "key 'flatten.counter': expected a non-empty string, got 3"),
+    ({"cache": 3}, "key 'cache': expected a non-empty string, got 3"),
+    ({"constituents": {"branches": ["pt"], "max_particles": "abc"}},
+     "key 'constituents.max_particles': expected an integer >= 1, got 'abc'"),
+    ({"split": {"train": 1.5, "val": 0.0, "test": 0.0}}, "key 'split.train': expected a number <= 1.0, got 1.5"),
 ])
 def test_bad_values_name_the_card_and_key(tmp_path, change, message):
     path = tmp_path / "bad.yaml"
@@ -56,14 +59,14 @@ def test_bad_values_name_the_card_and_key(tmp_path, change, message):
 
 
 def test_required_keys_and_missing_card(tmp_path):
-    with pytest.raises(TriggerHGQError, match="key 'label': is required"):
+    with pytest.raises(TriggerHGQError, match="key 'label': missing required key"):
         parse_card({"files": ["a.root"], "features": ["x"]})
     with pytest.raises(TriggerHGQError, match="key 'classes': is required with label.branch 'y'"):
         parse_card({"files": ["a.root"], "features": ["x"], "label": {"branch": "y"}})
     with pytest.raises(TriggerHGQError, match=r"dataset card not found: .*nope\.yaml"):
         load_card(tmp_path / "nope.yaml")
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
-    with pytest.raises(TriggerHGQError, match=r"list\.yaml: must be a YAML mapping"):
+    with pytest.raises(TriggerHGQError, match=r"list\.yaml: expected a YAML mapping"):
         load_card(tmp_path / "list.yaml")
 
 

@@ -82,10 +82,10 @@ def _case(name, folder):
         return good, _card(folder, features={"x": "f0 +* 2"}), ["card.yaml", "feature 'x'", "'f0 +* 2' is not a "
                                                                 "valid expression"]
     if name == "unknown card key":
-        return good, _card(folder, featurs=["f0"]), ["card.yaml", "unknown key 'featurs'"]
+        return good, _card(folder, featurs=["f0"]), ["card.yaml", "key 'featurs': unknown key"]
     if name == "unknown nested card key":
         return good, _card(folder, split={"train": 0.5, "val": 0.5, "test": 0.0, "sed": 1}), [
-            "card.yaml", "unknown key 'split.sed'"]
+            "card.yaml", "key 'split.sed': unknown key"]
     if name == "malformed yaml":
         path = folder / "card.yaml"
         path.write_text("name: x\nfiles: [good.root\nfeatures: [f0]\n")

@@ -34,14 +34,11 @@ import tensorflow as tf
 
 from trigger_hgq.atomic import write_json_atomic
 from trigger_hgq.baselines.qkeras_models import build_qkeras_model, loss_for, train_baseline, validate_baseline_config
-from trigger_hgq.config import check_keys, get_number, load_yaml, where
+from trigger_hgq.config import check_config, config_source, load_yaml
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.schema import Anything, Bool, Enum, Float, Int, ListOf, MapOf, Nullable, Obj, Str, Where, fail
 from trigger_hgq.verbosity import quiet_warnings
 
-TOP_KEYS = {"reference", "mode", "max_trials", "epochs_per_trial", "batch_size", "learning_rate", "goal",
-            "quantization_config", "limit", "tune_filters", "tune_filters_exceptions", "transfer_weights",
-            "activation_bits", "seed", "description", "input", "retrain"}
-GOAL_KEYS = {"type", "delta_p", "delta_n", "rate", "stress", "params"}
 GOAL_DEFAULTS = {
     "bits": {"input_bits": 8, "output_bits": 8, "ref_bits": 8, "config": {"default": ["parameters", "activations"]}},
     "energy": {"process": "horowitz", "parameters_on_memory": ["sram", "sram"],
@@ -82,61 +79,62 @@ def _hypermodel_class():
 
 
 # ------------------------------------------------------------------------------------------------ config
+_FACTOR = Float(lo=0.0, text_ok=True)
+AUTOQKERAS_SPEC = Obj({
+    "reference": (Str(), True, "a baseline config of the float model"),
+    "description": (Str(nonempty=False), False),
+    "mode": (Enum(("random", "bayesian", "hyperband")), False, "the keras-tuner search"),
+    "max_trials": (Int(lo=1), False),
+    "epochs_per_trial": (Int(lo=1), False),
+    "batch_size": (Int(lo=1), False),
+    "learning_rate": (Float(lo=0.0, text_ok=True), False),
+    "seed": (Nullable(Int(lo=None)), False),
+    "goal": (Nullable(Obj({
+        "type": (Enum(tuple(GOAL_DEFAULTS)), False, "bits or energy"),
+        **{k: (_FACTOR, False) for k in ("delta_p", "delta_n", "rate", "stress")},
+        "params": (Nullable(MapOf(Anything())), False, "passed to QKeras' forgiving factor"),
+    }, strict=True)), False, "the forgiving factor"),
+    "quantization_config": (Where(Obj({
+        kind: (MapOf(Int(lo=0), key_doc="quantizer", nonempty=True), False) for kind in QUANTIZER_KINDS},
+        strict=True), lambda space: None if any(space.values()) else "expected candidate quantizers of at least "
+                                                                      "one kind"), True,
+        "candidate quantizers per kind"),
+    "limit": (Nullable(MapOf(ListOf(Int(lo=0)), key_doc="layer class or name pattern")), False),
+    "tune_filters": (Enum(("none", "layer", "block")), False),
+    "tune_filters_exceptions": (Str(nonempty=False), False),
+    "transfer_weights": (Bool(), False),
+    "activation_bits": (Int(lo=1), False),
+    "input": (Nullable(Obj({"bits": (Int(lo=2), True), "integer": (Int(lo=None), False)}, strict=True)), False,
+              "the input quantizer added to the best model"),
+    "retrain": (Bool(), False),
+}, strict=True)
+"""An AutoQKeras config."""
+
+
 def load_autoqkeras_config(path: str | os.PathLike) -> dict:
     """Read and validate an AutoQKeras config; its ``reference`` baseline config is loaded under ``_reference``."""
     config = load_yaml(path)
-    check_keys(config, TOP_KEYS, config, "")
-    ref = config.get("reference")
-    if not ref:
-        raise TriggerHGQError(f"{where(config, 'reference')}: missing (a baseline config of the float model)")
+    check_config(AUTOQKERAS_SPEC, config)
+    source = config_source(config)
+    ref = config["reference"]
     ref_config = load_yaml(Path(config["_file"]).parent / str(ref))
     validate_baseline_config(ref_config)
     if ref_config.get("quantization") is not None:
-        raise TriggerHGQError(f"{where(config, 'reference')}: {ref!r} must be a float model (no 'quantization')")
+        raise fail(source, "reference", f"{ref!r} must be a float model (no 'quantization')")
     config["_reference"] = ref_config
-    if config.get("mode", "random") not in ("random", "bayesian", "hyperband"):
-        raise TriggerHGQError(f"{where(config, 'mode')}: {config['mode']!r}, expected random, bayesian, hyperband")
-    if config.get("tune_filters", "none") not in ("none", "layer", "block"):
-        raise TriggerHGQError(f"{where(config, 'tune_filters')}: expected none, layer or block")
-    for key in ("max_trials", "epochs_per_trial"):
-        get_number(config, key, 1, config, "", int, 1)
-    get_number(config, "batch_size", 1024, config, "", int, 1)
-    get_number(config, "learning_rate", 1e-3, config, "", float, 0.0)
-    goal = config.get("goal") or {}
-    check_keys(goal, GOAL_KEYS, config, "goal")
-    if goal.get("type", "bits") not in GOAL_DEFAULTS:
-        raise TriggerHGQError(f"{where(config, 'goal.type')}: {goal.get('type')!r}, expected bits or energy")
-    for key in ("delta_p", "delta_n", "rate", "stress"):
-        get_number(goal, key, 1.0, config, "goal", float, 0.0)
-    space = config.get("quantization_config")
-    if not isinstance(space, dict) or not space:
-        raise TriggerHGQError(f"{where(config, 'quantization_config')}: missing (candidate quantizers per kind)")
-    check_keys(space, set(QUANTIZER_KINDS), config, "quantization_config")
-    for kind, choices in space.items():
-        if not isinstance(choices, dict) or not choices:
-            raise TriggerHGQError(f"{where(config, 'quantization_config.' + kind)}: expected {{quantizer: bits}}")
+    for kind, choices in config["quantization_config"].items():
         for spec in choices:
-            _check_quantizer_spec(spec, config, f"quantization_config.{kind}")
-            get_number(choices, spec, None, config, f"quantization_config.{kind}", int, 0)
-    if config.get("input") is not None:
-        check_keys(config["input"], {"bits", "integer"}, config, "input")
-        get_number(config["input"], "bits", None, config, "input", int, 2)
-        get_number(config["input"], "integer", 0, config, "input", int)
-    if not isinstance(config.get("retrain", True), bool):
-        raise TriggerHGQError(f"{where(config, 'retrain')}: expected true or false")
-    limit = config.get("limit", {}) or {}
-    if not isinstance(limit, dict):
-        raise TriggerHGQError(f"{where(config, 'limit')}: expected {{layer class or name pattern: [bits...]}}")
+            _check_quantizer_spec(spec, source, f"quantization_config.{kind}")
     return config
 
 
-def _check_quantizer_spec(spec: str, config: dict, key: str) -> None:
+def _check_quantizer_spec(spec: str, source: str, key: str) -> None:
     from qkeras.quantizers import get_quantizer
 
     try:
         get_quantizer(spec)
     except Exception as err:  # noqa: BLE001 - QKeras raises anything from its safe_eval
-        raise TriggerHGQError(f"{where(config, key)}: {spec!r} is not a QKeras quantizer: {err}") from err
+        raise fail(source, key, f"{spec!r} is not a QKeras quantizer: {err}") from err
 
 
 # ------------------------------------------------------------------------------------------------ search

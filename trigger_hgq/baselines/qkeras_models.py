@@ -26,21 +26,57 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from trigger_hgq.config import check_keys, get_number, load_yaml, where
-from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.config import check_config, config_source, load_yaml
+from trigger_hgq.schema import Bool, Enum, Field, Float, Int, ListOf, Nullable, Obj, OneOf, Str, Tagged, fail, validate
 
-LAYER_KEYS = {
-    "dense": {"type", "units", "activation", "batchnorm", "name"},
-    "conv1d": {"type", "filters", "kernel_size", "strides", "padding", "activation", "batchnorm", "name"},
-    "conv2d": {"type", "filters", "kernel_size", "strides", "padding", "activation", "batchnorm", "name"},
-    "maxpool1d": {"type", "pool_size", "name"},
-    "maxpool2d": {"type", "pool_size", "name"},
-    "flatten": {"type", "name"},
-    "dropout": {"type", "rate", "name"},
+_SIZE = OneOf((Int(lo=1), ListOf(Int(lo=1), nonempty=True)), doc="a size >= 1 or a list of sizes")
+_NAME = (Str(), False, "layer name")
+_ACTIVATION = Field(Enum(("relu", "linear", "softmax")), doc="activation (softmax: last layer only)",
+                    default="linear")
+_CONV = {"type": (Str(), True), "filters": (Int(lo=1), True, "output channels"), "kernel_size": (_SIZE, True),
+         "strides": (_SIZE, False), "padding": (Enum(("valid", "same")), False), "activation": _ACTIVATION,
+         "batchnorm": (Bool(), False), "name": _NAME}
+_POOL = {"type": (Str(), True), "pool_size": (_SIZE, False), "name": _NAME}
+LAYER_SPEC = Tagged("type", {
+    "dense": Obj({"type": (Str(), True), "units": (Int(lo=1), True, "output units"), "activation": _ACTIVATION,
+                  "batchnorm": (Bool(), False), "name": _NAME}, strict=True),
+    "conv1d": Obj(_CONV, strict=True),
+    "conv2d": Obj(_CONV, strict=True),
+    "maxpool1d": Obj(_POOL, strict=True),
+    "maxpool2d": Obj(_POOL, strict=True),
+    "flatten": Obj({"type": (Str(), True), "name": _NAME}, strict=True),
+    "dropout": Obj({"type": (Str(), True), "rate": (Float(lo=0.0, hi=1.0), False), "name": _NAME}, strict=True),
+})
+"""One entry of ``layers``: its ``type`` picks the keys it may have."""
+
+QUANTIZATION_SPEC = Obj({
+    "bits": (Int(lo=2), True, "weight and bias bits"),
+    "integer": (Int(lo=None), False, "integer bits without the sign bit"),
+    "activation_bits": (Int(lo=2), False, "relu bits (default: bits)"),
+    "activation_integer": (Int(lo=None), False),
+    "input": (Nullable(Obj({"bits": (Int(lo=2), True), "integer": (Int(lo=None), False)}, strict=True)), False,
+              "input quantizer"),
+}, strict=True)
+
+TRAINING_FIELDS: dict[str, Field] = {
+    "epochs": Field(Int(lo=1), doc="training epochs", default=10),
+    "batch_size": Field(Int(lo=1), default=1024),
+    "learning_rate": Field(Float(lo=0.0, text_ok=True), doc="Adam learning rate", default=1e-3),
+    "early_stopping_patience": Field(Nullable(Int(lo=0)), doc="epochs without val_loss improvement (0/null: off)"),
+    "validation_split": Field(Nullable(Float(lo=0.0, hi=1.0))),
 }
-TOP_KEYS = {"name", "input_shape", "layers", "quantization", "training", "description"}
-QUANT_KEYS = {"bits", "integer", "activation_bits", "activation_integer", "input"}
-TRAIN_KEYS = {"epochs", "batch_size", "learning_rate", "early_stopping_patience", "validation_split"}
+"""The keys of a baseline config's ``training`` section: a new training setting is one entry here."""
+TRAINING_SPEC = Obj(TRAINING_FIELDS, strict=True)
+
+BASELINE_SPEC = Obj({
+    "name": (Str(), False, "model name"),
+    "description": (Str(nonempty=False), False),
+    "input_shape": (ListOf(Int(lo=1), nonempty=True), True, "the input shape without the batch axis"),
+    "layers": (ListOf(LAYER_SPEC, nonempty=True), True, "the layers, in order"),
+    "quantization": (Nullable(QUANTIZATION_SPEC), False, "uniform bits (omit for a float Keras model)"),
+    "training": (Nullable(TRAINING_SPEC), False, "training settings"),
+}, strict=True)
+"""A baseline config (after ``base:`` files are merged under it)."""
 
 
 def load_baseline_config(path: str | os.PathLike) -> dict:
@@ -51,37 +87,18 @@ def load_baseline_config(path: str | os.PathLike) -> dict:
 
 
 def validate_baseline_config(config: dict) -> None:
-    check_keys(config, TOP_KEYS, config, "")
-    if not config.get("input_shape"):
-        raise TriggerHGQError(f"{where(config, 'input_shape')}: missing")
-    layers = config.get("layers")
-    if not isinstance(layers, list) or not layers:
-        raise TriggerHGQError(f"{where(config, 'layers')}: expected a non-empty list of layers")
-    for idx, entry in enumerate(layers):
-        prefix = f"layers[{idx}]"
-        if not isinstance(entry, dict) or entry.get("type") not in LAYER_KEYS:
-            raise TriggerHGQError(f"{where(config, prefix + '.type')}: expected one of {sorted(LAYER_KEYS)}")
-        check_keys(entry, LAYER_KEYS[entry["type"]], config, prefix)
-        act = entry.get("activation", "linear")
-        if act not in ("relu", "linear", "softmax"):
-            raise TriggerHGQError(f"{where(config, prefix + '.activation')}: {act!r}, expected relu, linear, softmax")
-        if act == "softmax" and idx != len(layers) - 1:
-            raise TriggerHGQError(f"{where(config, prefix + '.activation')}: softmax is only allowed on the last layer")
-    quant = config.get("quantization")
-    if quant is not None:
-        check_keys(quant, QUANT_KEYS, config, "quantization")
-        for key in ("bits", "activation_bits"):
-            get_number(quant, key, quant.get("bits"), config, "quantization", int, 2)
-        for key in ("integer", "activation_integer"):
-            get_number(quant, key, 0, config, "quantization", int)
-        if quant.get("input") is not None:
-            check_keys(quant["input"], {"bits", "integer"}, config, "quantization.input")
-            get_number(quant["input"], "bits", None, config, "quantization.input", int, 2)
-    train = config.get("training", {}) or {}
-    check_keys(train, TRAIN_KEYS, config, "training")
-    get_number(train, "epochs", 10, config, "training", int, 1)
-    get_number(train, "batch_size", 1024, config, "training", int, 1)
-    get_number(train, "learning_rate", 1e-3, config, "training", float, 0.0)
+    """Check ``config`` against :data:`BASELINE_SPEC` (and softmax on the last layer only); the config is not
+    changed."""
+    checked = check_config(BASELINE_SPEC, config)
+    layers = checked["layers"]
+    for idx, entry in enumerate(layers[:-1]):
+        if entry.get("activation") == "softmax":
+            raise fail(config_source(config), f"layers[{idx}].activation", "softmax is only allowed on the last layer")
+
+
+def training_settings(config: dict) -> dict:
+    """The config's ``training`` section checked, with the defaults of :data:`TRAINING_FIELDS` filled in."""
+    return validate(TRAINING_SPEC, config.get("training") or {}, config_source(config), "training")
 
 
 def _quantizers(config: dict):
@@ -155,8 +172,7 @@ def loss_for(y: np.ndarray, from_logits: bool = False) -> tf.keras.losses.Loss:
 
 def compile_baseline(model: tf.keras.Model, config: dict, y: np.ndarray) -> tf.keras.Model:
     """Compile with the config's learning rate (legacy Adam: reusable across rebuilt models), accuracy metric."""
-    train = config.get("training", {}) or {}
-    lr = float(train.get("learning_rate", 1e-3))
+    lr = training_settings(config)["learning_rate"]
     model.compile(optimizer=tf.keras.optimizers.legacy.Adam(lr), loss=loss_for(y), metrics=["accuracy"])
     return model
 
@@ -165,7 +181,7 @@ def train_baseline(model: tf.keras.Model, config: dict, x_train, y_train, x_val,
                    verbose: int = 0, callbacks: list | None = None) -> dict[str, list[float]]:
     """Compile and fit ``model`` with the config's training settings (and extra Keras ``callbacks``, e.g. a
     progress bar); returns the Keras history."""
-    train = config.get("training", {}) or {}
+    train = training_settings(config)
     compile_baseline(model, config, y_train)
     callbacks = list(callbacks or [])
     patience = train.get("early_stopping_patience")
@@ -173,8 +189,8 @@ def train_baseline(model: tf.keras.Model, config: dict, x_train, y_train, x_val,
         callbacks.append(tf.keras.callbacks.EarlyStopping("val_loss", patience=int(patience),
                                                           restore_best_weights=True))
     history = model.fit(
-        x_train, y_train, validation_data=(x_val, y_val), epochs=int(train.get("epochs", 10)),
-        batch_size=int(train.get("batch_size", 1024)), callbacks=callbacks, verbose=verbose,
+        x_train, y_train, validation_data=(x_val, y_val), epochs=train["epochs"],
+        batch_size=train["batch_size"], callbacks=callbacks, verbose=verbose,
     )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 

@@ -1,8 +1,8 @@
 """Dataset cards: the YAML file that says how a dataset is read (files, tree, features, label, split...).
 
-The schema is documented in ``datasets/README.md``. :func:`load_card` validates a card completely before any data
-file is opened: an unknown key, a malformed YAML or a value of the wrong kind is one :class:`TriggerHGQError`
-naming the card file and the key.
+The schema (:data:`CARD_SPEC`) is documented in ``datasets/README.md``. :func:`load_card` validates a card
+completely before any data file is opened: an unknown key, a malformed YAML or a value of the wrong kind is one
+:class:`TriggerHGQError` naming the card file and the key.
 """
 
 from __future__ import annotations
@@ -18,15 +18,23 @@ from typing import Any
 import yaml
 
 from trigger_hgq.errors import TriggerHGQError
-
-TOP_KEYS = (
-    "name", "description", "format", "files", "tree", "features", "aliases", "label", "classes", "flatten", "cut",
-    "constituents", "split", "nan_policy", "fill_value", "step_size", "cache", "generation",
+from trigger_hgq.schema import (
+    Anything,
+    Enum,
+    Field,
+    Float,
+    Int,
+    ListOf,
+    MapOf,
+    Nullable,
+    Obj,
+    OneOf,
+    Str,
+    Where,
+    fail,
+    validate,
 )
-LABEL_KEYS = ("branch", "one_hot", "expression")
-CONSTITUENT_KEYS = ("branches", "max_particles", "sort_by")
-FLATTEN_KEYS = ("collection", "counter", "members")
-SPLIT_KEYS = ("train", "val", "test", "seed", "key")
+
 FORMATS = ("auto", "root", "openml", "hdf5")
 NAN_POLICIES = ("error", "drop", "fill")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$")
@@ -193,187 +201,112 @@ def memory_bytes(text: str) -> int | None:
     return int(float(m.group(1)) * _MEMORY_UNITS[m.group(2).upper()])
 
 
-class _Checker:
-    """Type checks that name the card and the key."""
+def _one_label(label: dict) -> str | None:
+    given = [k for k in LABEL_KEYS if label.get(k) is not None]
+    return None if len(given) == 1 else f"needs exactly one of branch, one_hot, expression; got {given or 'none'}"
 
-    def __init__(self, where: str):
-        self.where = where
 
-    def fail(self, key: str, msg: str) -> TriggerHGQError:
-        return TriggerHGQError(f"{self.where}: key '{key}': {msg}")
+def _memory_size(text: str) -> str | None:
+    return None if memory_bytes(text) is not None else f"expected a size such as '50 MB', got {text!r}"
 
-    def unknown(self, data: Mapping, known: tuple[str, ...], prefix: str = "") -> None:
-        for k in data:
-            if k not in known:
-                raise TriggerHGQError(
-                    f"{self.where}: unknown key '{prefix}{k}' (known keys: {', '.join(prefix + x for x in known)})")
 
-    def string(self, value: Any, key: str, optional: bool = False) -> str | None:
-        if value is None and optional:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"must be a non-empty string, got {value!r}")
-        return value
+_NAMES = ListOf(Str(), nonempty=True, scalar_ok=True)
+_EXPRESSIONS = OneOf((MapOf(Str(), nonempty=True), _NAMES), doc="a non-empty list of names or a mapping "
+                                                               "{name: branch or expression}")
+LABEL_KEYS = ("branch", "one_hot", "expression")
+FLATTEN_KEYS = ("collection", "counter", "members")
+SPLIT_KEYS = ("train", "val", "test", "seed", "key")
+LABEL_SPEC = Where(Obj({"branch": (Nullable(Str()), False, "the integer class branch"),
+                        "one_hot": (Nullable(_NAMES), False, "one branch per class"),
+                        "expression": (Nullable(Str()), False, "an expression giving the class index")},
+                       strict=True, shorthand="branch"), _one_label)
+CARD_SPEC = Obj({
+    "name": (Str(), False, "the dataset's name (default: the card's file name)"),
+    "description": (Nullable(Str(nonempty=False)), False),
+    "format": Field(Enum(FORMATS), default="auto"),
+    "files": (_NAMES, True, "data files or glob patterns"),
+    "tree": (Str(), False, "the TTree (HDF5: the group)"),
+    "features": (_EXPRESSIONS, True, "the model inputs"),
+    "aliases": (Nullable(MapOf(Str())), False, "names usable in expressions"),
+    "label": (LABEL_SPEC, True, "the class index of a row"),
+    "classes": (Nullable(_NAMES), False, "class names in index order"),
+    "flatten": (Nullable(Obj({"collection": (Str(), True, "the collection's name, e.g. Jet"),
+                              "counter": (Nullable(Str()), False), "members": (Nullable(Str()), False)},
+                             strict=True, shorthand="collection")), False, "read one row per object"),
+    "cut": (Nullable(Str()), False, "a row selection"),
+    "constituents": (Nullable(Obj({
+        "branches": (_EXPRESSIONS, True, "the fields, e.g. {pt: ..., eta: ..., phi: ...}"),
+        "max_particles": Field(Int(lo=1), default=50),
+        "sort_by": (Nullable(Str()), False, "default: pt when it is a field")}, strict=True)), False),
+    "split": (Nullable(Obj({
+        **{k: Field(Float(lo=0.0, hi=1.0), default=getattr(SplitSpec, k)) for k in ("train", "val", "test")},
+        "seed": Field(Int(lo=0), default=SplitSpec.seed),
+        "key": (Nullable(_NAMES), False, "event-identifying branches")}, strict=True)), False),
+    "nan_policy": Field(Enum(NAN_POLICIES), default="error"),
+    "fill_value": Field(Float(), default=0.0),
+    "step_size": Field(OneOf((Int(lo=1), Where(Str(), _memory_size)),
+                             doc="a number of entries >= 1 or a size such as '50 MB'"), default=100_000),
+    "cache": (Nullable(Str()), False, "the cache folder"),
+    "generation": (Nullable(MapOf(Anything(), key_doc="key")), False, "how the data was generated"),
+}, strict=True)
+"""A dataset card (``datasets/README.md`` documents the keys)."""
 
-    def strings(self, value: Any, key: str) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not value:
-            raise self.fail(key, f"must be a non-empty list of strings, got {value!r}")
-        return tuple(self.string(v, key) for v in value)  # type: ignore[misc]
 
-    def mapping(self, value: Any, key: str) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self.fail(key, f"must be a mapping, got {value!r}")
-        return dict(value)
-
-    def number(self, value: Any, key: str, lo: float | None = None, hi: float | None = None) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(key, f"must be a number, got {value!r}")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise self.fail(key, f"must be in [{lo}, {hi}], got {value!r}")
-        return float(value)
-
-    def integer(self, value: Any, key: str, lo: int | None = None) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"must be an integer, got {value!r}")
-        if lo is not None and value < lo:
-            raise self.fail(key, f"must be at least {lo}, got {value!r}")
-        return value
-
-    def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
-        if value not in choices:
-            raise self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
-        return value
+def _names(value: dict | list) -> dict[str, str]:
+    return dict(value) if isinstance(value, dict) else {v: v for v in value}
 
 
 def parse_card(data: Any, source: Path | None = None, base_dir: Path | None = None) -> Card:
     """Validate a card given as a mapping (what the YAML holds) and return a :class:`Card`."""
     where = f"dataset card {source}" if source else "dataset card"
-    ck = _Checker(where)
     if not isinstance(data, Mapping):
-        raise TriggerHGQError(f"{where}: must be a YAML mapping of keys (name, files, tree, features, label...)")
-    ck.unknown(data, TOP_KEYS)
-    for required in ("files", "features", "label"):
-        if required not in data:
-            raise ck.fail(required, "is required")
-
-    name = ck.string(data.get("name", source.stem if source else "dataset"), "name")
-    fmt = ck.choice(data.get("format", "auto"), "format", FORMATS)
-    files = ck.strings(data["files"], "files")
-    tree = ck.string(data.get("tree", "jets" if fmt == "hdf5" else "Events"), "tree")
-
-    raw_features = data["features"]
-    if isinstance(raw_features, Mapping):
-        features = {ck.string(k, "features"): ck.string(v, f"features.{k}") for k, v in raw_features.items()}
-    else:
-        features = {f: f for f in ck.strings(raw_features, "features")}
-    if not features:
-        raise ck.fail("features", "needs at least one feature")
-    aliases = {ck.string(k, "aliases"): ck.string(v, f"aliases.{k}") for k, v in ck.mapping(
-        data.get("aliases"), "aliases").items()}
-
-    label = _parse_label(ck, data["label"])
-    if "classes" in data:
-        classes = ck.strings(data["classes"], "classes")
+        raise fail(where, "", "expected a YAML mapping of keys (name, files, tree, features, label...)")
+    raw = dict(data)
+    c = validate(CARD_SPEC, raw, where)
+    label = LabelSpec("one_hot", one_hot=tuple(c["label"]["one_hot"])) if c["label"]["one_hot"] else \
+        LabelSpec("branch", branch=c["label"]["branch"]) if c["label"]["branch"] else \
+        LabelSpec("expression", expression=c["label"]["expression"])
+    if c["classes"] is not None:
+        classes = tuple(c["classes"])
     elif label.kind == "one_hot":
         classes = label.one_hot
     else:
-        raise ck.fail("classes", f"is required with {label.describe()} (the class names, in index order)")
+        raise fail(where, "classes", f"is required with {label.describe()} (the class names, in index order)")
     if len(set(classes)) != len(classes):
-        raise ck.fail("classes", f"class names must be unique, got {list(classes)}")
+        raise fail(where, "classes", f"class names must be unique, got {list(classes)}")
     if label.kind == "one_hot" and len(classes) != len(label.one_hot):
-        raise ck.fail("classes", f"has {len(classes)} names but label.one_hot has {len(label.one_hot)} branches")
-
-    flatten = _parse_flatten(ck, data.get("flatten"))
-    cut = ck.string(data.get("cut"), "cut", optional=True)
-    constituents = _parse_constituents(ck, data.get("constituents"))
+        raise fail(where, "classes", f"has {len(classes)} names but label.one_hot has {len(label.one_hot)} branches")
+    flatten = None if c["flatten"] is None else FlattenSpec(**{k: c["flatten"][k] for k in FLATTEN_KEYS})
+    constituents = _constituents(c["constituents"], raw.get("constituents"), where)
     if constituents is not None and flatten is not None:
-        raise ck.fail("constituents", "cannot be combined with 'flatten' (each row must own one list of particles)")
-    split = _parse_split(ck, data.get("split"))
-    nan_policy = ck.choice(data.get("nan_policy", "error"), "nan_policy", NAN_POLICIES)
-    fill_value = ck.number(data.get("fill_value", 0.0), "fill_value")
-    step_size = data.get("step_size", 100_000)
-    if isinstance(step_size, str):
-        if memory_bytes(step_size) is None:
-            raise ck.fail("step_size", f"must be a number of entries or a size such as '50 MB', got {step_size!r}")
-    else:
-        step_size = ck.integer(step_size, "step_size", lo=1)
-    cache = ck.string(data.get("cache"), "cache", optional=True)
-    description = data.get("description") or ""
-    if not isinstance(description, str):
-        raise ck.fail("description", "must be text")
-    generation = ck.mapping(data.get("generation"), "generation")
+        raise fail(where, "constituents", "cannot be combined with 'flatten' (each row must own one list of "
+                                          "particles)")
+    split = SplitSpec() if c["split"] is None else SplitSpec(**{k: c["split"][k] for k in SPLIT_KEYS})
+    fractions = split.train + split.val + split.test
+    if abs(fractions - 1.0) > 1e-6:
+        raise fail(where, "split", f"train + val + test must be 1, got {fractions:g}")
+    if split.train <= 0:
+        raise fail(where, "split.train", "must be above 0")
+    if split.key is not None:
+        split = replace(split, key=tuple(split.key))
     return Card(
-        name=name, files=files, features=features, label=label, classes=classes, tree=tree,  # type: ignore[arg-type]
-        description=description, format=fmt, aliases=aliases, flatten=flatten, cut=cut, constituents=constituents,
-        split=split, nan_policy=nan_policy, fill_value=fill_value, step_size=step_size, cache=cache,
-        generation=generation, source=source,
-        base_dir=base_dir or (source.parent if source else Path.cwd()))
+        name=c["name"] if "name" in raw else (source.stem if source else "dataset"), files=tuple(c["files"]),
+        features=_names(c["features"]), label=label, classes=classes,
+        tree=c["tree"] if "tree" in raw else ("jets" if c["format"] == "hdf5" else "Events"),
+        description=c["description"] or "", format=c["format"], aliases=c["aliases"] or {}, flatten=flatten,
+        cut=c["cut"], constituents=constituents, split=split, nan_policy=c["nan_policy"],
+        fill_value=c["fill_value"], step_size=c["step_size"], cache=c["cache"], generation=c["generation"] or {},
+        source=source, base_dir=base_dir or (source.parent if source else Path.cwd()))
 
 
-def _parse_label(ck: _Checker, raw: Any) -> LabelSpec:
-    if isinstance(raw, str):  # shorthand: the integer class branch
-        raw = {"branch": raw}
-    spec = ck.mapping(raw, "label")
-    ck.unknown(spec, LABEL_KEYS, prefix="label.")
-    given = [k for k in LABEL_KEYS if spec.get(k) is not None]
-    if len(given) != 1:
-        raise ck.fail("label", f"needs exactly one of branch, one_hot, expression; got {given or 'none'}")
-    kind = given[0]
-    if kind == "one_hot":
-        return LabelSpec(kind, one_hot=ck.strings(spec[kind], "label.one_hot"))
-    value = ck.string(spec[kind], f"label.{kind}")
-    return LabelSpec(kind, branch=value) if kind == "branch" else LabelSpec(kind, expression=value)
-
-
-def _parse_flatten(ck: _Checker, raw: Any) -> FlattenSpec | None:
-    if raw is None or isinstance(raw, str):
-        name = ck.string(raw, "flatten", optional=True)
-        return None if name is None else FlattenSpec(name)
-    spec = ck.mapping(raw, "flatten")
-    ck.unknown(spec, FLATTEN_KEYS, prefix="flatten.")
-    if "collection" not in spec:
-        raise ck.fail("flatten.collection", "is required (the collection's name, e.g. Jet)")
-    return FlattenSpec(ck.string(spec["collection"], "flatten.collection"),  # type: ignore[arg-type]
-                       ck.string(spec.get("counter"), "flatten.counter", optional=True),
-                       ck.string(spec.get("members"), "flatten.members", optional=True))
-
-
-def _parse_constituents(ck: _Checker, raw: Any) -> ConstituentSpec | None:
-    if raw is None:
+def _constituents(checked: dict | None, raw: Any, where: str) -> ConstituentSpec | None:
+    if checked is None:
         return None
-    spec = ck.mapping(raw, "constituents")
-    ck.unknown(spec, CONSTITUENT_KEYS, prefix="constituents.")
-    branches = spec.get("branches")
-    if isinstance(branches, list):
-        branches = {b: b for b in ck.strings(branches, "constituents.branches")}
-    fields = {ck.string(k, "constituents.branches"): ck.string(v, f"constituents.branches.{k}")
-              for k, v in ck.mapping(branches, "constituents.branches").items()}
-    if not fields:
-        raise ck.fail("constituents.branches", "needs at least one field, e.g. {pt: ..., eta: ..., phi: ...}")
-    max_particles = ck.integer(spec.get("max_particles", 50), "constituents.max_particles", lo=1)
-    sort_by = ck.string(spec.get("sort_by", "pt" if "pt" in fields else None), "constituents.sort_by", optional=True)
+    fields = _names(checked["branches"])
+    sort_by = checked["sort_by"] if "sort_by" in raw else ("pt" if "pt" in fields else None)
     if sort_by is not None and sort_by not in fields:
-        raise ck.fail("constituents.sort_by", f"'{sort_by}' is not one of the fields {list(fields)}")
-    return ConstituentSpec(fields, max_particles, sort_by)
-
-
-def _parse_split(ck: _Checker, raw: Any) -> SplitSpec:
-    spec = ck.mapping(raw, "split")
-    ck.unknown(spec, SPLIT_KEYS, prefix="split.")
-    default = SplitSpec()
-    fractions = {k: ck.number(spec.get(k, getattr(default, k)), f"split.{k}", 0.0, 1.0)
-                 for k in ("train", "val", "test")}
-    if abs(sum(fractions.values()) - 1.0) > 1e-6:
-        raise ck.fail("split", f"train + val + test must be 1, got {sum(fractions.values()):g}")
-    if fractions["train"] <= 0:
-        raise ck.fail("split.train", "must be above 0")
-    seed = ck.integer(spec.get("seed", default.seed), "split.seed", lo=0)
-    key = ck.strings(spec["key"], "split.key") if spec.get("key") is not None else None
-    return SplitSpec(seed=seed, key=key, **fractions)
+        raise fail(where, "constituents.sort_by", f"'{sort_by}' is not one of the fields {list(fields)}")
+    return ConstituentSpec(fields, checked["max_particles"], sort_by)
 
 
 def load_card(path: str | Path) -> Card:

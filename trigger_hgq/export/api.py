@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from trigger_hgq.atomic import write_json_atomic
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.export.estimate import da_costs, estimate
 from trigger_hgq.export.hls import (
@@ -32,7 +33,7 @@ from trigger_hgq.export.hls import (
     model_kind,
 )
 from trigger_hgq.export.proxy import Proxy
-from trigger_hgq.export.report import REPORT_NAME, apply_synthesis, build_report, write_json_atomic
+from trigger_hgq.export.report import REPORT_NAME, apply_synthesis, build_report
 from trigger_hgq.export.vivado import parse_project
 
 

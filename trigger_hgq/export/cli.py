@@ -100,7 +100,8 @@ def _export(args) -> int:
 def _report(args) -> int:
     if args.command == "report":
         print("trigger-hgq report: deprecated, use `trigger-hgq hls-report` (same arguments)", file=sys.stderr)
-    from trigger_hgq.export.report import REPORT_NAME, apply_synthesis, read_report, write_json_atomic
+    from trigger_hgq.atomic import write_json_atomic
+    from trigger_hgq.export.report import REPORT_NAME, apply_synthesis, read_report
     from trigger_hgq.export.vivado import parse_project
 
     parsed = parse_project(args.project_dir)

@@ -13,7 +13,6 @@ import json
 import os
 from pathlib import Path
 
-from trigger_hgq.atomic import write_json_atomic  # noqa: F401  (used by the export API and CLI)
 from trigger_hgq.errors import TriggerHGQError
 
 REPORT_NAME = "report.json"

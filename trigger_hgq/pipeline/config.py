@@ -1,4 +1,4 @@
-"""The pipeline's YAML config: sections, profiles (quick | default | full) and validation with named keys.
+"""The pipeline's YAML config: its schema (sections, profiles quick | default | full) and loading.
 
 Paths in the config are relative to the config file. A profile is a partial config merged over the top-level
 settings (``profiles.quick``...); the command line (--data, --latency-budget-ns, ...) overrides both.
@@ -10,23 +10,39 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from trigger_hgq.config import check_keys, deep_merge, load_yaml, where
-from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.pipeline.rtl_stage import rtl_settings
-from trigger_hgq.pipeline.select import Budget
-from trigger_hgq.training import HGQSchedule
+from trigger_hgq.config import config_source, deep_merge, load_yaml
+from trigger_hgq.fpga import BUDGET_SPEC, Budget, check_budget
+from trigger_hgq.pipeline.rtl_stage import RTL_SPEC
+from trigger_hgq.schema import Anything, Bool, Enum, Float, Int, ListOf, MapOf, Nullable, Obj, Str, validate
+from trigger_hgq.training import SCHEDULE_SPEC, HGQSchedule
 
 PROFILES = ("quick", "default", "full")
-SECTIONS: dict[str, set[str]] = {
-    "budget": {"latency_ns", "clock_ns", "part", "lut_fraction", "dsp_fraction", "implementation"},
-    "float": {"enabled", "config", "epochs"},
-    "baselines": {"configs", "epochs"},
-    "autoqkeras": {"enabled", "config", "max_trials", "epochs_per_trial"},
-    "hgq": {"start_from", "warm_start", "seeds", "lr_scale", "schedule", "max_exports", "workers"},
-    "export": {"backend", "io_type", "strategy", "n_check", "rtl", "calibration_margin_bits",
-               "workers"},
+_WORKERS = (Nullable(Int(lo=1)), False, "local processes")
+SECTIONS: dict[str, Obj] = {
+    "budget": BUDGET_SPEC,
+    "float": Obj({"enabled": (Bool(), False), "config": (Str(), False, "its baseline config"),
+                  "epochs": (Nullable(Int(lo=1)), False)}, strict=True),
+    "baselines": Obj({"configs": (ListOf(Str()), False, "baseline configs"),
+                      "epochs": (Nullable(Int(lo=1)), False, "null: each config's own")}, strict=True),
+    "autoqkeras": Obj({"enabled": (Bool(), False), "config": (Nullable(Str()), False, "the AutoQKeras config"),
+                       "max_trials": (Int(lo=1), False), "epochs_per_trial": (Int(lo=1), False)}, strict=True),
+    "hgq": Obj({"start_from": (Str(), False, "the baseline HGQ starts from"), "warm_start": (Bool(), False),
+                "seeds": (ListOf(Int(lo=None)), False), "lr_scale": (Nullable(Float(positive=True)), False),
+                "schedule": (Nullable(SCHEDULE_SPEC), False), "max_exports": (Int(lo=0), False),
+                "workers": _WORKERS}, strict=True),
+    "export": Obj({"backend": (Str(), False), "io_type": (Str(), False), "strategy": (Str(), False),
+                   "n_check": (Int(lo=0), False, "test rows checked bit for bit"), "rtl": (RTL_SPEC, False),
+                   "calibration_margin_bits": (Int(lo=0), False), "workers": _WORKERS}, strict=True),
 }
-TOP_KEYS = {"name", "description", "dataset", "max_train_rows", "profile", "profiles", *SECTIONS}
+CONFIG_SPEC = Obj({
+    "name": (Str(), False), "description": (Str(nonempty=False), False),
+    "dataset": (Str(), True, "a dataset card or data file"),
+    "max_train_rows": (Nullable(Int(lo=100)), False, "cap on the training rows"),
+    "profile": (Enum(PROFILES), False),
+    **{name: (Nullable(spec), False) for name, spec in SECTIONS.items()},
+}, strict=True)
+"""A pipeline config after its profile and the command-line overrides are merged in."""
+PROFILES_SPEC = Obj({p: (Nullable(MapOf(Anything(), key_doc="key")), False) for p in PROFILES}, strict=True)
 
 
 @dataclass
@@ -49,7 +65,7 @@ class PipelineConfig:
         return p if p.is_absolute() else (self.path.parent / p).resolve()
 
     def hgq_schedule(self) -> HGQSchedule:
-        return HGQSchedule.from_dict(dict(self.section("hgq").get("schedule") or {}), f"config {str(self.path)!r}",
+        return HGQSchedule.from_dict(dict(self.section("hgq").get("schedule") or {}), config_source(self.raw),
                                      "hgq.schedule")
 
 
@@ -57,32 +73,13 @@ def load_pipeline_config(path: str | os.PathLike, profile: str | None = None, ov
                          ) -> PipelineConfig:
     """Read the config, apply ``profile`` (default: the config's ``profile`` key) and command-line overrides."""
     raw = load_yaml(path)
-    check_keys(raw, TOP_KEYS, raw, "")
+    source = config_source(raw)
     profiles = raw.pop("profiles", None) or {}
-    check_keys(profiles, set(PROFILES), raw, "profiles")
-    profile = profile or raw.get("profile", "default")
-    if profile not in PROFILES:
-        raise TriggerHGQError(f"{where(raw, 'profile')}: {profile!r}, expected one of {PROFILES}")
+    validate(PROFILES_SPEC, profiles, source, "profiles")
+    profile = validate(Enum(PROFILES), profile or raw.get("profile", "default"), source, "profile")
     merged = deep_merge(raw, profiles.get(profile) or {})
     merged = deep_merge(merged, {k: v for k, v in (overrides or {}).items() if v is not None})
-    for name, keys in SECTIONS.items():
-        check_keys(merged.get(name) or {}, keys, merged, name)
-    try:
-        budget = Budget(**(merged.get("budget") or {}))
-    except TypeError as err:
-        raise TriggerHGQError(f"{where(merged, 'budget')}: {err}") from err
-    if not merged.get("dataset"):
-        raise TriggerHGQError(f"{where(merged, 'dataset')}: missing (a dataset card or data file)")
-    rows = merged.get("max_train_rows")
-    if rows is not None and (not isinstance(rows, int) or rows < 100):
-        raise TriggerHGQError(f"{where(merged, 'max_train_rows')}: expected an integer >= 100 or null, got {rows!r}")
-    for name in ("hgq", "export"):
-        workers = (merged.get(name) or {}).get("workers")
-        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-            raise TriggerHGQError(f"{where(merged, f'{name}.workers')}: expected an integer >= 1 (local "
-                                  f"processes), got {workers!r}")
-    cfg = PipelineConfig(raw=merged, profile=profile, dataset=str(merged["dataset"]), max_train_rows=rows,
-                         budget=budget, path=Path(merged["_file"]))
-    cfg.hgq_schedule()  # validate now, before any stage runs
-    rtl_settings(cfg.section("export").get("rtl"))
-    return cfg
+    validate(CONFIG_SPEC, merged, source)
+    budget = Budget(**check_budget(merged.get("budget") or {}, source))
+    return PipelineConfig(raw=merged, profile=profile, dataset=str(merged["dataset"]),
+                          max_train_rows=merged.get("max_train_rows"), budget=budget, path=Path(merged["_file"]))

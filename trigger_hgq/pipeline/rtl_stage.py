@@ -10,41 +10,35 @@
       hls_da: true                 # also hls4ml's distributed_arithmetic flavour of each (C-sim checked)
 
 The RTL route needs yosys and Verilator; a baseline with thousands of multiplications (uniform 6-bit weights)
-synthesizes in minutes where an HGQ point takes seconds, so the default profile lists one baseline and ``full``
-takes them all.
+synthesizes far slower than a sparse HGQ point, so the default profile lists one baseline and ``full`` takes
+more. :data:`RTL_SPEC` declares the accepted values.
 """
 
 from __future__ import annotations
 
-from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.pareto import thin_front
 from trigger_hgq.pipeline.select import compare
-from trigger_hgq.training import thin_front
+from trigger_hgq.schema import Bool, Enum, Field, Int, ListOf, Nullable, Obj, OneOf, Str, fail, validate
 
-RTL_KEYS = {"hgq", "baselines", "matched", "hls_da"}
+RTL_MAPPING = Obj({
+    "hgq": Field(Int(lo=0), doc="HGQ points spread over the front", default=0),
+    "baselines": Field(Nullable(OneOf((Enum(("all",)), ListOf(Str())), doc="a list of candidate names or 'all'")),
+                       doc="QKeras / AutoQKeras candidates"),
+    "matched": Field(Bool(), doc="also the HGQ point matched to each baseline", default=True),
+    "hls_da": Field(Bool(), doc="also hls4ml's distributed_arithmetic flavour", default=False),
+}, strict=True)
+RTL_SPEC = OneOf((Nullable(Bool()), Int(lo=0), RTL_MAPPING), doc="a count >= 0 or a mapping")
+"""The config's ``export.rtl``: off (null, false, 0), a count of HGQ points, or a mapping."""
 
 
-def rtl_settings(value) -> dict:
-    """``export.rtl`` as ``{"hgq": int, "baselines": list[str] | "all", "matched": bool, "hls_da": bool}``."""
-    if value is None or value is False:
-        return {"hgq": 0, "baselines": [], "matched": False, "hls_da": False}
-    if isinstance(value, bool) or isinstance(value, int):
-        if value < 0:
-            raise TriggerHGQError(f"config key 'export.rtl': expected a count >= 0 or a mapping, got {value!r}")
-        return {"hgq": int(value), "baselines": [], "matched": False, "hls_da": False}
+def rtl_settings(value, source: str = "") -> dict:
+    """``export.rtl`` as ``{"hgq": int, "baselines": list[str] | "all", "matched": bool, "hls_da": bool}``;
+    problems name ``source`` and the key."""
+    value = validate(RTL_SPEC, value, source, "export.rtl")
     if not isinstance(value, dict):
-        raise TriggerHGQError(f"config key 'export.rtl': expected a count or a mapping, got {value!r}")
-    unknown = set(value) - RTL_KEYS
-    if unknown:
-        raise TriggerHGQError(f"config key 'export.rtl.{sorted(unknown)[0]}': unknown (expected {sorted(RTL_KEYS)})")
-    hgq = value.get("hgq", 0)
-    if isinstance(hgq, bool) or not isinstance(hgq, int) or hgq < 0:
-        raise TriggerHGQError(f"config key 'export.rtl.hgq': expected a count >= 0, got {hgq!r}")
-    baselines = value.get("baselines") or []
-    if baselines != "all" and not (isinstance(baselines, list) and all(isinstance(b, str) for b in baselines)):
-        raise TriggerHGQError(f"config key 'export.rtl.baselines': expected a list of names or 'all', got "
-                              f"{baselines!r}")
-    return {"hgq": hgq, "baselines": baselines, "matched": bool(value.get("matched", True)),
-            "hls_da": bool(value.get("hls_da", False))}
+        return {"hgq": int(value or 0), "baselines": [], "matched": False, "hls_da": False}
+    return {"hgq": value["hgq"], "baselines": value["baselines"] or [], "matched": value["matched"],
+            "hls_da": value["hls_da"]}
 
 
 def rtl_candidates(settings: dict, models: list[dict]) -> list[str]:
@@ -58,8 +52,8 @@ def rtl_candidates(settings: dict, models: list[dict]) -> list[str]:
     else:
         missing = [b for b in settings["baselines"] if b not in by_name]
         if missing:
-            raise TriggerHGQError(f"config key 'export.rtl.baselines': {missing[0]!r} is not an exported candidate "
-                                  f"(have: {sorted(by_name)})")
+            raise fail("config", "export.rtl.baselines", f"{missing[0]!r} is not an exported candidate "
+                                                          f"(have: {', '.join(sorted(by_name))})")
         baselines = list(settings["baselines"])
     wanted.update(baselines)
     if settings["matched"] and baselines:

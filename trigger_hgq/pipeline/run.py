@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from trigger_hgq.atomic import atomic_path, write_json_atomic
-from trigger_hgq.callbacks import dominates
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.pareto import dominates, thin_front
 from trigger_hgq.pipeline import tasks
 from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.pipeline.executor import PoolExecutor, make_executor
@@ -25,7 +25,6 @@ from trigger_hgq.pipeline.rtl_stage import merge_rtl, rtl_candidates, rtl_settin
 from trigger_hgq.pipeline.select import compare, select
 from trigger_hgq.pipeline.state import RunState, fingerprint
 from trigger_hgq.progress import Progress, keras_progress
-from trigger_hgq.training import thin_front
 from trigger_hgq.verbosity import keras_verbose, quiet_warnings, set_verbosity
 
 STAGES = ("data", "baselines", "autoqkeras", "hgq", "export", "rtl", "report")

@@ -2,69 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.fpga import DEFAULT_PART, DSP_LUT_EQUIV
-
-# Resources of common trigger FPGAs (Xilinx data sheets): LUTs and DSP slices.
-PART_RESOURCES: dict[str, dict[str, int]] = {
-    "xcvu13p": {"lut": 1_728_000, "dsp": 12_288},
-    "xcvu9p": {"lut": 1_182_240, "dsp": 6_840},
-    "xcvu7p": {"lut": 788_160, "dsp": 4_560},
-    "xcku115": {"lut": 663_360, "dsp": 5_520},
-    "xcvu19p": {"lut": 4_085_760, "dsp": 3_840},
-}
-
-
-IMPLEMENTATIONS = ("hls", "rtl")
-"""Whose figures selection uses: ``hls`` (the hls4ml route: estimate, or Vivado/Vitis reports) or ``rtl`` (the
-open-source RTL route: yosys resources, da4ml pipeline latency, Verilator check)."""
-
-
-@dataclass
-class Budget:
-    """The trigger budget: latency in ns at a clock period in ns, optional LUT/DSP fractions of the part, and the
-    implementation route whose figures are checked against it."""
-
-    latency_ns: float = 100.0
-    clock_ns: float = 5.0
-    part: str = DEFAULT_PART
-    lut_fraction: float | None = None
-    dsp_fraction: float | None = None
-    implementation: str = "hls"
-
-    def __post_init__(self):
-        from trigger_hgq.checks import positive_number
-
-        if self.implementation not in IMPLEMENTATIONS:
-            raise TriggerHGQError(f"budget.implementation must be one of {IMPLEMENTATIONS}, "
-                                  f"got {self.implementation!r}")
-        self.latency_ns = positive_number(self.latency_ns, "budget.latency_ns")
-        self.clock_ns = positive_number(self.clock_ns, "budget.clock_ns")
-        for key in ("lut_fraction", "dsp_fraction"):
-            if getattr(self, key) is not None:
-                setattr(self, key, positive_number(getattr(self, key), f"budget.{key}", 1.0))
-        if not isinstance(self.part, str):
-            raise TriggerHGQError(f"budget.part {self.part!r}: expected a part name")
-        if (self.lut_fraction or self.dsp_fraction) and self.available() is None:
-            raise TriggerHGQError(f"budget.part {self.part!r}: resources unknown (known: {sorted(PART_RESOURCES)})")
-
-    @property
-    def latency_cycles(self) -> int:
-        """The largest latency in clock cycles that fits."""
-        return int(self.latency_ns // self.clock_ns + 1e-9)
-
-    def available(self) -> dict[str, int] | None:
-        family = self.part.lower().split("-")[0]
-        return PART_RESOURCES.get(family)
-
-    def to_report(self) -> dict:
-        avail = self.available() or {}
-        return {"latency_ns": self.latency_ns, "clock_ns": self.clock_ns, "part": self.part,
-                "lut_fraction": self.lut_fraction, "dsp_fraction": self.dsp_fraction,
-                "lut_available": avail.get("lut"), "dsp_available": avail.get("dsp"),
-                "implementation": self.implementation}
+from trigger_hgq.fpga import DSP_LUT_EQUIV, Budget
 
 
 def lut_equiv(model: dict) -> float | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from trigger_hgq.fpga import DSP_LUT_EQUIV
-from trigger_hgq.report.spec import (
+from trigger_hgq.schema import (
     Bool,
     Enum,
     Float,
@@ -24,9 +24,10 @@ from trigger_hgq.report.spec import (
     MapOf,
     Nullable,
     Obj,
-    ReportSchemaError,
+    SchemaError,
     Spec,
     Str,
+    validate,
 )
 
 SCHEMA_VERSION = 1
@@ -34,6 +35,12 @@ METHODS = ("float", "qkeras", "autoqkeras", "hgq")
 SOURCES = ("estimate", "csynth", "vsynth", "impl", "yosys")
 
 __all__ = ["ReportSchemaError", "Spec", "validate_report", "iter_fields", "REPORT_SPEC", "SCHEMA_VERSION"]
+
+
+class ReportSchemaError(SchemaError):
+    """A report dict that does not follow the schema; ``path`` is the offending key path (``""`` for the root)."""
+
+    default_source = "report"
 
 
 def _nfloat(**kw) -> Nullable:
@@ -261,7 +268,7 @@ def _cross_checks(rep: dict) -> None:
 
 def validate_report(report: Any) -> dict:
     """Check ``report`` against the schema; return a normalised copy ready for strict JSON."""
-    rep = REPORT_SPEC.check(report, "")
+    rep = validate(REPORT_SPEC, report, "report", error=ReportSchemaError)
     _cross_checks(rep)
     return rep
 
@@ -269,7 +276,8 @@ def validate_report(report: Any) -> dict:
 def iter_fields(spec: Obj = REPORT_SPEC, prefix: str = "") -> list[tuple[str, str, bool, str]]:
     """(key path, type, required, description) for every declared key, for the documentation."""
     rows = []
-    for key, (sub, required, desc) in spec.fields.items():
+    for key, f in spec.fields.items():
+        sub, required, desc = f.spec, f.required, f.doc
         path = f"{prefix}.{key}" if prefix else key
         rows.append((path, sub.doc, required, desc))
         inner = sub.inner if isinstance(sub, Nullable) else sub
