@@ -68,12 +68,17 @@ class RunInputs:
             raise TriggerHGQError(f"config key 'hgq.start_from': {start!r} is not one of the baselines {names}")
 
     def check_dataset(self) -> None:
-        """The dataset card (or data file) against each of its files: the reader's own checks (tree, every branch
+        """A dataset card (YAML) parses and matches each of its files: the reader's own checks (tree, every branch
         a feature, the label, the cut or the split key reads) on the first :data:`PROBE_ENTRIES` entries; the
-        first problem is one error naming the file, the tree, the branch and the card."""
-        from trigger_hgq.data.dataset import iter_chunks, resolve_card
+        first problem is one error naming the file, the tree, the branch and the card. (A public-format data file
+        brings its own card, read in the data stage.)"""
+        from trigger_hgq.data import load_card
+        from trigger_hgq.data.dataset import iter_chunks
 
-        card = resolve_card(self.dataset_path())
+        path = self.dataset_path()
+        if path.suffix not in (".yaml", ".yml"):
+            return
+        card = load_card(path)
         probe = replace(card, step_size=PROBE_ENTRIES, cache=None)
         for path in card.resolve_files():
             next(iter_chunks(probe, [path]), None)
