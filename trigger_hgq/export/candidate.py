@@ -49,12 +49,9 @@ def csim_failure(report: dict, method: str) -> dict | None:
     exact = report.get("bit_exact_fraction")
     if method != "hgq" or exact is None or exact >= 1.0:
         return None
-    layer = check.get("first_differing_layer")
-    where = f"; first differing layer {layer!r}" if layer else ""
     return {"stage": "export",
-            "error": (f"C simulation is bit-exact on only {exact:.4%} of {report.get('n_checked')} rows; first "
-                      f"mismatching input row {check.get('first_mismatch')}{where}"),
-            "first_mismatch_row": check.get("first_mismatch"), "layer": layer}
+            "error": f"C simulation is bit-exact on only {exact:.4%} of {report.get('n_checked')} rows",
+            "first_mismatch_row": check.get("first_mismatch"), "layer": check.get("first_differing_layer")}
 
 
 def rtl_figures(model, out_dir: str | Path, x: np.ndarray, *, clock_ns: float, part: str, n_check: int,
