@@ -9,7 +9,9 @@ this process inherit it. :func:`quiet_native_logs` silences the native TensorFlo
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import multiprocessing.util
 import os
 import re
 import sys
@@ -64,16 +66,16 @@ def quiet_warnings() -> Iterator[None]:
 # and its INFO / WARNING lines (XLA's "Compiled cluster using XLA!"), and TensorFlow's own INFO / WARNING lines
 NATIVE_NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    rb"|[IW]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] "
+    rb"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] )"
 )
 _native_filter: list[int] = []  # the original stderr descriptor, once the filter is installed
 
 
 def quiet_native_logs() -> None:
-    """In a worker process, unless verbose: TensorFlow logs errors only (``TF_CPP_MIN_LOG_LEVEL``, set before
-    TensorFlow is imported) and the :data:`NATIVE_NOISE` lines written to file descriptor 2 are dropped (a thread
-    forwards every other line). Installed once per process."""
+    """In this process (a pipeline run, a worker), unless verbose: TensorFlow logs errors only
+    (``TF_CPP_MIN_LOG_LEVEL``, effective when set before TensorFlow is imported) and the :data:`NATIVE_NOISE` lines
+    written to file descriptor 2 are dropped (a thread forwards every other line). Installed once per process."""
     if verbosity() > 0 or _native_filter:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -90,4 +92,12 @@ def quiet_native_logs() -> None:
                 if not NATIVE_NOISE.match(line):
                     os.write(original, line)
 
-    threading.Thread(target=forward, name="trigger-hgq-stderr", daemon=True).start()
+    def drain() -> None:  # at exit: close the pipe, so that the last lines are forwarded before the process ends
+        sys.stderr.flush()
+        os.dup2(original, 2)
+        thread.join(timeout=2.0)
+
+    thread = threading.Thread(target=forward, name="trigger-hgq-stderr", daemon=True)
+    thread.start()
+    atexit.register(drain)
+    multiprocessing.util.Finalize(None, drain, exitpriority=0)  # worker processes end without atexit

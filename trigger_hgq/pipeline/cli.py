@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from trigger_hgq.pipeline.config import load_pipeline_config
     from trigger_hgq.pipeline.inputs import RunInputs
     from trigger_hgq.pipeline.run import run_pipeline
+    from trigger_hgq.verbosity import quiet_native_logs, set_verbosity
 
     check_arguments(args)
     budget = {"latency_ns": args.latency_budget_ns, "clock_ns": args.clock_ns, "part": args.part,
@@ -87,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_pipeline_config(args.config, profile=args.profile, overrides=overrides)
     if not args.data:
         check_dataset(RunInputs(cfg).dataset_path(), "config key 'dataset'")
+    set_verbosity(args.verbose)
+    quiet_native_logs()  # the run's log: no TensorFlow / XLA banner lines (as in its workers) unless -v
     return run_pipeline(cfg, args.out, scheduler=args.scheduler, force=args.force, strict=args.strict,
                         verbose=args.verbose)
 

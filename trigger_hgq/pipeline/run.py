@@ -269,6 +269,22 @@ class Run:
                 "failed": [f["name"] for f in failed]}
 
     # ------------------------------------------------------------------------------------------- all
+    @staticmethod
+    def exit_code(outputs: dict, strict: bool = False) -> int:
+        """The exit code of a finished run (the report stage's ``outputs``), logged with its reason:
+        :data:`EXIT_CANDIDATE_FAILED` (4) when a candidate failed, else :data:`EXIT_NOTHING_FITS` (3) when
+        nothing fits and ``strict``, else 0."""
+        code = 0
+        if outputs.get("failed"):
+            log(f"{len(outputs['failed'])} candidate(s) FAILED and are excluded from selection: "
+                f"{', '.join(outputs['failed'])} (report.json 'failed'); exit code {EXIT_CANDIDATE_FAILED}")
+            code = EXIT_CANDIDATE_FAILED
+        if outputs["nothing_fits"]:
+            log(f"nothing fits the budget; closest model: {outputs['closest']}")
+            return code or (EXIT_NOTHING_FITS if strict else 0)
+        log(f"selected: {outputs['selected']}")
+        return code
+
     def run(self) -> dict:
         cfg = self.cfg
         try:
@@ -301,18 +317,9 @@ class Run:
 
 def run_pipeline(cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = None, force: bool = False,
                  strict: bool = False, verbose: int = 0) -> int:
-    """Run (or resume) the pipeline; returns the process exit code: :data:`EXIT_CANDIDATE_FAILED` (4) when a
-    candidate failed, else :data:`EXIT_NOTHING_FITS` (3) when nothing fits and ``strict``, else 0."""
+    """Run (or resume) the pipeline; returns the process exit code (:meth:`Run.exit_code`)."""
     t0 = time.perf_counter()
-    out = Run(cfg, out_dir, scheduler=scheduler, force=force, verbose=verbose).run()
+    run = Run(cfg, out_dir, scheduler=scheduler, force=force, verbose=verbose)
+    out = run.run()
     log(f"pipeline finished in {time.perf_counter() - t0:.1f} s; report: {out['files']['report.html']}")
-    code = 0
-    if out.get("failed"):
-        log(f"{len(out['failed'])} candidate(s) FAILED and are excluded from selection: {', '.join(out['failed'])} "
-            f"(report.json 'failed'); exit code {EXIT_CANDIDATE_FAILED}")
-        code = EXIT_CANDIDATE_FAILED
-    if out["nothing_fits"]:
-        log(f"nothing fits the budget; closest model: {out['closest']}")
-        return code or (EXIT_NOTHING_FITS if strict else 0)
-    log(f"selected: {out['selected']}")
-    return code
+    return run.exit_code(out, strict)
