@@ -63,6 +63,9 @@ def make_inputs(ws: Path, shared: Path) -> None:
                                            "label: {branch: y}\nclasses: [a, b]\nsplitt: {}\n")
     card = (Path(__file__).resolve().parents[1] / "datasets" / "jets_hlf.yaml").read_text()
     (inp / "missing_file_card.yaml").write_text(card.replace("- jets_hlf.root", "- no_such_jets.root"))
+    shipped = Path(__file__).resolve().parents[1] / "datasets" / "jets_hlf.root"
+    (inp / "missing_branch_card.yaml").write_text(card.replace("- jets_hlf.root", f"- {shipped}")
+                                                  .replace("- j_zlogz", "- j_no_such_branch"))
     (inp / "not_yaml.yaml").write_text("name: [unclosed\n")
     repo_config = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "jet_tagging.yaml"
     base = f"base: {repo_config}\ndataset: {repo_config.parents[2] / 'datasets' / 'jets_hlf.yaml'}\n"

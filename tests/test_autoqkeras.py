@@ -154,7 +154,8 @@ def test_three_trial_search_returns_a_working_qkeras_model(search):
 def test_best_configuration_is_retrained_with_the_baselines_input_quantizer(search):
     """The fair baseline: the searched quantizers, the uniform baselines' ap_fixed<16,6> input quantizer, a full
     training of its own, and firmware that is bit-exact up to the logits."""
-    from trigger_hgq.pipeline.tasks import QKERAS_INPUT_PRECISION, logits_model, quantizes_inputs
+    from trigger_hgq.export.candidate import QKERAS_INPUT_PRECISION
+    from trigger_hgq.models import logits_model, quantizes_inputs
 
     config, result, x, y, xv, yv, tmp_path = search
     assert config["input"] == {"bits": 16, "integer": 5} and config["retrain"] is True

@@ -106,6 +106,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("pipeline-card-bad-key", ["pipeline", "--out", "{WS}/run", "--data", f"{I}/bad_key_card.yaml"], ["splitt"]),
     ("pipeline-card-missing-file", ["pipeline", "--out", "{WS}/run", "--data", f"{I}/missing_file_card.yaml"],
      ["no_such_jets.root"]),
+    ("pipeline-card-missing-branch", ["pipeline", "--out", "{WS}/run", "--data", f"{I}/missing_branch_card.yaml"],
+     ["missing_branch_card.yaml", "jets_hlf.root", "tree 'jets'", "'j_no_such_branch'"]),
     ("pipeline-card-not-yaml", ["pipeline", "--out", "{WS}/run", "--data", f"{I}/not_yaml.yaml"], ["not_yaml.yaml"]),
     ("pipeline-data-missing", ["pipeline", "--out", "{WS}/run", "--data", f"{I}/none.yaml"], ["--data", "none.yaml"]),
     ("pipeline-data-folder", ["pipeline", "--out", "{WS}/run", "--data", f"{I}/data_dir"], ["--data", "data_dir"]),

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from trigger_hgq.callbacks import cosine_restart_lr
+from trigger_hgq.pareto import matched_points
 from trigger_hgq.pipeline.executor import PoolExecutor
-from trigger_hgq.pipeline.run import matched_points
 
 
 def test_matched_points_are_the_cheapest_reaching_each_baseline():
@@ -61,10 +61,10 @@ def test_fresh_start_has_the_baseline_architecture_and_default_bits():
     import numpy as np
 
     import trigger_hgq as th
-    from trigger_hgq.pipeline.tasks import hgq_start_model
+    from trigger_hgq.models import hgq_start_model
 
     config = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "baselines" / "jet_tagger_6bit.yaml"
-    model = hgq_start_model({"config": str(config), "warm_start": False}, seed=0)
+    model = hgq_start_model("unused.h5", config, seed=0, warm_start=False)
     dense = [layer for layer in model.layers if isinstance(layer, th.HDense)]
     assert [d.units for d in dense] == [64, 32, 32, 5]
     assert isinstance(model.layers[1], th.HQuantize)

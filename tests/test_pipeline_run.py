@@ -92,14 +92,15 @@ def test_dask_sweep_equals_serial(tmp_path):
     np.savez(arrays, x_train=x[:2000], y_train=y[:2000], x_val=x[2000:2500], y_val=y[2000:2500],
              x_test=x[2500:], y_test=y[2500:])
     start = tmp_path / "start.h5"
-    tasks.train_baseline_task({"config": str(REPO / "pipelines/configs/baselines/jet_tagger_6bit.yaml"),
-                               "arrays": str(arrays), "out": str(start), "epochs": 1})
+    tasks.train_baseline_task(tasks.BaselineSpec(config=str(REPO / "pipelines/configs/baselines/jet_tagger_6bit.yaml"),
+                                                 arrays=str(arrays), out=str(start), epochs=1))
     schedule = {"epochs": 3, "batch_size": 256, "learning_rate": 0.003, "beta0": 1e-6, "beta1": 1e-4,
                 "kind": "loglinear"}
 
     def sweep(executor, tag):
-        specs = [{"start": str(start), "warm_start": True, "arrays": str(arrays), "lr_scale": 10,
-                  "schedule": {**schedule, "seed": s}, "front_dir": str(tmp_path / tag / f"seed{s}")} for s in (0, 1)]
+        specs = [tasks.HgqSpec(start=str(start), warm_start=True, arrays=str(arrays), lr_scale=10,
+                               schedule={**schedule, "seed": s}, front_dir=str(tmp_path / tag / f"seed{s}"))
+                 for s in (0, 1)]
         done = []  # progress hook: called once per finished task, also from the Dask cluster
         try:
             runs = executor.map(tasks.train_hgq_task, specs, on_done=done.append)

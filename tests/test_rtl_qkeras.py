@@ -13,6 +13,7 @@ import yaml
 
 pytest.importorskip("da4ml", reason="the rtl extra (da4ml) is not installed")
 
+from trigger_hgq.models import exact_rtl_model  # noqa: E402
 from trigger_hgq.pipeline import tasks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +44,8 @@ def baseline(tmp_path_factory):
              y_val=ds.y_val[:1000], x_test=ds.x_test[:1500], y_test=ds.y_test[:1500])
     config = tmp / "small.yaml"
     config.write_text(yaml.safe_dump(SMALL_6BIT))
-    trained = tasks.train_baseline_task({"config": str(config), "arrays": str(arrays), "out": str(tmp / "q.h5")})
+    spec = tasks.BaselineSpec(config=str(config), arrays=str(arrays), out=str(tmp / "q.h5"))
+    trained = tasks.train_baseline_task(spec)
     return trained, arrays, tmp
 
 
@@ -52,9 +54,9 @@ def baseline(tmp_path_factory):
 def test_qkeras_baseline_through_the_rtl_route(baseline):
     trained, arrays, tmp = baseline
     assert trained["method"] == "qkeras" and trained["val_accuracy"] > 0.4
-    spec = {"name": trained["name"], "method": "qkeras", "path": trained["path"], "arrays": str(arrays),
-            "out": str(tmp / "fw"), "part": "xcvu13p-flga2577-2-e", "clock_ns": 5.0, "export": {"n_check": 1500},
-            "ebops": None}
+    spec = tasks.RtlSpec(name=trained["name"], method="qkeras", path=trained["path"], arrays=str(arrays),
+                         out=str(tmp / "fw"), part="xcvu13p-flga2577-2-e", clock_ns=5.0, export={"n_check": 1500},
+                         ebops=None)
     out = tasks.rtl_task(spec)
     rtl, syn = out["rtl"], out["yosys"]
     assert rtl["conversion_exact_fraction"] == 1.0  # converted model == QKeras logits on every checked row
@@ -74,10 +76,10 @@ def test_exact_rtl_model_keeps_qkeras_rounding_or_says_why_not(baseline):
 
     trained, arrays, _ = baseline
     x = np.load(arrays)["x_test"][:300]
-    converted, exact = tasks.exact_rtl_model(load_model(trained["path"]), "qkeras", x)
+    converted, exact = exact_rtl_model(load_model(trained["path"]), "qkeras", x)
     assert exact == 1.0
     assert {converted.get_layer(n).oq.config.rounding for n in ("fc1", "fc2")} == {"RND_CONV"}
     float_model = tf.keras.Sequential([tf.keras.Input((16,)), tf.keras.layers.Dense(5)])
-    assert tasks.exact_rtl_model(float_model, "float", x) == (None, "a float model has no exact fixed-point form")
-    none, why = tasks.exact_rtl_model(float_model, "qkeras", x)
+    assert exact_rtl_model(float_model, "float", x) == (None, "a float model has no exact fixed-point form")
+    none, why = exact_rtl_model(float_model, "qkeras", x)
     assert none is None and "does not quantize its inputs" in why

@@ -32,7 +32,7 @@ def teacher():
     """A 5-class linear tagger with a separate softmax layer, its logit model, inputs and noisy labels."""
     import tensorflow as tf
 
-    from trigger_hgq.pipeline.tasks import logits_model
+    from trigger_hgq.models import logits_model
 
     tf.keras.utils.set_random_seed(7)
     inp = tf.keras.Input((8,))
@@ -46,7 +46,7 @@ def teacher():
 
 
 def test_logit_model_and_its_softmax_model_give_the_same_auc(teacher):
-    from trigger_hgq.pipeline.tasks import outputs_logits
+    from trigger_hgq.models import outputs_logits
 
     model, logit_model, x, labels = teacher
     assert not outputs_logits(model, "qkeras") and outputs_logits(logit_model, "qkeras")
@@ -67,7 +67,7 @@ def test_logit_model_and_its_softmax_model_give_the_same_auc(teacher):
 def test_a_fused_softmax_dense_layer_counts_as_probabilities():
     import tensorflow as tf
 
-    from trigger_hgq.pipeline.tasks import ends_in_softmax
+    from trigger_hgq.models import ends_in_softmax
 
     inp = tf.keras.Input((3,))
     fused = tf.keras.Model(inp, tf.keras.layers.Dense(4, activation="softmax")(inp))

@@ -1,8 +1,9 @@
 """Progress on long steps: a tqdm bar on a terminal, plain timestamped lines otherwise (logs, CI, Dask workers).
 
-:class:`Progress` is one bar (i/N with rate and ETA, and a postfix of metrics); :func:`track` wraps an iterable in
-one; :func:`keras_progress` is a Keras callback that advances a bar per epoch (or per ``fit``, for search trials)
-with metrics from the epoch logs, e.g. beta, EBOPs and validation accuracy. TensorFlow is imported only there.
+:func:`log` prints one timestamped line. :class:`Progress` is one bar (i/N with rate and ETA, and a postfix of
+metrics); :func:`track` wraps an iterable in one; :func:`keras_progress` is a Keras callback that advances a bar
+per epoch (or per ``fit``, for search trials) with metrics from the epoch logs, e.g. beta, EBOPs and validation
+accuracy. TensorFlow is imported only there.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def format_metric(name: str, value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     return f"{value:.2e}" if value != 0 and abs(value) < 1e-2 else f"{value:.4f}"
+
+
+def log(msg: str) -> None:
+    """One line ``[HH:MM:SS] msg`` on stdout, flushed (a pipeline run's log)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def format_seconds(seconds: float) -> str:

@@ -4,13 +4,18 @@ Level 0 (default): Keras trains silently (our progress bars report instead), Ten
 known-harmless third-party warnings raised inside :func:`quiet_warnings` are dropped. Level 1 (``-v``): Keras
 prints one line per epoch, TensorFlow logs warnings, and nothing is silenced. Level 2 (``-vv``): Keras' per-batch
 progress bars. The level lives in the environment (``TRIGGER_HGQ_VERBOSE``) so that Dask workers started from
-this process inherit it.
+this process inherit it. :func:`quiet_native_logs` silences the native TensorFlow / XLA lines of a worker process.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import multiprocessing.util
 import os
+import re
+import sys
+import threading
 import warnings
 from collections.abc import Iterator
 
@@ -55,3 +60,44 @@ def quiet_warnings() -> Iterator[None]:
             for category, pattern in HARMLESS_WARNINGS:
                 warnings.filterwarnings("ignore", message=pattern, category=category)
         yield
+
+
+# native (C++) log lines that TF_CPP_MIN_LOG_LEVEL does not reach: absl's notice before its logging is set up,
+# and its INFO / WARNING lines (XLA's "Compiled cluster using XLA!"), and TensorFlow's own INFO / WARNING lines
+NATIVE_NOISE = re.compile(
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
+    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] )"
+)
+_native_filter: list[int] = []  # the original stderr descriptor, once the filter is installed
+
+
+def quiet_native_logs() -> None:
+    """In this process (a pipeline run, a worker), unless verbose: TensorFlow logs errors only
+    (``TF_CPP_MIN_LOG_LEVEL``, effective when set before TensorFlow is imported) and the :data:`NATIVE_NOISE` lines
+    written to file descriptor 2 are dropped (a thread forwards every other line). Installed once per process."""
+    if verbosity() > 0 or _native_filter:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    original = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    _native_filter.append(original)
+
+    def forward() -> None:
+        with os.fdopen(read_fd, "rb") as pipe:
+            for line in iter(pipe.readline, b""):
+                if not NATIVE_NOISE.match(line):
+                    os.write(original, line)
+
+    def drain() -> None:  # at exit: close the pipe, so that the last lines are forwarded before the process ends
+        sys.stderr.flush()
+        os.dup2(original, 2)
+        thread.join(timeout=2.0)
+
+    thread = threading.Thread(target=forward, name="trigger-hgq-stderr", daemon=True)
+    thread.start()
+    atexit.register(drain)
+    multiprocessing.util.Finalize(None, drain, exitpriority=0)  # worker processes end without atexit

@@ -1,4 +1,8 @@
-"""`trigger-hgq pipeline` / `python pipelines/jet_tagging.py`: the command line of the jet-tagging pipeline."""
+"""`trigger-hgq pipeline` / `python pipelines/jet_tagging.py`: the command line of the jet-tagging pipeline.
+
+Its exit codes (:data:`EXIT_CODES`, shown by ``--help``) are those of :func:`trigger_hgq.pipeline.run.run_pipeline`
+and, for bad input, 2.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="-v: Keras' own logs (a line per epoch) and third-party warnings; -vv: Keras' batch bars")
 
 
+EXIT_CODES = """exit codes:
+  0  done: report.json/.md/.html written
+  2  bad input (one line naming the file, flag or config key); nothing is written
+  3  --strict and no model fits the budget
+  4  a candidate failed (its export or RTL task raised, or an HGQ model's C simulation is not bit-exact);
+     the other candidates finished and are reported, the failed ones are listed in report.json 'failed'"""
+
 BUDGET_FLAGS = {"latency_budget_ns": ("--latency-budget-ns", None), "clock_ns": ("--clock-ns", None),
                 "lut_fraction": ("--lut-fraction", 1.0), "dsp_fraction": ("--dsp-fraction", 1.0)}
 
@@ -37,7 +48,7 @@ BUDGET_FLAGS = {"latency_budget_ns": ("--latency-budget-ns", None), "clock_ns": 
 def check_arguments(args: argparse.Namespace) -> None:
     """Check the flags a user typed (numbers, --out, --data, --scheduler) before anything is created."""
     from trigger_hgq.checks import output_dir, positive_number
-    from trigger_hgq.pipeline.executor import check_scheduler
+    from trigger_hgq.pipeline.executor import DaskExecutor
 
     for attr, (flag, hi) in BUDGET_FLAGS.items():
         if getattr(args, attr) is not None:
@@ -47,7 +58,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     output_dir(args.out, "--out")
     if args.data:
         check_dataset(args.data, "--data")
-    check_scheduler(args.scheduler)
+    DaskExecutor.check_address(args.scheduler)
 
 
 def check_dataset(path: str | Path, what: str) -> None:
@@ -64,7 +75,9 @@ def check_dataset(path: str | Path, what: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from trigger_hgq.pipeline.config import load_pipeline_config
-    from trigger_hgq.pipeline.run import dataset_path, run_pipeline
+    from trigger_hgq.pipeline.inputs import RunInputs
+    from trigger_hgq.pipeline.run import run_pipeline
+    from trigger_hgq.verbosity import quiet_native_logs, set_verbosity
 
     check_arguments(args)
     budget = {"latency_ns": args.latency_budget_ns, "clock_ns": args.clock_ns, "part": args.part,
@@ -74,12 +87,15 @@ def run(args: argparse.Namespace) -> int:
         overrides["dataset"] = str(Path(args.data).resolve())
     cfg = load_pipeline_config(args.config, profile=args.profile, overrides=overrides)
     if not args.data:
-        check_dataset(dataset_path(cfg), "config key 'dataset'")
+        check_dataset(RunInputs(cfg).dataset_path(), "config key 'dataset'")
+    set_verbosity(args.verbose)
+    quiet_native_logs()  # the run's log: no TensorFlow / XLA banner lines (as in its workers) unless -v
     return run_pipeline(cfg, args.out, scheduler=args.scheduler, force=args.force, strict=args.strict,
                         verbose=args.verbose)
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("pipeline", help="train baselines and HGQ, export firmware, select under a budget")
+    p = subparsers.add_parser("pipeline", help="train baselines and HGQ, export firmware, select under a budget",
+                              epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     p.set_defaults(func=run)

@@ -2,7 +2,8 @@
 
 Tasks are top-level functions taking and returning plain data (paths, dicts), so they run the same in this
 process or in a Dask worker; each task seeds TensorFlow itself and enables deterministic ops, so the results do
-not depend on where it ran.
+not depend on where it ran. Worker processes are as quiet as this one: their native TensorFlow / XLA log lines
+are dropped unless ``-v`` (:func:`trigger_hgq.verbosity.quiet_native_logs`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.verbosity import quiet_native_logs
 
 
 class SerialExecutor:
@@ -39,7 +41,8 @@ class PoolExecutor:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        self.pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=quiet_native_logs)
         self.name = f"processes({n_workers})"
 
     def map(self, fn: Callable[..., Any], items: Sequence[Any],
@@ -70,6 +73,7 @@ class DaskExecutor:
             self.cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                         host="127.0.0.1", dashboard_address=None)
             self.client = Client(self.cluster)
+            self.client.run(quiet_native_logs)  # the local workers write into this run's log
         else:
             try:
                 self.client = Client(scheduler, timeout=30)
@@ -93,27 +97,23 @@ class DaskExecutor:
         if self.cluster is not None:
             self.cluster.close()
 
+    @staticmethod
+    def check_address(scheduler: str | None, timeout_s: float = 5.0) -> None:
+        """Fail now, naming ``--scheduler``, when a scheduler address is malformed or nobody listens there."""
+        if not scheduler or scheduler == "local":
+            return
+        import socket
+        from urllib.parse import urlsplit
 
-def make_executor(scheduler: str | None) -> SerialExecutor | DaskExecutor:
-    return DaskExecutor(scheduler) if scheduler else SerialExecutor()
-
-
-def check_scheduler(scheduler: str | None, timeout_s: float = 5.0) -> None:
-    """Fail now, naming ``--scheduler``, when a scheduler address is malformed or nobody listens there."""
-    if not scheduler or scheduler == "local":
-        return
-    import socket
-    from urllib.parse import urlsplit
-
-    url = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
-    try:
-        host, port = url.hostname, url.port
-    except ValueError:
-        host, port = None, None
-    if url.scheme not in ("tcp", "tls") or not host or not port:
-        raise TriggerHGQError(f"--scheduler {scheduler!r}: expected 'local' or a Dask address tcp://HOST:PORT")
-    try:
-        socket.create_connection((host, port), timeout=timeout_s).close()
-    except OSError as err:
-        raise TriggerHGQError(f"--scheduler {scheduler!r}: nobody listens at {host}:{port} "
-                              f"({err.strerror or type(err).__name__})") from None
+        url = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+        try:
+            host, port = url.hostname, url.port
+        except ValueError:
+            host, port = None, None
+        if url.scheme not in ("tcp", "tls") or not host or not port:
+            raise TriggerHGQError(f"--scheduler {scheduler!r}: expected 'local' or a Dask address tcp://HOST:PORT")
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+        except OSError as err:
+            raise TriggerHGQError(f"--scheduler {scheduler!r}: nobody listens at {host}:{port} "
+                                  f"({err.strerror or type(err).__name__})") from None

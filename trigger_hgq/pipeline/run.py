@@ -16,22 +16,24 @@ import numpy as np
 
 from trigger_hgq.atomic import atomic_path, write_json_atomic
 from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.pareto import dominates, thin_front
+from trigger_hgq.pareto import dominates, matched_points, thin_front
 from trigger_hgq.pipeline import tasks
 from trigger_hgq.pipeline.config import PipelineConfig
-from trigger_hgq.pipeline.executor import PoolExecutor, make_executor
+from trigger_hgq.pipeline.executor import DaskExecutor, PoolExecutor, SerialExecutor
+from trigger_hgq.pipeline.inputs import RunInputs
 from trigger_hgq.pipeline.keys import code_version, dataset_stamp, yaml_files
 from trigger_hgq.pipeline.rtl_stage import merge_rtl, rtl_candidates, rtl_settings
 from trigger_hgq.pipeline.select import compare, select
 from trigger_hgq.pipeline.state import RunState, fingerprint
-from trigger_hgq.progress import Progress, keras_progress
+from trigger_hgq.progress import Progress, keras_progress, log
 from trigger_hgq.verbosity import keras_verbose, quiet_warnings, set_verbosity
 
 STAGES = ("data", "baselines", "autoqkeras", "hgq", "export", "rtl", "report")
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+#: The exit code of a run in which a candidate failed (its export or RTL task raised, or an HGQ model's C
+#: simulation is not bit-exact); the other candidates are reported and the failed ones listed in report.json.
+EXIT_CANDIDATE_FAILED = 4
+#: The exit code of a ``strict`` run in which no model fits the budget.
+EXIT_NOTHING_FITS = 3
 
 
 class Run:
@@ -40,7 +42,8 @@ class Run:
     def __init__(self, cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = None,
                  force: bool = False, verbose: int = 0):
         self.cfg = cfg
-        preflight(cfg)  # bad input fails here, before anything is written
+        self.inputs = RunInputs(cfg)
+        self.inputs.check()  # bad input fails here, before anything is written
         self.out = Path(out_dir).resolve()
         self.out.mkdir(parents=True, exist_ok=True)
         self.state = RunState(self.out, force=force)
@@ -52,11 +55,11 @@ class Run:
     @property
     def executor(self):
         if self._executor is None:
-            self._executor = make_executor(self.scheduler)
+            self._executor = DaskExecutor(self.scheduler) if self.scheduler else SerialExecutor()
             log(f"executor: {self._executor.name}")
         return self._executor
 
-    def map(self, fn: Callable[[dict], dict], specs: list[dict], what: str, progress: bool = False,
+    def map(self, fn: Callable[[tasks.S], dict], specs: list[tasks.S], what: str, progress: bool = False,
             workers: int = 1) -> list[dict]:
         """Run the tasks; ``progress``: one bar over them (i/N with ETA; for tasks without a bar of their own);
         ``workers > 1``: without ``--scheduler``, in that many local processes."""
@@ -69,10 +72,15 @@ class Run:
             if not progress:
                 return executor.map(fn, specs)
             with Progress(len(specs), what, unit="task") as bar:
-                return executor.map(fn, specs, on_done=lambda r: bar.update(1, **_progress_fields(r)))
+                return executor.map(fn, specs, on_done=lambda r: bar.update(1, **self.progress_fields(r)))
         finally:
             if pool is not None:
                 pool.close()
+
+    @staticmethod
+    def progress_fields(result: dict) -> dict:
+        """What a stage bar shows of a finished task: its model's name and accuracy, when it has them."""
+        return {k: result[k] for k in ("name", "accuracy") if isinstance(result, dict) and k in result}
 
     # ------------------------------------------------------------------------------------------- stages
     def stage(self, name: str, inputs, fn: Callable[[], dict], after: tuple[str, ...] = ()) -> dict:
@@ -94,7 +102,7 @@ class Run:
     def data(self) -> dict:
         from trigger_hgq.data import load_dataset
 
-        path = dataset_path(self.cfg)
+        path = self.inputs.dataset_path()
         ds = load_dataset(path)
         cap = self.cfg.max_train_rows
         arrays = {}
@@ -118,10 +126,10 @@ class Run:
 
     def baselines(self, data: dict) -> dict:
         sec = self.cfg.section("baselines")
-        configs = baseline_configs(self.cfg)
-        specs = [{"config": str(c), "arrays": data["arrays"], "out": str(self.out / "models" / f"{c.stem}.h5"),
-                  "epochs": sec.get("epochs"), "verbose": self.verbose,
-                  "label": f"baseline {i}/{len(configs)} {c.stem}"} for i, c in enumerate(configs, 1)]
+        configs = self.inputs.baseline_configs()
+        specs = [tasks.BaselineSpec(config=str(c), arrays=data["arrays"], out=str(self.out / "models" / f"{c.stem}.h5"),
+                                    epochs=sec.get("epochs"), verbose=self.verbose,
+                                    label=f"baseline {i}/{len(configs)} {c.stem}") for i, c in enumerate(configs, 1)]
         return {"models": self.map(tasks.train_baseline_task, specs, "training baselines")}
 
     def autoqkeras(self, data: dict) -> dict:
@@ -130,12 +138,13 @@ class Run:
             return {"models": []}
         from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config, retrain_best, run_autoqkeras
         from trigger_hgq.convert.io import save_model
+        from trigger_hgq.models import class_accuracy
 
         config = load_autoqkeras_config(self.cfg.resolve(sec["config"]))
         for key in ("max_trials", "epochs_per_trial"):
             if sec.get(key) is not None:
                 config[key] = int(sec[key])
-        arrays = tasks.load_arrays(data["arrays"])
+        arrays = tasks.TaskSpec(arrays=data["arrays"]).load_arrays()
         log(f"AutoQKeras: {config['max_trials']} trials x {config['epochs_per_trial']} epochs")
         fit = (arrays["x_train"], arrays["y_train"], arrays["x_val"], arrays["y_val"])
         trials = None if config.get("mode") == "hyperband" else int(config["max_trials"])
@@ -144,7 +153,7 @@ class Run:
                                     callbacks=[keras_progress(bar, ("val_accuracy",), per="fit")])
         info = {"trials": len(result.trials), "best_trial": result.best.get("trial_id"),
                 "search_val_accuracy": result.best.get("val_accuracy"),
-                "search_test_accuracy": tasks.class_accuracy(result.model, arrays["x_test"], arrays["y_test"]),
+                "search_test_accuracy": class_accuracy(result.model, arrays["x_test"], arrays["y_test"]),
                 "retrained_epochs": None}
         model = result.model
         if config.get("retrain", True):  # as long as the uniform baselines: their epochs override too
@@ -170,11 +179,11 @@ class Run:
         specs = []
         workers = int(sec.get("workers", 1))
         for n, seed in enumerate(sec.get("seeds") or [0]):
-            specs.append({"start": by_name[start]["path"], "config": by_name[start]["config"],
-                          "warm_start": bool(sec.get("warm_start", False)), "arrays": data["arrays"],
-                          "lr_scale": sec.get("lr_scale"), "schedule": {**schedule, "seed": int(seed)},
-                          "verbose": self.verbose, "front_dir": str(self.out / "hgq" / f"seed{seed}"),
-                          "label": f"HGQ seed {seed}", "bar_position": n % workers if workers > 1 else None})
+            specs.append(tasks.HgqSpec(start=by_name[start]["path"], config=by_name[start]["config"],
+                                       warm_start=bool(sec.get("warm_start", False)), arrays=data["arrays"],
+                                       lr_scale=sec.get("lr_scale"), schedule={**schedule, "seed": int(seed)},
+                                       verbose=self.verbose, front_dir=str(self.out / "hgq" / f"seed{seed}"),
+                                       label=f"HGQ seed {seed}", bar_position=n % workers if workers > 1 else None))
         runs = self.map(tasks.train_hgq_task, specs, f"HGQ training from {start}", workers=workers)
         points = [p for r in runs for p in r["front"]]
         front = [p for p in points if not any(dominates(q, p, "val_accuracy") for q in points)]
@@ -190,13 +199,14 @@ class Run:
     def export(self, data: dict, candidates: list[dict]) -> dict:
         sec = self.cfg.section("export")
         b = self.cfg.budget
-        specs = [{**m, "arrays": data["arrays"], "out": str(self.out / "firmware" / m["name"]),
-                  "classes": data["dataset"]["classes"], "part": b.part, "clock_ns": b.clock_ns,
-                  "margin_bits": int(sec.get("calibration_margin_bits", 1)), "verbose": self.verbose,
-                  "export": {k: sec.get(k) for k in ("backend", "io_type", "strategy", "n_check") if sec.get(k)}}
-                 for m in candidates]
-        return {"models": self.map(tasks.export_task, specs, "firmware export + C-sim check", progress=True,
-                                   workers=int(sec.get("workers", 2)))}
+        specs = [tasks.ExportSpec(
+            name=m["name"], method=m["method"], path=m["path"], arrays=data["arrays"],
+            out=str(self.out / "firmware" / m["name"]), classes=tuple(data["dataset"]["classes"]), part=b.part,
+            clock_ns=b.clock_ns, margin_bits=int(sec.get("calibration_margin_bits", 1)), verbose=self.verbose,
+            export={k: sec.get(k) for k in ("backend", "io_type", "strategy", "n_check") if sec.get(k)},
+            pareto_front=bool(m.get("pareto_front", False)), autoqkeras=m.get("autoqkeras")) for m in candidates]
+        return self.split_failures(self.map(tasks.export_task, specs, "firmware export + C-sim check",
+                                            progress=True, workers=int(sec.get("workers", 2))))
 
     def rtl(self, data: dict, exported: dict, candidates: list[dict]) -> dict:
         """The open-source RTL route (yosys, Verilator) for the exported candidates named by ``export.rtl``."""
@@ -204,51 +214,85 @@ class Run:
         settings = rtl_settings(sec.get("rtl"))
         names = rtl_candidates(settings, exported["models"])
         paths = {m["name"]: m["path"] for m in candidates}
-        specs = [{"name": m["name"], "method": m["method"], "path": paths[m["name"]], "ebops": m.get("ebops"),
-                  "arrays": data["arrays"], "out": m["firmware_dir"], "part": b.part, "clock_ns": b.clock_ns,
-                  "hls_da": settings["hls_da"], "margin_bits": int(sec.get("calibration_margin_bits", 1)),
-                  "verbose": self.verbose,
-                  "export": {k: sec.get(k) for k in ("backend", "n_check") if sec.get(k)}}
-                 for m in exported["models"] if m["name"] in names]
-        return {"models": self.map(tasks.rtl_task, specs, "open-source RTL route (yosys + Verilator)",
-                                   progress=True, workers=int(sec.get("workers", 2))) if specs else []}
+        specs = [tasks.RtlSpec(
+            name=m["name"], method=m["method"], path=paths[m["name"]], ebops=m.get("ebops"), arrays=data["arrays"],
+            out=m["firmware_dir"], part=b.part, clock_ns=b.clock_ns, hls_da=settings["hls_da"],
+            margin_bits=int(sec.get("calibration_margin_bits", 1)), verbose=self.verbose,
+            export={k: sec.get(k) for k in ("backend", "n_check") if sec.get(k)})
+            for m in exported["models"] if m["name"] in names]
+        return self.split_failures(self.map(tasks.rtl_task, specs, "open-source RTL route (yosys + Verilator)",
+                                            progress=True, workers=int(sec.get("workers", 2))) if specs else [])
+
+    @staticmethod
+    def split_failures(results: list[dict]) -> dict:
+        """A candidate stage's outputs: ``models`` (the results of the candidates that succeeded) and ``failed``
+        (one record per failed candidate: ``name``, ``method``, ``stage``, ``error``, ``first_mismatch_row``,
+        ``layer``)."""
+        failed = [{"name": r["name"], "method": r["method"], **r["failed"]} for r in results if "failed" in r]
+        for f in failed:
+            log(f"candidate {f['name']} FAILED in stage {f['stage']} (excluded from selection): "
+                f"{f['error'].splitlines()[0][:300]}")
+        return {"models": [r for r in results if "failed" not in r], "failed": failed}
 
     def report(self, data: dict, exported: dict) -> dict:
         from trigger_hgq.report import write_report
 
         models = [dict(m) for m in exported["models"]]
+        failed = [{k: v for k, v in f.items() if k != "traceback"} for f in exported.get("failed", [])]
+        if not models:
+            first = failed[0]
+            raise TriggerHGQError(f"every candidate failed; the first, {first['name']!r}, in stage {first['stage']}: "
+                                  f"{first['error']}")
         for m in models:
             m.pop("export_seconds", None)
         selection = select(models, self.cfg.budget)
         keep_roc = {selection["selected"] or selection["closest"]}
         for method in {m["method"] for m in models}:
             keep_roc.add(max((m for m in models if m["method"] == method), key=lambda m: m["accuracy"])["name"])
-        hgq_sel = selection["selected"] if any(m["name"] == selection["selected"] and m["method"] == "hgq"
-                                                for m in models) else None
+        hgq_models = [m for m in models if m["method"] == "hgq"]
+        hgq_sel = selection["selected"] if any(m["name"] == selection["selected"] for m in hgq_models) else None
+        best_hgq = max(hgq_models, key=lambda m: m["accuracy"])["name"] if hgq_models else None
         for m in models:
             if m["name"] not in keep_roc:
                 m["roc"] = None
-            if m["method"] == "hgq" and m["name"] != (hgq_sel or _best_hgq(models)):
+            if m["method"] == "hgq" and m["name"] != (hgq_sel or best_hgq):
                 m["bits_histogram"] = None
         report = {
             "schema_version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "dataset": data["dataset"], "budget": self.cfg.budget.to_report(), "models": models,
-            **selection, "comparison": compare(models), "timings_s": self.state.timings(),
+            **selection, "comparison": compare(models), "failed": failed, "timings_s": self.state.timings(),
             "profile": self.cfg.profile,
         }
         written = write_report(report, self.out)
         return {"files": {k: str(v) for k, v in written.items()}, "selected": selection["selected"],
-                "closest": selection["closest"], "nothing_fits": selection["nothing_fits"]}
+                "closest": selection["closest"], "nothing_fits": selection["nothing_fits"],
+                "failed": [f["name"] for f in failed]}
 
     # ------------------------------------------------------------------------------------------- all
+    @staticmethod
+    def exit_code(outputs: dict, strict: bool = False) -> int:
+        """The exit code of a finished run (the report stage's ``outputs``), logged with its reason:
+        :data:`EXIT_CANDIDATE_FAILED` (4) when a candidate failed, else :data:`EXIT_NOTHING_FITS` (3) when
+        nothing fits and ``strict``, else 0."""
+        code = 0
+        if outputs.get("failed"):
+            log(f"{len(outputs['failed'])} candidate(s) FAILED and are excluded from selection: "
+                f"{', '.join(outputs['failed'])} (report.json 'failed'); exit code {EXIT_CANDIDATE_FAILED}")
+            code = EXIT_CANDIDATE_FAILED
+        if outputs["nothing_fits"]:
+            log(f"nothing fits the budget; closest model: {outputs['closest']}")
+            return code or (EXIT_NOTHING_FITS if strict else 0)
+        log(f"selected: {outputs['selected']}")
+        return code
+
     def run(self) -> dict:
         cfg = self.cfg
         try:
-            data = self.stage("data", [dataset_stamp(dataset_path(cfg)), cfg.max_train_rows], self.data)
+            data = self.stage("data", [dataset_stamp(self.inputs.dataset_path()), cfg.max_train_rows], self.data)
             base = self.stage("baselines", [data, cfg.section("baselines"), cfg.section("float"),
-                                            [yaml_files(c) for c in baseline_configs(cfg)]],
+                                            [yaml_files(c) for c in self.inputs.baseline_configs()]],
                               lambda: self.baselines(data), after=("data",))
-            aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras"), autoqkeras_files(cfg),
+            aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras"), self.inputs.autoqkeras_files(),
                                            cfg.section("baselines").get("epochs")],
                             lambda: self.autoqkeras(data), after=("data",))
             hgq = self.stage("hgq", [data, base, cfg.section("hgq")], lambda: self.hgq(data, base),
@@ -259,7 +303,10 @@ class Run:
                              lambda: self.export(data, candidates), after=("data", "baselines", "autoqkeras", "hgq"))
             rtl = self.stage("rtl", [exp, cfg.section("export").get("rtl"), cfg.budget.part, cfg.budget.clock_ns],
                              lambda: self.rtl(data, exp, candidates), after=("export",))
-            exp = {**exp, "models": merge_rtl(exp["models"], rtl["models"])}
+            rtl_failed = rtl.get("failed", [])
+            exp = {**exp, "failed": [*exp.get("failed", []), *rtl_failed],
+                   "models": [m for m in merge_rtl(exp["models"], rtl["models"])
+                              if m["name"] not in {f["name"] for f in rtl_failed}]}
             # the report always reflects the latest budget: rerun it whenever anything changed
             return self.stage("report", [exp, cfg.budget.to_report(), self.state.timings()],
                               lambda: self.report(data, exp), after=("export",))
@@ -268,91 +315,11 @@ class Run:
                 self._executor.close()
 
 
-def matched_points(front: list[dict], baselines: list[dict], tolerance: float = 0.005) -> list[dict]:
-    """For each baseline, the cheapest front points whose validation accuracy reaches the baseline's minus
-    ``tolerance`` and the baseline's own: the candidates the report's comparison will match (chosen on the
-    validation split; the comparison itself uses the test split)."""
-    chosen = []
-    for base in baselines:
-        if base.get("val_accuracy") is None:
-            continue
-        for target in (base["val_accuracy"] - tolerance, base["val_accuracy"]):
-            reaching = [p for p in front if p["val_accuracy"] >= target]
-            if reaching:
-                chosen.append(min(reaching, key=lambda p: p["ebops"]))
-    return chosen
-
-
-def dataset_path(cfg: PipelineConfig) -> Path:
-    path = cfg.resolve(cfg.dataset)
-    if not path.exists():
-        raise TriggerHGQError(f"dataset {str(path)!r} does not exist (config key 'dataset' or --data)")
-    return path
-
-
-def autoqkeras_files(cfg: PipelineConfig) -> dict[str, str]:
-    """The YAML files the AutoQKeras stage reads: its config and the reference baseline config it names."""
-    from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config
-
-    sec = cfg.section("autoqkeras")
-    if not sec.get("enabled", True):
-        return {}
-    path = cfg.resolve(sec["config"])
-    return {**yaml_files(path), **yaml_files(load_autoqkeras_config(path)["_reference"]["_file"])}
-
-
-def baseline_configs(cfg: PipelineConfig) -> list[Path]:
-    """The float reference (first) and the QKeras baseline configs."""
-    configs = [cfg.resolve(c) for c in cfg.section("baselines").get("configs") or []]
-    float_sec = cfg.section("float")
-    if float_sec.get("enabled", True) and float_sec.get("config"):
-        configs.insert(0, cfg.resolve(float_sec["config"]))
-    return configs
-
-
-def preflight(cfg: PipelineConfig) -> None:
-    """Check every input file of the run, and validate the configs they hold, before any stage starts."""
-    from trigger_hgq.baselines.qkeras_models import load_baseline_config
-    from trigger_hgq.data import load_card
-
-    path = dataset_path(cfg)
-    if path.suffix in (".yaml", ".yml"):
-        load_card(path)
-    names = []
-    for c in baseline_configs(cfg):
-        if not c.is_file():
-            raise TriggerHGQError(f"baseline config {str(c)!r} does not exist (config key 'baselines.configs')")
-        names.append(load_baseline_config(c).get("name", c.stem))
-    aq = cfg.section("autoqkeras")
-    if aq.get("enabled", True):
-        from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config
-
-        if not aq.get("config"):
-            raise TriggerHGQError("config key 'autoqkeras.config': missing (or set autoqkeras.enabled: false)")
-        load_autoqkeras_config(cfg.resolve(aq["config"]))
-    start = cfg.section("hgq").get("start_from")
-    if start not in names:
-        raise TriggerHGQError(f"config key 'hgq.start_from': {start!r} is not one of the baselines {names}")
-
-
-def _progress_fields(result: dict) -> dict:
-    """What a stage bar shows of a finished task: its model's name and accuracy, when it has them."""
-    return {k: result[k] for k in ("name", "accuracy") if isinstance(result, dict) and k in result}
-
-
-def _best_hgq(models: list[dict]) -> str | None:
-    hgq = [m for m in models if m["method"] == "hgq"]
-    return max(hgq, key=lambda m: m["accuracy"])["name"] if hgq else None
-
-
 def run_pipeline(cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = None, force: bool = False,
                  strict: bool = False, verbose: int = 0) -> int:
-    """Run (or resume) the pipeline; returns the process exit code (3: nothing fits and ``strict``)."""
+    """Run (or resume) the pipeline; returns the process exit code (:meth:`Run.exit_code`)."""
     t0 = time.perf_counter()
-    out = Run(cfg, out_dir, scheduler=scheduler, force=force, verbose=verbose).run()
+    run = Run(cfg, out_dir, scheduler=scheduler, force=force, verbose=verbose)
+    out = run.run()
     log(f"pipeline finished in {time.perf_counter() - t0:.1f} s; report: {out['files']['report.html']}")
-    if out["nothing_fits"]:
-        log(f"nothing fits the budget; closest model: {out['closest']}")
-        return 3 if strict else 0
-    log(f"selected: {out['selected']}")
-    return 0
+    return run.exit_code(out, strict)

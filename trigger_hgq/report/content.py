@@ -141,7 +141,22 @@ def selection_paragraphs(report: dict) -> list[str]:
         )
     if report.get("selection_reason"):
         out.append(report["selection_reason"])
+    if report.get("failed"):
+        out.append(failed_text(report["failed"]))
     return out
+
+
+def failed_text(failed: list[dict]) -> str:
+    """One sentence marking the candidates that failed (report.json ``failed``): name, method, stage and error."""
+    items = []
+    for f in failed:
+        where = [f"first mismatching row {f['first_mismatch_row']}"] if f.get("first_mismatch_row") is not None else []
+        where += [f"layer {f['layer']}"] if f.get("layer") else []
+        detail = f" ({', '.join(where)})" if where else ""
+        items.append(f"**{f['name']}** ({method_label(f['method'])}, {f['stage']}: {f['error'].splitlines()[0]}"
+                     f"{detail})")
+    return (f"**Failed**: {plural(len(failed), 'candidate')} left out of the models and the selection: "
+            + "; ".join(items) + ".")
 
 
 def models_table(report: dict) -> Table:

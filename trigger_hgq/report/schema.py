@@ -148,6 +148,15 @@ MODEL_SPEC = Obj(name_key="name", fields={
     "overflow": (Nullable(OVERFLOW_SPEC), False, "overflow headroom of the calibrated ranges on the test rows (HGQ)"),
 })
 
+FAILED_SPEC = Obj(name_key="name", fields={
+    "name": (Str(), True, "the candidate's name"),
+    "method": (Enum(values=METHODS), True, "how the model was made"),
+    "stage": (Enum(values=("export", "rtl")), True, "the stage it failed in"),
+    "error": (Str(), True, "what failed: the exception, or the C simulation's mismatch"),
+    "first_mismatch_row": (_nint(), False, "C simulation: the first checked test row whose output differs"),
+    "layer": (Nullable(Str()), False, "C simulation: the first hls4ml layer whose output differs"),
+})
+
 BASELINE_SPEC = Obj({
     "baseline": (Str(), True, "baseline model name"),
     "accuracy_baseline": (Float(**FRACTION), True, "the baseline's accuracy"),
@@ -199,6 +208,7 @@ REPORT_SPEC = Obj({
                                                         "half a point)"),
         "baselines": (ListOf(BASELINE_SPEC), True, "one entry per baseline"),
     })), True, "the HGQ model against each baseline; ratios are baseline / HGQ"),
+    "failed": (Nullable(ListOf(FAILED_SPEC)), False, "candidates that failed, left out of models and selection"),
     "timings_s": (MapOf(Float(lo=0.0), key_doc="stage"), True, "wall time per pipeline stage in s"),
 })
 

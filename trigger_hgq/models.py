@@ -1,0 +1,163 @@
+"""What the pipeline asks of a candidate model (float, QKeras, AutoQKeras or HGQ), independent of the pipeline.
+
+The HGQ model a run starts from, its test-set figures (class accuracy, exact EBOPs, bitwidth histograms), its
+calibration with overflow statistics, whether it outputs logits, and the exact fixed-point model the RTL route
+implements for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+#: Rows per ``predict`` call on a candidate (the test split at once on a small machine).
+PREDICT_BATCH = 16384
+#: Rows per ``predict`` call when two models' logits are compared.
+COMPARE_BATCH = 8192
+
+
+def _softmax():
+    import tensorflow as tf
+
+    return tf.keras.activations.softmax
+
+
+def class_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    """The fraction of rows of ``x`` whose predicted class (argmax) is the label ``y``."""
+    return float(np.mean(np.argmax(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), axis=1) == y))
+
+
+def quantizes_inputs(model) -> bool:
+    """The model's first layer (after its InputLayer) is a QKeras input quantizer (``QActivation``)."""
+    first = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"][0]
+    return type(first).__name__ == "QActivation"
+
+
+def logits_model(model):
+    """The model without a final weightless softmax layer (the firmware outputs logits: hls4ml's table softmax is
+    never exact, and a trigger decision needs only the argmax or a threshold on the logits); else ``model``."""
+    import tensorflow as tf
+
+    last = model.layers[-1]
+    if getattr(last, "activation", None) is _softmax() and not last.get_weights():
+        return tf.keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
+    return model
+
+
+def ends_in_softmax(model) -> bool:
+    """The model's last layer applies a softmax (a Keras activation or a QKeras ``QActivation('softmax')``)."""
+    act = getattr(model.layers[-1], "activation", None)
+    if act is _softmax():
+        return True
+    name = act if isinstance(act, str) else getattr(act, "__name__", None) or type(act).__name__
+    return str(name).lower() in ("softmax", "quantized_softmax")
+
+
+def outputs_logits(model, method: str) -> bool:
+    """Whether ``model`` outputs logits: HGQ models always do (the conversion drops the output softmax); a
+    baseline does unless its last layer is a softmax."""
+    return method == "hgq" or not ends_in_softmax(model)
+
+
+def hgq_start_model(baseline: str | Path, config: str | Path, seed: int, warm_start: bool = False,
+                    lr_scale: float | None = None):
+    """The HGQ model a run trains, named ``hgq_seed<seed>``, with HGQ's own rounding (half up).
+
+    ``warm_start``: the trained QKeras model at ``baseline`` converted bit for bit; else the architecture of the
+    baseline's YAML ``config`` without its quantization, with fresh weights and the library's default bits.
+    ``lr_scale`` sets the bits' learning-rate scale.
+    """
+    from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config
+    from trigger_hgq.convert import from_qkeras
+    from trigger_hgq.convert.io import load_model
+    from trigger_hgq.quantizer import QuantizerConfig
+
+    bits = {"lr_scale": float(lr_scale)} if lr_scale is not None else None
+    name = f"hgq_seed{seed}"
+    if warm_start:
+        return from_qkeras(load_model(baseline), quantizer=bits, rounding="RND", name=name)
+    arch = {k: v for k, v in load_baseline_config(config).items() if k != "quantization"}
+    init_f = int(QuantizerConfig.from_any(bits, "hgq").init_f)
+    return from_qkeras(build_qkeras_model(arch), quantizer=bits, rounding="RND", name=name,
+                       input_quantizer={"init_f": init_f}, float_weight_f=init_f, float_activation_f=init_f)
+
+
+def bits_histogram(model) -> dict[str, dict[str, dict[str, int]]]:
+    """Per HGQ layer: how many weights (``weights``, kernel layers only) and activations (``activations``) have
+    each total bitwidth (keep + integer + fractional bits; 0 = pruned), as the report's ``bits_histogram``."""
+    from trigger_hgq.layers import HKernelLayer, HQuantizedLayer
+    from trigger_hgq.report.summarize import bits_counts
+
+    out = {}
+    for layer in model.layers:
+        if not isinstance(layer, HQuantizedLayer):
+            continue
+        entry = {}
+        if isinstance(layer, HKernelLayer):
+            k, i, f = layer.kq.kif_numpy(layer.folded()[0])
+            entry["weights"] = bits_counts(k + i + f)
+        k, i, f = layer.oq.kif_numpy()
+        entry["activations"] = bits_counts(k + i + f)
+        out[layer.name] = entry
+    return out
+
+
+def model_ebops(model, method: str, x_calib: np.ndarray) -> int:
+    """Exact EBOPs of a calibrated HGQ model (``method`` ``hgq``), or of a QKeras / float model through its HGQ
+    image on the same grid (float tensors as 10 fractional bits), calibrated on the rows ``x_calib``."""
+    from trigger_hgq.bops import ebops
+    from trigger_hgq.calibration import calibrate
+    from trigger_hgq.convert import from_qkeras
+
+    if method != "hgq":
+        model = from_qkeras(model, float_weight_f=10, float_activation_f=10)
+        calibrate(model, x_calib)
+    return int(ebops(model))
+
+
+def calibrate_hgq(model, data: dict[str, np.ndarray], margin_bits: int) -> dict[str, int]:
+    """Calibrate an HGQ model on ``x_train`` + ``x_val`` with ``margin_bits`` of headroom (in place).
+
+    Returns the report's ``overflow`` entry: how many ``x_test`` rows leave a calibrated range, how many still
+    wrap around after the margin, and how many change class because of it (against the same model with no
+    wrap-around, :func:`trigger_hgq.calibration.unwrapped_predict`).
+    """
+    from trigger_hgq.calibration import calibrate, rows_outside_ranges, unwrapped_predict, widen_ranges
+
+    x_cal, x_test = np.concatenate([data["x_train"], data["x_val"]]), data["x_test"]
+    calibrate(model, x_cal)
+    reference = np.argmax(unwrapped_predict(model, x_test), axis=1)
+    outside = rows_outside_ranges(model, x_test)
+    widen_ranges(model, margin_bits)
+    wrapping = rows_outside_ranges(model, x_test, modes=("WRAP",))
+    flips = np.argmax(model.predict(x_test, batch_size=PREDICT_BATCH, verbose=0), axis=1) != reference
+    return {"margin_bits": int(margin_bits), "test_rows_outside_calibration": int(outside.sum()),
+            "test_rows_wrapping": int(wrapping.sum()), "test_class_flips": int(flips.sum())}
+
+
+def exact_rtl_model(model, method: str, x: np.ndarray):
+    """The trigger-hgq model the RTL route implements for a candidate, and how exactly it equals the candidate.
+
+    HGQ models are their own (calibrated) RTL model: ``(model, None)``. QKeras / AutoQKeras models are converted
+    with :func:`~trigger_hgq.convert.from_qkeras` keeping QKeras' rounding (RND_CONV) and ranges, and the fraction
+    of rows of ``x`` whose converted logits equal the QKeras logits is returned with it. ``(None, reason)`` when
+    the candidate has no exact fixed-point form (float weights, an unquantized input).
+    """
+    from trigger_hgq.convert import from_qkeras
+    from trigger_hgq.errors import TriggerHGQError
+    from trigger_hgq.export.rtl.api import compare
+
+    if method == "hgq":
+        return model, None
+    if method == "float":
+        return None, "a float model has no exact fixed-point form"
+    if not quantizes_inputs(model):
+        return None, "the model does not quantize its inputs: no exact fixed-point input"
+    try:
+        converted = from_qkeras(model, name=f"{model.name}_rtl")
+    except TriggerHGQError as err:
+        return None, f"no exact conversion: {err}"
+    ref = logits_model(model).predict(x, batch_size=COMPARE_BATCH, verbose=0)
+    got = converted.predict(x, batch_size=COMPARE_BATCH, verbose=0)
+    return converted, compare(np.asarray(got, np.float64), np.asarray(ref, np.float64))["bit_exact_fraction"]
