@@ -68,7 +68,7 @@ def make_report(latency_ns: float = 100.0, lut_fraction: float | None = 0.02) ->
         if lut is not None and lut_fraction is not None and lut > lut_fraction * lut_avail:
             violations.append(f"LUT {lut} > {int(lut_fraction * lut_avail)}")
         models.append({
-            "name": name, "method": method, "accuracy": acc,
+            "name": name, "method": method, "accuracy": acc, "val_accuracy": round(acc - 0.002 + 0.001 * (i % 3), 4),
             "auc": {c: round(0.88 + 0.1 * (acc - 0.7) + 0.01 * k, 4) for k, c in enumerate(CLASSES)},
             "ebops": ebops, "lut": lut, "dsp": dsp, "ff": ff, "bram": None if lut is None else 0.0,
             "lut_equiv": None if lut is None else float(lut + 55 * dsp),

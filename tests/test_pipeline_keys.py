@@ -12,9 +12,9 @@ import pytest
 
 import trigger_hgq
 from trigger_hgq.pipeline.config import load_pipeline_config
-from trigger_hgq.pipeline.keys import code_version, dataset_stamp, yaml_files
 from trigger_hgq.pipeline.run import STAGES, Run
 from trigger_hgq.sources import SourceGraph
+from trigger_hgq.stage_keys import code_version, dataset_stamp, yaml_files
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = Path(trigger_hgq.__file__).resolve().parent

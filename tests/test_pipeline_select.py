@@ -6,12 +6,13 @@ import pytest
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.fpga import Budget
-from trigger_hgq.pipeline.select import compare, select
+from trigger_hgq.comparison import compare
+from trigger_hgq.selection import select
 
 
 def model(name, method, acc, cycles, lut=1000, dsp=0, ebops=10000, exact=1.0):
-    return {"name": name, "method": method, "accuracy": acc, "latency_cycles": cycles, "lut": lut, "dsp": dsp,
-            "ebops": ebops, "bit_exact_fraction": exact}
+    return {"name": name, "method": method, "accuracy": acc, "val_accuracy": acc, "latency_cycles": cycles,
+            "lut": lut, "dsp": dsp, "ebops": ebops, "bit_exact_fraction": exact}
 
 
 def test_most_accurate_model_within_latency_is_selected():
@@ -61,7 +62,8 @@ def test_comparison_uses_cheapest_hgq_point_at_baseline_accuracy():
               model("h_big", "hgq", 0.745, 10, lut=4000, ebops=8000),
               model("h_mid", "hgq", 0.737, 8, lut=2000, ebops=4000),  # within 0.5 points of 0.740
               model("h_small", "hgq", 0.70, 6, lut=500, ebops=1000)]
-    block = compare(models)
+    assert compare(models)["baselines"][0]["hgq_model"] == "h_big"  # equal accuracy on validation (the default)
+    block = compare(models, tolerance=0.005)
     row = block["baselines"][0]
     assert row["hgq_model"] == "h_mid"
     assert row["ebops_ratio"] == pytest.approx(15.0)

@@ -10,14 +10,16 @@ import pytest
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.fpga import Budget
 from trigger_hgq.pipeline.config import load_pipeline_config
-from trigger_hgq.pipeline.rtl_stage import merge_rtl, rtl_candidates, rtl_settings
-from trigger_hgq.pipeline.select import compare, rtl_view, select
+from trigger_hgq.rtl_plan import merge_rtl, rtl_candidates, rtl_settings
+from trigger_hgq.comparison import compare, rtl_ratios
+from trigger_hgq.selection import rtl_view, select
 
 CONFIG = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "jet_tagging.yaml"
 
 
 def model(name, method, acc, cycles, lut, ebops=10_000, rtl=None, dsp=0):
-    m = {"name": name, "method": method, "accuracy": acc, "latency_cycles": cycles, "lut": lut, "dsp": dsp,
+    m = {"name": name, "method": method, "accuracy": acc, "val_accuracy": acc, "latency_cycles": cycles, "lut": lut,
+         "dsp": dsp,
          "ebops": ebops, "bit_exact_fraction": 1.0, "resource_source": "estimate"}
     if rtl is not None:
         r_lut, r_cycles, r_exact = rtl
@@ -105,7 +107,6 @@ def test_shipped_profiles_take_the_6bit_baseline_through_rtl():
 def test_report_renders_both_routes_and_the_rtl_table(tmp_path):
     from report_data import make_report
 
-    from trigger_hgq.pipeline.select import rtl_ratios
     from trigger_hgq.report import validate_report, write_report
 
     report = make_report()
@@ -131,7 +132,8 @@ def test_report_renders_both_routes_and_the_rtl_table(tmp_path):
     write_report(report, tmp_path)
     md = (tmp_path / "report.md").read_text()
     assert "### Both implementation routes" in md and "### Open-source RTL route" in md
-    line = next(ln for ln in md.splitlines() if ln.startswith("| qkeras_6b |") and "8.00\u00d7" in ln)
+    routes = md.split("### Both implementation routes", 1)[1]
+    line = next(ln for ln in routes.splitlines() if ln.startswith("| qkeras_6b |") and "8.00\u00d7" in ln)
     assert "1.75\u00d7" in line and "estimate" in line
     assert "skipped: a float model has no exact fixed-point form" in md
     assert "98.00% (10,000) (marked)" in md and "8 / 9" in md

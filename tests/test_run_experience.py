@@ -97,33 +97,35 @@ def _md_rows(md: str, section: str) -> dict[str, list[str]]:
     return {cells[0]: cells for cells in ([c.strip() for c in ln.strip("|").split("|")] for ln in lines)}
 
 
-def test_comparison_rows_name_their_hgq_model_with_accuracy_and_ebops(tmp_path):
-    from trigger_hgq.pipeline.select import compare
+def test_comparison_rows_name_their_hgq_model_matched_on_validation(tmp_path):
+    from trigger_hgq.comparison import compare
 
     report = make_report()
     by_name = {m["name"]: m for m in report["models"]}
-    by_name["float"]["accuracy"] = 0.80  # no HGQ point reaches this one
-    for m in report["models"]:
-        m["lut_equiv"] = None if m["lut"] is None else float(m["lut"] + 55 * m["dsp"])
-    report["comparison"] = compare(report["models"], tolerance=0.005)
+    by_name["float"]["accuracy"] = by_name["float"]["val_accuracy"] = 0.80  # no HGQ point reaches this one
+    report["comparison"] = compare(report["models"], n_test=report["dataset"]["n_test"])
     write_report(report, tmp_path)
     md = (tmp_path / "report.md").read_text()
     html = (tmp_path / "report.html").read_text()
     rows = _md_rows(md, "HGQ against the baselines")
     used = set()
+    hgq = [m for m in report["models"] if m["method"] == "hgq"]
     for b in report["comparison"]["baselines"]:
-        cells, h = rows[b["baseline"]], by_name[b["hgq_model"]]
-        used.add(h["name"])
-        assert cells[3].startswith(h["name"]) and h["name"] in html
-        assert f"{100 * h['accuracy']:.2f}%" == cells[4]
-        assert f"{h['ebops']:,}" == cells[7]
+        cells = rows[b["baseline"]]
+        base = by_name[b["baseline"]]
         if b["baseline"] == "float":
-            assert "no HGQ point reaches" in cells[3] and cells[8] == "\u2014"
-        else:  # the cheapest HGQ model within half a point of the baseline
-            assert h["accuracy"] >= b["accuracy_baseline"] - 0.005
+            assert b["hgq_model"] is None and "no HGQ point reaches" in cells[4] and cells[11] == "\u2014"
+            continue
+        h = by_name[b["hgq_model"]]
+        used.add(h["name"])
+        reaching = [m for m in hgq if m["val_accuracy"] >= base["val_accuracy"]]
+        assert h["ebops"] == min(m["ebops"] for m in reaching)  # the cheapest at equal validation accuracy
+        assert cells[4].startswith(h["name"]) and h["name"] in html
+        assert cells[6].startswith(f"{100 * h['accuracy']:.2f}% \u00b1 ")  # test accuracy with its error
+        assert cells[2] == f"{100 * base['val_accuracy']:.2f}%"
+        assert f"{h['ebops']:,}" == cells[10]
     assert len(used) >= 3  # the rows really use different HGQ models
-    assert f"Accuracy ({report['comparison']['hgq_model']})" not in md  # no single model claimed in a heading
-    intro = "whose test accuracy is at least the baseline's minus 0.5 percentage points"
+    intro = "accuracy is at least the baseline's; both are then reported on the test split"
     assert intro in md and intro.replace("'", "&#x27;") in html
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 
-from trigger_hgq.pipeline.select import lut_equiv, rtl_view
+from trigger_hgq.fpga import lut_equiv
+from trigger_hgq.selection import rtl_view
 
 DEFAULT_TOLERANCE = 0.0
 """Validation-accuracy tolerance of the match (a fraction): 0 = the HGQ model is at least as accurate."""
@@ -43,7 +44,7 @@ def match(candidates: list[dict], target: float, tolerance: float = DEFAULT_TOLE
                 and m[key] >= target - tolerance - 1e-12]
     if not reaching:
         return None
-    return min(reaching, key=lambda m: (m["ebops"], -m[key], m["name"]))
+    return min(reaching, key=lambda m: (m["ebops"], -m[key], m.get("name") or m.get("path") or ""))
 
 
 def ratio(a, b) -> float | None:
@@ -105,6 +106,28 @@ def compare(models: list[dict], n_test: int | None = None, tolerance: float = DE
     best = max(hgq, key=lambda m: (m["accuracy"], -(m.get("ebops") or 0)))
     return {"rule": RULE, "tolerance": tolerance, "within_tolerance": within, "hgq_model": best["name"],
             "n_test": n_test, "baselines": rows}
+
+
+CALIBRATION_SLACK = 0.001
+"""Front points are picked for export on their validation accuracy while training; the exported (calibrated)
+model's own can differ slightly, so the next point up by this much is exported too."""
+
+
+def export_matches(front: list[dict], baselines: list[dict], tolerance: float = DEFAULT_TOLERANCE,
+                   within: float = WITHIN_TOLERANCE) -> list[dict]:
+    """The front points (``val_accuracy``, ``ebops``) that the comparison may match to the ``baselines`` (their
+    ``val_accuracy``): per baseline, the cheapest at its accuracy minus ``tolerance``, the cheapest
+    :data:`CALIBRATION_SLACK` above that, and the cheapest within ``within``."""
+    chosen: dict[int, dict] = {}
+    for base in baselines:
+        target = base.get("val_accuracy")
+        if target is None:
+            continue
+        for t, tol in ((target, tolerance), (target + CALIBRATION_SLACK, tolerance), (target, within)):
+            point = match(front, t, tol)
+            if point is not None:
+                chosen[id(point)] = point
+    return list(chosen.values())
 
 
 def matched_names(models: list[dict], baselines: list[str], tolerance: float = DEFAULT_TOLERANCE) -> set[str]:

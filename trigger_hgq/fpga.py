@@ -84,3 +84,10 @@ class Budget:
                 "lut_fraction": self.lut_fraction, "dsp_fraction": self.dsp_fraction,
                 "lut_available": avail.get("lut"), "dsp_available": avail.get("dsp"),
                 "implementation": self.implementation}
+
+
+def lut_equiv(model: dict) -> float | None:
+    """LUT + :data:`DSP_LUT_EQUIV` x DSP of a model's figures (``lut``, ``dsp``); ``None`` without a LUT count."""
+    if model.get("lut") is None:
+        return None
+    return float(model["lut"]) + DSP_LUT_EQUIV * float(model.get("dsp") or 0)

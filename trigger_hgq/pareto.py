@@ -26,18 +26,3 @@ def thin_front(points: list[dict], n: int) -> list[dict]:
         order = sorted(range(len(points)), key=lambda i: abs(logs[i] - t))
         chosen.append(next(i for i in order if i not in chosen))
     return [points[i] for i in sorted(chosen)]
-
-
-def matched_points(front: list[dict], baselines: list[dict], tolerance: float = 0.005) -> list[dict]:
-    """For each baseline, the cheapest front points whose validation accuracy reaches the baseline's minus
-    ``tolerance`` and the baseline's own: the candidates the report's comparison will match (chosen on the
-    validation split; the comparison itself uses the test split)."""
-    chosen = []
-    for base in baselines:
-        if base.get("val_accuracy") is None:
-            continue
-        for target in (base["val_accuracy"] - tolerance, base["val_accuracy"]):
-            reaching = [p for p in front if p["val_accuracy"] >= target]
-            if reaching:
-                chosen.append(min(reaching, key=lambda p: p["ebops"]))
-    return chosen

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from trigger_hgq.config import config_source, deep_merge, load_yaml
 from trigger_hgq.fpga import BUDGET_SPEC, Budget, check_budget
-from trigger_hgq.pipeline.rtl_stage import RTL_SPEC
+from trigger_hgq.rtl_plan import RTL_SPEC
 from trigger_hgq.schema import Anything, Bool, Enum, Float, Int, ListOf, MapOf, Nullable, Obj, Str, validate
 from trigger_hgq.training import SCHEDULE_SPEC, HGQSchedule
 
@@ -30,6 +30,8 @@ SECTIONS: dict[str, Obj] = {
                 "seeds": (ListOf(Int(lo=None)), False), "lr_scale": (Nullable(Float(positive=True)), False),
                 "schedule": (Nullable(SCHEDULE_SPEC), False), "max_exports": (Int(lo=0), False),
                 "workers": _WORKERS}, strict=True),
+    "comparison": Obj({"tolerance": (Float(lo=0.0), False, "validation-accuracy tolerance of the match "
+                                                             "(a fraction; 0: equal accuracy)")}, strict=True),
     "export": Obj({"backend": (Str(), False), "io_type": (Str(), False), "strategy": (Str(), False),
                    "n_check": (Int(lo=0), False, "test rows checked bit for bit"), "rtl": (RTL_SPEC, False),
                    "calibration_margin_bits": (Int(lo=0), False), "workers": _WORKERS}, strict=True),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline.config import PipelineConfig
-from trigger_hgq.pipeline.keys import yaml_files
+from trigger_hgq.stage_keys import yaml_files
 
 #: Entries read from each data file when the dataset card is checked against it.
 PROBE_ENTRIES = 64

@@ -15,17 +15,18 @@ from pathlib import Path
 import numpy as np
 
 from trigger_hgq.atomic import atomic_path, write_json_atomic
+from trigger_hgq.comparison import DEFAULT_TOLERANCE, compare, export_matches
 from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.pareto import dominates, matched_points, thin_front
+from trigger_hgq.pareto import dominates, thin_front
 from trigger_hgq.pipeline import tasks
 from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.pipeline.executor import DaskExecutor, PoolExecutor, SerialExecutor
 from trigger_hgq.pipeline.inputs import RunInputs
-from trigger_hgq.pipeline.keys import code_version, dataset_stamp, yaml_files
-from trigger_hgq.pipeline.rtl_stage import merge_rtl, rtl_candidates, rtl_settings
-from trigger_hgq.pipeline.select import compare, select
-from trigger_hgq.pipeline.state import RunState, fingerprint
+from trigger_hgq.pipeline.state import RunState
 from trigger_hgq.progress import Progress, keras_progress, log
+from trigger_hgq.rtl_plan import merge_rtl, rtl_candidates, rtl_settings
+from trigger_hgq.selection import select
+from trigger_hgq.stage_keys import code_version, dataset_stamp, fingerprint, yaml_files
 from trigger_hgq.verbosity import keras_verbose, quiet_warnings, set_verbosity
 
 STAGES = ("data", "baselines", "autoqkeras", "hgq", "export", "rtl", "report")
@@ -51,6 +52,11 @@ class Run:
         self.verbose = verbose
         set_verbosity(verbose)  # before any worker starts: they inherit it
         self._executor = None
+
+    @property
+    def tolerance(self) -> float:
+        """The comparison's validation-accuracy tolerance (config ``comparison.tolerance``)."""
+        return float(self.cfg.section("comparison").get("tolerance", DEFAULT_TOLERANCE))
 
     @property
     def executor(self):
@@ -188,8 +194,8 @@ class Run:
         points = [p for r in runs for p in r["front"]]
         front = [p for p in points if not any(dominates(q, p, "val_accuracy") for q in points)]
         chosen = thin_front(front, int(sec.get("max_exports", 6)))
-        chosen = sorted({p["path"]: p for p in [*chosen, *matched_points(front, baselines["models"])]}.values(),
-                        key=lambda p: p["ebops"])
+        matches = export_matches(front, baselines["models"], self.tolerance)
+        chosen = sorted({p["path"]: p for p in [*chosen, *matches]}.values(), key=lambda p: p["ebops"])
         log(f"HGQ: front of {len(front)} points over {len(runs)} run(s); exporting {len(chosen)}")
         models = [{"name": f"hgq_s{p['seed']}_e{p['epoch']:03d}", "method": "hgq", "path": p["path"],
                    "ebops_trained": p["ebops"], "val_accuracy": p["val_accuracy"], "pareto_front": True}
@@ -212,7 +218,7 @@ class Run:
         """The open-source RTL route (yosys, Verilator) for the exported candidates named by ``export.rtl``."""
         sec, b = self.cfg.section("export"), self.cfg.budget
         settings = rtl_settings(sec.get("rtl"))
-        names = rtl_candidates(settings, exported["models"])
+        names = rtl_candidates(settings, exported["models"], self.tolerance)
         paths = {m["name"]: m["path"] for m in candidates}
         specs = [tasks.RtlSpec(
             name=m["name"], method=m["method"], path=paths[m["name"]], ebops=m.get("ebops"), arrays=data["arrays"],
@@ -260,7 +266,8 @@ class Run:
         report = {
             "schema_version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "dataset": data["dataset"], "budget": self.cfg.budget.to_report(), "models": models,
-            **selection, "comparison": compare(models), "failed": failed, "timings_s": self.state.timings(),
+            **selection, "comparison": compare(models, data["dataset"]["n_test"], self.tolerance), "failed": failed,
+            "timings_s": self.state.timings(),
             "profile": self.cfg.profile,
         }
         written = write_report(report, self.out)
@@ -295,20 +302,21 @@ class Run:
             aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras"), self.inputs.autoqkeras_files(),
                                            cfg.section("baselines").get("epochs")],
                             lambda: self.autoqkeras(data), after=("data",))
-            hgq = self.stage("hgq", [data, base, cfg.section("hgq")], lambda: self.hgq(data, base),
+            hgq = self.stage("hgq", [data, base, cfg.section("hgq"), self.tolerance], lambda: self.hgq(data, base),
                              after=("data", "baselines"))
             candidates = [*base["models"], *aq["models"], *hgq["models"]]
             export_sec = {k: v for k, v in cfg.section("export").items() if k != "rtl"}
             exp = self.stage("export", [data, candidates, export_sec, cfg.budget.part, cfg.budget.clock_ns],
                              lambda: self.export(data, candidates), after=("data", "baselines", "autoqkeras", "hgq"))
-            rtl = self.stage("rtl", [exp, cfg.section("export").get("rtl"), cfg.budget.part, cfg.budget.clock_ns],
+            rtl = self.stage("rtl", [exp, cfg.section("export").get("rtl"), cfg.budget.part, cfg.budget.clock_ns,
+                                    self.tolerance],
                              lambda: self.rtl(data, exp, candidates), after=("export",))
             rtl_failed = rtl.get("failed", [])
             exp = {**exp, "failed": [*exp.get("failed", []), *rtl_failed],
                    "models": [m for m in merge_rtl(exp["models"], rtl["models"])
                               if m["name"] not in {f["name"] for f in rtl_failed}]}
             # the report always reflects the latest budget: rerun it whenever anything changed
-            return self.stage("report", [exp, cfg.budget.to_report(), self.state.timings()],
+            return self.stage("report", [exp, cfg.budget.to_report(), self.state.timings(), self.tolerance],
                               lambda: self.report(data, exp), after=("export",))
         finally:
             if self._executor is not None:

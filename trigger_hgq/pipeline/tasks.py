@@ -223,7 +223,7 @@ def export_task(spec: ExportSpec) -> dict:
     """
     from trigger_hgq.baselines.qkeras_models import quantizer_specs
     from trigger_hgq.export.candidate import csim_failure, export_candidate
-    from trigger_hgq.models import PREDICT_BATCH, bits_histogram, model_ebops, outputs_logits
+    from trigger_hgq.models import PREDICT_BATCH, bits_histogram, class_accuracy, model_ebops, outputs_logits
     from trigger_hgq.report.summarize import roc_per_class
 
     t0 = time.perf_counter()
@@ -231,6 +231,7 @@ def export_task(spec: ExportSpec) -> dict:
     method = spec.method
     scores = model.predict(data["x_test"], batch_size=PREDICT_BATCH, verbose=0)
     accuracy = float(np.mean(np.argmax(scores, axis=1) == data["y_test"]))
+    val_accuracy = class_accuracy(model, data["x_val"], data["y_val"])  # the exported model's: the match's
     # ROC/AUC on class probabilities for every model: logits go through a softmax first
     auc, roc = roc_per_class(data["y_test"], scores, list(spec.classes), logits=outputs_logits(model, method))
     ebops = model_ebops(model, method, data["x_train"][:20000])
@@ -243,7 +244,8 @@ def export_task(spec: ExportSpec) -> dict:
     if failure is not None:
         return {"name": spec.name, "method": method, "failed": failure}
     return {
-        "name": spec.name, "method": method, "accuracy": accuracy, "auc": auc, "ebops": int(ebops),
+        "name": spec.name, "method": method, "accuracy": accuracy, "val_accuracy": val_accuracy, "auc": auc,
+        "ebops": int(ebops),
         **{k: rep.get(k) for k in ("lut", "dsp", "ff", "bram", "latency_cycles", "latency_ns", "ii",
                                    "resource_source", "latency_source", "bit_exact_fraction", "n_checked")},
         "firmware_dir": str(spec.out), "pareto_front": bool(spec.pareto_front),

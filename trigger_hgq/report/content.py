@@ -201,50 +201,6 @@ MODELS_TABLE_NOTE = (
 )
 
 
-def comparison_hgq(report: dict, row: dict) -> str:
-    """The HGQ model a comparison row uses (reports without per-row names used the block's model throughout)."""
-    return row.get("hgq_model") or report["comparison"]["hgq_model"]
-
-
-def comparison_table(report: dict) -> Table | None:
-    """Each baseline against the HGQ model matched to it (named in its row); ratios are baseline / HGQ."""
-    comp = report["comparison"]
-    if comp is None:
-        return None
-    by_name = model_by_name(report)
-    table = Table(
-        ["Baseline", "Method", "Accuracy (baseline)", "HGQ model", "Accuracy (HGQ)", "\u0394 accuracy (points)",
-         "EBOPs (baseline)", "EBOPs (HGQ)", "EBOPs ratio", "LUT-equiv. ratio", "Latency ratio"],
-        numeric=[False, False, True, False, True, True, True, True, True, True, True],
-    )
-    for b in comp["baselines"]:
-        base, hgq_name = by_name[b["baseline"]], comparison_hgq(report, b)
-        ebops_hgq = b.get("ebops_hgq") if b.get("ebops_hgq") is not None else by_name[hgq_name]["ebops"]
-        delta = 100 * (b["accuracy_hgq"] - b["accuracy_baseline"])
-        hgq_cell = hgq_name + (f" ({b['note']})" if b.get("note") else "")
-        table.rows.append([
-            b["baseline"], method_label(base["method"]), fmt_pct(b["accuracy_baseline"]), hgq_cell,
-            fmt_pct(b["accuracy_hgq"]), f"{delta:+.2f}", fmt_int(base["ebops"]), fmt_int(ebops_hgq),
-            fmt_ratio(b["ebops_ratio"]), fmt_ratio(b["lut_equiv_ratio"]), fmt_ratio(b["latency_ratio"]),
-        ])
-        table.row_tags.append({base["method"]})
-    return table
-
-
-def comparison_intro(report: dict) -> str:
-    """How each baseline is matched with an HGQ model, and how to read the ratios."""
-    comp = report["comparison"]
-    ratios = "Ratios are baseline / HGQ: a ratio of 10\u00d7 means the HGQ model needs ten times fewer."
-    tol = comp.get("tolerance")
-    if tol is None:
-        names = {comparison_hgq(report, b) for b in comp["baselines"]}
-        who = f"HGQ model **{names.pop()}**" if len(names) == 1 else "The HGQ model named in each row"
-        return f"{who} against each baseline. {ratios}"
-    return (f"Each baseline is matched with the cheapest HGQ model (fewest EBOPs) whose test accuracy is at least the "
-            f"baseline's minus {100 * tol:g} percentage points; when none is, the most accurate HGQ model "
-            f"(**{comp['hgq_model']}**) is shown without ratios. {ratios}")
-
-
 def dataset_items(report: dict) -> list[tuple[str, str]]:
     d = report["dataset"]
     feats = d["features"]
@@ -313,23 +269,6 @@ def timings_table(report: dict) -> Table | None:
         table.row_tags.append(set())
     table.rows.append(["total", f"{sum(t.values()):,.1f}"])
     table.row_tags.append({"total"})
-    return table
-
-
-def routes_table(report: dict) -> Table | None:
-    """Per baseline, the matched HGQ model's ratios on both implementation routes (baseline / HGQ): the HLS route
-    (estimate or Vivado/Vitis reports) and the open-source RTL route (yosys, da4ml pipeline)."""
-    comp = report["comparison"]
-    if comp is None or not any(b.get("rtl_lut_ratio") is not None for b in comp["baselines"]):
-        return None
-    table = Table(["Baseline", "HGQ model", "HLS: LUT-equiv. ratio", "HLS: latency ratio", "HLS source",
-                   "RTL: LUT ratio", "RTL: LUT-equiv. ratio", "RTL: latency ratio"],
-                  numeric=[False, False, True, True, False, True, True, True])
-    for b in comp["baselines"]:
-        table.rows.append([b["baseline"], b.get("hgq_model") or comp["hgq_model"], fmt_ratio(b["lut_equiv_ratio"]),
-                           fmt_ratio(b["latency_ratio"]), b.get("hls_source") or DASH,
-                           *(fmt_ratio(b.get(f"rtl_{k}_ratio")) for k in ("lut", "lut_equiv", "latency"))])
-        table.row_tags.append(set())
     return table
 
 

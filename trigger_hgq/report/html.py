@@ -7,6 +7,7 @@ import html
 import re
 from dataclasses import dataclass
 
+from trigger_hgq.report import comparison_text as ct
 from trigger_hgq.report import content as c
 from trigger_hgq.report.plots import STYLE, Plot
 from trigger_hgq.report.sections import SECTION_KEYS, TITLES, in_order
@@ -116,12 +117,12 @@ def _dataset(p: _Page) -> list[str]:
 
 def _comparison(p: _Page) -> list[str]:
     parts = [_h2("comparison")]
-    comp = c.comparison_table(p.report)
+    comp = ct.comparison_table(p.report)
     if comp is None:
         parts.append('<p class="note">No comparison in this report (no HGQ model was compared).</p>')
     else:
-        parts += [f"<p>{_text(c.comparison_intro(p.report))}</p>", table(comp)]
-    routes, rtl = c.routes_table(p.report), c.rtl_table(p.report)
+        parts += [f"<p>{_text(ct.comparison_intro(p.report))}</p>", table(comp)]
+    routes, rtl = ct.routes_table(p.report), c.rtl_table(p.report)
     if routes is not None:
         parts += ["<h3>Both implementation routes</h3>", table(routes)]
     if rtl is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trigger_hgq.report import comparison_text as ct
 from trigger_hgq.report import content as c
 from trigger_hgq.report.plots import Plot
 from trigger_hgq.report.sections import TITLES, in_order
@@ -52,12 +53,12 @@ def _dataset(d: _Doc) -> list[str]:
 
 def _comparison(d: _Doc) -> list[str]:
     out = _heading("comparison")
-    comp = c.comparison_table(d.report)
+    comp = ct.comparison_table(d.report)
     if comp is None:
         out += ["No comparison in this report (no HGQ model was compared).", ""]
     else:
-        out += [c.comparison_intro(d.report), "", table(comp), ""]
-    routes, rtl = c.routes_table(d.report), c.rtl_table(d.report)
+        out += [ct.comparison_intro(d.report), "", table(comp), ""]
+    routes, rtl = ct.routes_table(d.report), c.rtl_table(d.report)
     if routes is not None:
         out += ["### Both implementation routes", "", table(routes), ""]
     if rtl is not None:

@@ -126,8 +126,8 @@ def _mark_chosen(ax, report: dict, xs: dict[str, float]) -> None:
         return
     m = next(m for m in report["models"] if m["name"] == name)
     word = "selected" if report["selected"] else "closest"
-    ax.scatter([xs[name]], [shown_accuracy(m["accuracy"], accuracy_axis(report)[0])], s=260, clip_on=False, facecolors="none", edgecolors="black", linewidths=1.8,
-               zorder=4, label=f"{word}: {name}")
+    ax.scatter([xs[name]], [shown_accuracy(m["accuracy"], accuracy_axis(report)[0])], s=260, clip_on=False,
+               facecolors="none", edgecolors="black", linewidths=1.8, zorder=4, label=f"{word}: {name}")
 
 
 def _float_reference(ax, report: dict, xs: dict[str, float]) -> None:

@@ -115,10 +115,20 @@ HLS_DA_SPEC = Obj({
     "skipped": (Nullable(Str()), False, "why hls4ml refused the strategy for this model"),
 })
 
+TRAINING_SPEC = Obj({
+    "epochs_run": (Int(lo=0), True, "epochs trained (early stopping ends before the cap)"),
+    "best_epoch": (Nullable(Int(lo=1)), True, "the epoch whose weights were restored (1-based)"),
+    "epoch_cap": (Nullable(Int(lo=1)), False, "the policy's epoch cap"),
+})
+
 MODEL_SPEC = Obj(name_key="name", fields={
     "name": (Str(), True, "unique model name"),
     "method": (Enum(values=METHODS), True, "how the model was made"),
     "accuracy": (Float(**FRACTION), True, "test accuracy, a fraction in [0, 1]"),
+    "val_accuracy": (_nfloat(**FRACTION), False, "validation accuracy of the exported model (the comparison "
+                                                  "matches on it)"),
+    "training": (Nullable(TRAINING_SPEC), False, "how a baseline was trained: epochs run, best epoch restored"),
+    "sparsity": (_nfloat(**FRACTION), False, "fraction of zero kernel weights (pruned baselines)"),
     "auc": (MapOf(Float(**FRACTION), key_doc="class"), True, "ROC AUC per class (one-vs-rest)"),
     "ebops": (_nint(), True, "effective bit operations"),
     "lut": (_nint(), True, "LUTs"),
@@ -162,7 +172,14 @@ BASELINE_SPEC = Obj({
     "accuracy_baseline": (Float(**FRACTION), True, "the baseline's accuracy"),
     "hgq_model": (Nullable(Str()), False, "the HGQ model of this row: the cheapest reaching the baseline's "
                                           "accuracy within the tolerance (else the most accurate)"),
-    "accuracy_hgq": (Float(**FRACTION), True, "the HGQ model's accuracy"),
+    "accuracy_hgq": (_nfloat(**FRACTION), True, "the HGQ model's test accuracy"),
+    "val_accuracy_baseline": (_nfloat(**FRACTION), False, "the baseline's validation accuracy (the match's target)"),
+    "val_accuracy_hgq": (_nfloat(**FRACTION), False, "the matched HGQ model's validation accuracy"),
+    "accuracy_baseline_stderr": (_nfloat(lo=0.0), False, "binomial standard error of the baseline's test accuracy"),
+    "accuracy_hgq_stderr": (_nfloat(lo=0.0), False, "binomial standard error of the HGQ model's test accuracy"),
+    "within_model": (Nullable(Str()), False, "the cheapest HGQ model within the looser tolerance "
+                                             "(within_tolerance) on validation"),
+    "within_ebops_ratio": (_nfloat(positive=True), False, "baseline EBOPs / within_model's EBOPs"),
     "ebops_hgq": (_nint(), False, "the HGQ model's EBOPs"),
     "ebops_ratio": (_nfloat(positive=True), True, "baseline EBOPs / HGQ EBOPs"),
     "lut_equiv_ratio": (_nfloat(positive=True), True, "baseline LUT-equivalent / HGQ LUT-equivalent"),
@@ -204,8 +221,12 @@ REPORT_SPEC = Obj({
     "selection_reason": (Nullable(Str()), False, "free text added to the derived explanation"),
     "comparison": (Nullable(Obj({
         "hgq_model": (Str(), True, "the most accurate HGQ model (each row names the one it uses)"),
-        "tolerance": (_nfloat(lo=0.0, hi=1.0), False, "accuracy tolerance of the match, a fraction (0.005 = "
-                                                        "half a point)"),
+        "tolerance": (_nfloat(lo=0.0, hi=1.0), False, "accuracy tolerance of the match, a fraction (0 = equal "
+                                                        "accuracy, 0.005 = half a point)"),
+        "rule": (Nullable(Enum(values=("validation", "test"))), False,
+                 "the split the match is chosen on (absent: test, as older reports did)"),
+        "within_tolerance": (_nfloat(lo=0.0, hi=1.0), False, "the looser tolerance of the within_model column"),
+        "n_test": (_nint(), False, "test rows behind the standard errors"),
         "baselines": (ListOf(BASELINE_SPEC), True, "one entry per baseline"),
     })), True, "the HGQ model against each baseline; ratios are baseline / HGQ"),
     "failed": (Nullable(ListOf(FAILED_SPEC)), False, "candidates that failed, left out of models and selection"),

@@ -16,8 +16,8 @@ more. :data:`RTL_SPEC` declares the accepted values.
 
 from __future__ import annotations
 
+from trigger_hgq.comparison import DEFAULT_TOLERANCE, matched_names
 from trigger_hgq.pareto import thin_front
-from trigger_hgq.pipeline.select import compare
 from trigger_hgq.schema import Bool, Enum, Field, Int, ListOf, Nullable, Obj, OneOf, Str, fail, validate
 
 RTL_MAPPING = Obj({
@@ -41,7 +41,7 @@ def rtl_settings(value, source: str = "") -> dict:
             "hls_da": value["hls_da"]}
 
 
-def rtl_candidates(settings: dict, models: list[dict]) -> list[str]:
+def rtl_candidates(settings: dict, models: list[dict], tolerance: float = DEFAULT_TOLERANCE) -> list[str]:
     """Names of the exported ``models`` that take the RTL route, in ``models`` order."""
     by_name = {m["name"]: m for m in models}
     hgq = [m for m in models if m["method"] == "hgq"]
@@ -57,9 +57,7 @@ def rtl_candidates(settings: dict, models: list[dict]) -> list[str]:
         baselines = list(settings["baselines"])
     wanted.update(baselines)
     if settings["matched"] and baselines:
-        comparison = compare(models) or {"baselines": []}
-        wanted.update(row["hgq_model"] for row in comparison["baselines"]
-                      if row["baseline"] in baselines and row.get("hgq_model"))
+        wanted.update(matched_names(models, baselines, tolerance))
     return [m["name"] for m in models if m["name"] in wanted]
 
 

@@ -8,7 +8,9 @@ wrote (their digest) and the code the stage runs (a digest of those trigger_hgq 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -71,3 +73,9 @@ def code_version(stage: str, graph: SourceGraph = INSTALLED) -> str:
     code the stage does not run leaves its key alone."""
     modules = graph.modules(RUN_MODULE, f"Run.{stage}")
     return f"{getattr(trigger_hgq, '__version__', '0')}+{digest(graph, modules)}"
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of JSON-serialisable parts (a stage's inputs)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,14 +1,8 @@
-"""Which candidate fits the trigger budget, which one is selected, and how HGQ compares with the baselines."""
+"""Which candidate fits the trigger budget and which one is selected (the comparison rule: ``comparison.py``)."""
 
 from __future__ import annotations
 
-from trigger_hgq.fpga import DSP_LUT_EQUIV, Budget
-
-
-def lut_equiv(model: dict) -> float | None:
-    if model.get("lut") is None:
-        return None
-    return float(model["lut"]) + DSP_LUT_EQUIV * float(model.get("dsp") or 0)
+from trigger_hgq.fpga import Budget, lut_equiv
 
 
 def violations(model: dict, budget: Budget) -> list[str]:
@@ -81,52 +75,3 @@ def _choose(models: list[dict], budget: Budget) -> dict:
 
     closest = min(models, key=lambda m: (excess(m), -m["accuracy"])) if models else None
     return {"selected": None, "closest": closest["name"] if closest else None, "nothing_fits": True}
-
-
-def _ratio(a, b) -> float | None:
-    return float(a) / float(b) if a is not None and b not in (None, 0) else None
-
-
-def rtl_ratios(baseline: dict, hgq: dict | None) -> dict:
-    """Baseline / HGQ on the RTL route (yosys LUT, LUT + 55 x DSP, pipeline latency in cycles; None where either
-    has no RTL figures), and where the HLS-route ratios come from (``hls_source``: estimate, csynth, ...)."""
-    b, h = rtl_view(baseline), rtl_view(hgq) if hgq is not None else {}
-    sources = {baseline.get("resource_source"), (hgq or {}).get("resource_source")} - {None}
-    return {
-        "rtl_lut_ratio": _ratio(b.get("lut"), h.get("lut")),
-        "rtl_lut_equiv_ratio": _ratio(lut_equiv(b), lut_equiv(h)),
-        "rtl_latency_ratio": _ratio(b.get("latency_cycles"), h.get("latency_cycles")),
-        "hls_source": "/".join(sorted(sources)) or None,
-    }
-
-
-def compare(models: list[dict], tolerance: float = 0.005) -> dict | None:
-    """For each baseline, the cheapest HGQ point (fewest EBOPs) reaching its accuracy within ``tolerance`` (a
-    fraction: 0.005 = half a point), named in the row (``hgq_model``, ``accuracy_hgq``, ``ebops_hgq``), with the
-    ratios baseline / HGQ of EBOPs, LUT-equivalents and latency (x times fewer). When no HGQ point reaches it, the
-    row names the most accurate one, without ratios. ``hgq_model`` of the block is the most accurate HGQ point."""
-    hgq = [m for m in models if m["method"] == "hgq"]
-    baselines = [m for m in models if m["method"] != "hgq"]
-    if not hgq or not baselines:
-        return None
-    rows = []
-    for b in baselines:
-        reaching = [m for m in hgq if m["accuracy"] >= b["accuracy"] - tolerance]
-        if not reaching:
-            best = max(hgq, key=lambda m: m["accuracy"])
-            rows.append({"baseline": b["name"], "accuracy_baseline": b["accuracy"], "hgq_model": best["name"],
-                         "accuracy_hgq": best["accuracy"], "ebops_hgq": best.get("ebops"), "ebops_ratio": None,
-                         "lut_equiv_ratio": None, "latency_ratio": None, **rtl_ratios(b, None),
-                         "note": "no HGQ point reaches this accuracy"})
-            continue
-        h = min(reaching, key=lambda m: m["ebops"] if m.get("ebops") is not None else float("inf"))
-        rows.append({
-            "baseline": b["name"], "accuracy_baseline": b["accuracy"], "hgq_model": h["name"],
-            "accuracy_hgq": h["accuracy"], "ebops_hgq": h.get("ebops"),
-            "ebops_ratio": _ratio(b.get("ebops"), h.get("ebops")),
-            "lut_equiv_ratio": _ratio(lut_equiv(b), lut_equiv(h)),
-            "latency_ratio": _ratio(b.get("latency_cycles"), h.get("latency_cycles")),
-            **rtl_ratios(b, h),
-        })
-    best_hgq = max(hgq, key=lambda m: (m["accuracy"], -(m.get("ebops") or 0)))
-    return {"hgq_model": best_hgq["name"], "tolerance": tolerance, "baselines": rows}
