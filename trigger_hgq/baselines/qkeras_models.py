@@ -13,7 +13,13 @@ A config (see ``pipelines/configs/baselines/``)::
       activation_bits: 6          # relu: quantized_relu(activation_bits, activation_integer)
       activation_integer: 0
       input: {bits: 16, integer: 6}   # optional input quantizer: QActivation(quantized_bits(16, 6, alpha=1))
-    training: {epochs: 30, batch_size: 1024, learning_rate: 0.001, early_stopping_patience: 5}
+    training:                     # the fit (trigger_hgq.baselines.policy.TrainingPolicy)
+      epochs: 300                 # the cap
+      batch_size: 1024
+      learning_rate: 0.003
+      early_stopping_patience: 40 # on val_loss; the best epoch's weights are restored
+      reduce_lr_on_plateau: {factor: 0.5, patience: 10, min_lr: 1.0e-5}
+    pruning: {target_sparsity: 0.75, ...}   # optional: magnitude pruning (trigger_hgq.baselines.pruning)
 
 Dense and convolution entries take ``activation`` (relu, linear; softmax on the last layer only) and
 ``batchnorm: true`` (a BatchNormalization between the linear operation and the activation).
@@ -26,6 +32,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from trigger_hgq.baselines.policy import TrainingPolicy, TrainingRun
 from trigger_hgq.config import check_keys, get_number, load_yaml, where
 from trigger_hgq.errors import TriggerHGQError
 
@@ -38,9 +45,10 @@ LAYER_KEYS = {
     "flatten": {"type", "name"},
     "dropout": {"type", "rate", "name"},
 }
-TOP_KEYS = {"name", "input_shape", "layers", "quantization", "training", "description"}
+TOP_KEYS = {"name", "input_shape", "layers", "quantization", "training", "pruning", "description"}
 QUANT_KEYS = {"bits", "integer", "activation_bits", "activation_integer", "input"}
-TRAIN_KEYS = {"epochs", "batch_size", "learning_rate", "early_stopping_patience", "validation_split"}
+TRAIN_KEYS = {"epochs", "batch_size", "learning_rate", "early_stopping_patience", "validation_split",
+              "restore_best_weights", "reduce_lr_on_plateau"}
 
 
 def load_baseline_config(path: str | os.PathLike) -> dict:
@@ -77,11 +85,12 @@ def validate_baseline_config(config: dict) -> None:
         if quant.get("input") is not None:
             check_keys(quant["input"], {"bits", "integer"}, config, "quantization.input")
             get_number(quant["input"], "bits", None, config, "quantization.input", int, 2)
-    train = config.get("training", {}) or {}
-    check_keys(train, TRAIN_KEYS, config, "training")
-    get_number(train, "epochs", 10, config, "training", int, 1)
-    get_number(train, "batch_size", 1024, config, "training", int, 1)
-    get_number(train, "learning_rate", 1e-3, config, "training", float, 0.0)
+    check_keys(config.get("training", {}) or {}, TRAIN_KEYS, config, "training")
+    TrainingPolicy.from_config(config)
+    if config.get("pruning") is not None:
+        from trigger_hgq.baselines.pruning import PruningSettings  # it builds on this module
+
+        PruningSettings.from_config(config)
 
 
 def _quantizers(config: dict):
@@ -153,30 +162,28 @@ def loss_for(y: np.ndarray, from_logits: bool = False) -> tf.keras.losses.Loss:
     return tf.keras.losses.CategoricalCrossentropy(from_logits=from_logits)
 
 
-def compile_baseline(model: tf.keras.Model, config: dict, y: np.ndarray) -> tf.keras.Model:
-    """Compile with the config's learning rate (legacy Adam: reusable across rebuilt models), accuracy metric."""
-    train = config.get("training", {}) or {}
-    lr = float(train.get("learning_rate", 1e-3))
+def compile_baseline(model: tf.keras.Model, config: dict, y: np.ndarray,
+                     policy: TrainingPolicy | None = None) -> tf.keras.Model:
+    """Compile with the policy's (default: the config's) learning rate (legacy Adam: reusable across rebuilt
+    models), accuracy metric."""
+    lr = (policy or TrainingPolicy.from_config(config)).learning_rate
     model.compile(optimizer=tf.keras.optimizers.legacy.Adam(lr), loss=loss_for(y), metrics=["accuracy"])
     return model
 
 
-def train_baseline(model: tf.keras.Model, config: dict, x_train, y_train, x_val, y_val,
-                   verbose: int = 0, callbacks: list | None = None) -> dict[str, list[float]]:
-    """Compile and fit ``model`` with the config's training settings (and extra Keras ``callbacks``, e.g. a
-    progress bar); returns the Keras history."""
-    train = config.get("training", {}) or {}
-    compile_baseline(model, config, y_train)
-    callbacks = list(callbacks or [])
-    patience = train.get("early_stopping_patience")
-    if patience:
-        callbacks.append(tf.keras.callbacks.EarlyStopping("val_loss", patience=int(patience),
-                                                          restore_best_weights=True))
+def train_baseline(model: tf.keras.Model, config: dict, x_train, y_train, x_val, y_val, verbose: int = 0,
+                   callbacks: list | None = None, policy: TrainingPolicy | None = None) -> TrainingRun:
+    """Compile and fit ``model`` under ``policy`` (default: the config's ``training``): learning-rate plateau
+    schedule, early stopping on val_loss, the best epoch's weights restored. Extra Keras ``callbacks`` (e.g. a
+    progress bar) run before the policy's, each epoch."""
+    policy = policy or TrainingPolicy.from_config(config)
+    compile_baseline(model, config, y_train, policy)
+    extra, best = policy.callbacks()
     history = model.fit(
-        x_train, y_train, validation_data=(x_val, y_val), epochs=int(train.get("epochs", 10)),
-        batch_size=int(train.get("batch_size", 1024)), callbacks=callbacks, verbose=verbose,
+        x_train, y_train, validation_data=(x_val, y_val), epochs=policy.epochs, batch_size=policy.batch_size,
+        callbacks=[*(callbacks or []), *extra], verbose=verbose,
     )
-    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return TrainingRun.of({k: [float(v) for v in vals] for k, vals in history.history.items()}, best)
 
 
 def baseline_from_yaml(path: str | os.PathLike) -> tuple[tf.keras.Model, dict]:

@@ -150,10 +150,9 @@ class Run:
         model = result.model
         if config.get("retrain", True):  # as long as the uniform baselines: their epochs override too
             with quiet_warnings():
-                model, history = retrain_best(result, config, *fit,
-                                              epochs=self.cfg.section("baselines").get("epochs"),
-                                              verbose=keras_verbose())
-            info["retrained_epochs"] = len(history.get("loss", []))
+                model, run = retrain_best(result, config, *fit, epochs=self.cfg.section("baselines").get("epochs"),
+                                          verbose=keras_verbose())
+            info["retrained_epochs"], info["retrained_best_epoch"] = run.epochs_run, run.best_epoch
             log(f"AutoQKeras: best trial retrained for {info['retrained_epochs']} epochs")
         with quiet_warnings():
             path = save_model(model, self.out / "models" / "autoqkeras_best.h5")

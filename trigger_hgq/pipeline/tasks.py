@@ -57,8 +57,11 @@ def class_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
 
 @pipeline_task
 def train_baseline_task(spec: dict) -> dict:
-    """Train one float/QKeras baseline from its YAML config; save it to ``spec['out']`` (.h5)."""
+    """Train one float/QKeras baseline from its YAML config (pruned when it has ``pruning``, from the weights at
+    ``spec['init_weights']`` if given); save it to ``spec['out']`` (.h5)."""
     tf = _tf()
+    from trigger_hgq.baselines.policy import TrainingPolicy
+    from trigger_hgq.baselines.pruning import PruningSettings, prune_baseline
     from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config, train_baseline
     from trigger_hgq.convert.io import save_model
 
@@ -71,15 +74,26 @@ def train_baseline_task(spec: dict) -> dict:
     tf.keras.utils.set_random_seed(int(spec.get("seed", 0)))
     model = build_qkeras_model(config)
     name = config.get("name", Path(spec["config"]).stem)
-    epochs = int((config.get("training") or {}).get("epochs", 10))
+    epochs = TrainingPolicy.from_config(config).epochs
+    if config.get("pruning") is not None:
+        dense = None if spec.get("init_weights") else TrainingPolicy.from_config(config)
+        epochs = PruningSettings.from_config(config).capped(spec.get("epochs")).max_epochs(dense)
+    fit = (data["x_train"], data["y_train"], data["x_val"], data["y_val"])
+    extra = {}
     with Progress(epochs, spec.get("label") or f"baseline {name}", unit="epoch") as bar:
-        history = train_baseline(model, config, data["x_train"], data["y_train"], data["x_val"], data["y_val"],
-                                 verbose=keras_verbose(), callbacks=[keras_progress(bar, ("loss", "val_accuracy"))])
+        bars = [keras_progress(bar, ("loss", "val_accuracy"))]
+        if config.get("pruning") is not None:
+            model, run = prune_baseline(model, config, *fit, init_weights=spec.get("init_weights"),
+                                        epochs_cap=spec.get("epochs"), verbose=keras_verbose(), callbacks=bars)
+            extra = {"sparsity": run.sparsity, "phase_epochs": {k: r.epochs_run for k, r in run.phases.items()}}
+        else:
+            run = train_baseline(model, config, *fit, verbose=keras_verbose(), callbacks=bars)
     save_model(model, spec["out"])
     return {"name": name,
             "method": "qkeras" if config.get("quantization") else "float",
-            "path": str(spec["out"]), "config": str(spec["config"]), "epochs": len(history.get("loss", [])),
-            "val_accuracy": history["val_accuracy"][-1] if history.get("val_accuracy") else None,
+            "path": str(spec["out"]), "config": str(spec["config"]), "epochs": run.epochs_run,
+            "epochs_run": run.epochs_run, "best_epoch": run.best_epoch, **extra,
+            "val_accuracy": class_accuracy(model, data["x_val"], data["y_val"]),
             "seconds": time.perf_counter() - t0}
 
 
