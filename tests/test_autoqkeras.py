@@ -157,7 +157,8 @@ def test_best_configuration_is_retrained_with_the_baselines_input_quantizer(sear
     config, result, x, y, xv, yv, tmp_path = search
     assert config["input"] == {"bits": 16, "integer": 5} and config["retrain"] is True
     final, run = retrain_best(result, config, x, y, xv, yv, epochs=40)
-    assert 5 < run.epochs_run <= 40 and 1 <= run.best_epoch <= run.epochs_run  # the reference's training settings (early stopping), epochs given
+    # the reference's training policy (early stopping), its cap lowered to the epochs given
+    assert 5 < run.epochs_run <= 40 and 1 <= run.best_epoch <= run.epochs_run
     assert quantizes_inputs(final) and not quantizes_inputs(result.model)
     uniform = baseline_from_yaml(CONFIG.parent / "baselines" / "jet_tagger_6bit.yaml")[0]
     expected = str(uniform.get_layer("input_quantizer").quantizer)
