@@ -67,10 +67,10 @@ def test_baseline_trains_above_chance():
     x, y = make_classification(3000, seed=1)
     xv, yv = make_classification(1000, seed=2)
     model = build_qkeras_model(config)
-    history = train_baseline(model, config, x, y, xv, yv)
-    assert len(history["val_accuracy"]) == 3
-    print(f"8-bit baseline after 3 epochs: val accuracy {history['val_accuracy'][-1]:.3f}")
-    assert history["val_accuracy"][-1] > 0.45  # 5 balanced classes: chance is 0.2
+    run = train_baseline(model, config, x, y, xv, yv)
+    assert len(run.history["val_accuracy"]) == run.epochs_run == 3
+    print(f"8-bit baseline after 3 epochs: val accuracy {run.history['val_accuracy'][-1]:.3f}")
+    assert run.history["val_accuracy"][-1] > 0.45  # 5 balanced classes: chance is 0.2
 
 
 def test_conv_and_input_quantizer_entries():
@@ -109,6 +109,19 @@ def test_conv_and_input_quantizer_entries():
                                                         "expected an integer >= 0, got -1"),
         ({"layers": [{"type": "dense", "units": 0}]}, "bad.yaml: key 'layers[0].units': expected an integer >= 1"),
         ({"input_shape": []}, "bad.yaml: key 'input_shape': expected a non-empty list"),
+        ({"training": {"learning_rate": 0}}, "training.learning_rate"),
+        ({"training": {"restore_best_weights": "yes"}}, "training.restore_best_weights"),
+        ({"training": {"reduce_lr_on_plateau": {"factor": 2.0}}}, "training.reduce_lr_on_plateau.factor"),
+        ({"training": {"reduce_lr_on_plateau": {"patience": 0}}}, "training.reduce_lr_on_plateau.patience"),
+        ({"training": {"reduce_lr_on_plateau": {"cooldown": 3}}}, "training.reduce_lr_on_plateau.cooldown"),
+        ({"pruning": {"target_sparsity": 1.5}}, "pruning.target_sparsity"),
+        ({"pruning": {}}, "pruning.target_sparsity"),
+        ({"pruning": {"target_sparsity": 0.5, "initial_sparsity": 0.6}}, "pruning.initial_sparsity"),
+        ({"pruning": {"target_sparsity": 0.5, "epochs": 0}}, "pruning.epochs"),
+        ({"pruning": {"target_sparsity": 0.5, "schedule": "constant"}}, "pruning.schedule"),
+        ({"pruning": {"target_sparsity": 0.5, "finetune": {"momentum": 0.9}}}, "pruning.finetune.momentum"),
+        ({"pruning": {"target_sparsity": 0.5, "finetune": {"early_stopping_patience": "x"}}},
+         "pruning.finetune.early_stopping_patience"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, change, message):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from trigger_hgq.comparison import compare
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.fpga import Budget
-from trigger_hgq.comparison import compare
 from trigger_hgq.selection import select
 
 

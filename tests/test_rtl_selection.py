@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from trigger_hgq.comparison import compare, rtl_ratios
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.fpga import Budget
 from trigger_hgq.pipeline.config import load_pipeline_config
 from trigger_hgq.rtl_plan import merge_rtl, rtl_candidates, rtl_settings
-from trigger_hgq.comparison import compare, rtl_ratios
 from trigger_hgq.selection import rtl_view, select
 
 CONFIG = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "jet_tagging.yaml"

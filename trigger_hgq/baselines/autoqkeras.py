@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from trigger_hgq.atomic import write_json_atomic
+from trigger_hgq.baselines.policy import TrainingPolicy, TrainingRun
 from trigger_hgq.baselines.qkeras_models import build_qkeras_model, loss_for, train_baseline, validate_baseline_config
 from trigger_hgq.config import check_config, config_source, load_yaml
 from trigger_hgq.errors import TriggerHGQError
@@ -257,19 +258,16 @@ def with_input_quantizer(model: tf.keras.Model, bits: int | None, integer: int =
 
 
 def retrain_best(result: AutoQKerasResult, config: dict, x_train, y_train, x_val, y_val, epochs: int | None = None,
-                 verbose: int = 0) -> tuple[tf.keras.Model, dict[str, list[float]]]:
+                 verbose: int = 0) -> tuple[tf.keras.Model, TrainingRun]:
     """Train the best searched configuration from scratch, with the input quantizer of ``config['input']``, like
-    the uniform baselines: the reference config's ``training`` settings (``epochs`` overrides its epochs).
+    the uniform baselines: the reference config's training policy (``epochs`` caps its epochs).
 
-    Returns the trained model and its Keras history.
+    Returns the trained model and its :class:`~trigger_hgq.baselines.policy.TrainingRun`.
     """
     if config.get("seed") is not None:
         tf.keras.utils.set_random_seed(int(config["seed"]))
     inp = config.get("input") or {}
     model = with_input_quantizer(result.model, inp.get("bits"), inp.get("integer", 0))
-    training = dict(config["_reference"].get("training") or {})
-    if epochs is not None:
-        training["epochs"] = int(epochs)
-    history = train_baseline(model, {"training": training}, x_train, y_train, x_val, y_val, verbose=verbose)
-    return model, history
-
+    policy = TrainingPolicy.from_config(config["_reference"]).capped(epochs)
+    run = train_baseline(model, config["_reference"], x_train, y_train, x_val, y_val, verbose=verbose, policy=policy)
+    return model, run

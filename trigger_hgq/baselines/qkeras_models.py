@@ -13,7 +13,13 @@ A config (see ``pipelines/configs/baselines/``)::
       activation_bits: 6          # relu: quantized_relu(activation_bits, activation_integer)
       activation_integer: 0
       input: {bits: 16, integer: 6}   # optional input quantizer: QActivation(quantized_bits(16, 6, alpha=1))
-    training: {epochs: 30, batch_size: 1024, learning_rate: 0.001, early_stopping_patience: 5}
+    training:                     # the fit (trigger_hgq.baselines.policy.TrainingPolicy)
+      epochs: 300                 # the cap
+      batch_size: 1024
+      learning_rate: 0.003
+      early_stopping_patience: 40 # on val_loss; the best epoch's weights are restored
+      reduce_lr_on_plateau: {factor: 0.5, patience: 10, min_lr: 1.0e-5}
+    pruning: {target_sparsity: 0.75, ...}   # optional: magnitude pruning (trigger_hgq.baselines.pruning)
 
 Dense and convolution entries take ``activation`` (relu, linear; softmax on the last layer only) and
 ``batchnorm: true`` (a BatchNormalization between the linear operation and the activation).
@@ -26,8 +32,24 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from trigger_hgq.baselines.policy import POLICY_FIELDS, TrainingPolicy, TrainingRun
 from trigger_hgq.config import check_config, config_source, load_yaml
-from trigger_hgq.schema import Bool, Enum, Field, Float, Int, ListOf, Nullable, Obj, OneOf, Str, Tagged, fail, validate
+from trigger_hgq.schema import (
+    Anything,
+    Bool,
+    Enum,
+    Field,
+    Float,
+    Int,
+    ListOf,
+    MapOf,
+    Nullable,
+    Obj,
+    OneOf,
+    Str,
+    Tagged,
+    fail,
+)
 
 _SIZE = OneOf((Int(lo=1), ListOf(Int(lo=1), nonempty=True)), doc="a size >= 1 or a list of sizes")
 _NAME = (Str(), False, "layer name")
@@ -59,10 +81,7 @@ QUANTIZATION_SPEC = Obj({
 }, strict=True)
 
 TRAINING_FIELDS: dict[str, Field] = {
-    "epochs": Field(Int(lo=1), doc="training epochs", default=10),
-    "batch_size": Field(Int(lo=1), default=1024),
-    "learning_rate": Field(Float(lo=0.0, text_ok=True), doc="Adam learning rate", default=1e-3),
-    "early_stopping_patience": Field(Nullable(Int(lo=0)), doc="epochs without val_loss improvement (0/null: off)"),
+    **POLICY_FIELDS,
     "validation_split": Field(Nullable(Float(lo=0.0, hi=1.0))),
 }
 """The keys of a baseline config's ``training`` section: a new training setting is one entry here."""
@@ -74,7 +93,9 @@ BASELINE_SPEC = Obj({
     "input_shape": (ListOf(Int(lo=1), nonempty=True), True, "the input shape without the batch axis"),
     "layers": (ListOf(LAYER_SPEC, nonempty=True), True, "the layers, in order"),
     "quantization": (Nullable(QUANTIZATION_SPEC), False, "uniform bits (omit for a float Keras model)"),
-    "training": (Nullable(TRAINING_SPEC), False, "training settings"),
+    "training": (Nullable(TRAINING_SPEC), False, "training settings (the policy: baselines/policy.py)"),
+    "pruning": (Nullable(MapOf(Anything(), key_doc="key")), False,
+                "magnitude pruning to a target sparsity (its keys: baselines/pruning.py PRUNING_SPEC)"),
 }, strict=True)
 """A baseline config (after ``base:`` files are merged under it)."""
 
@@ -94,11 +115,12 @@ def validate_baseline_config(config: dict) -> None:
     for idx, entry in enumerate(layers[:-1]):
         if entry.get("activation") == "softmax":
             raise fail(config_source(config), f"layers[{idx}].activation", "softmax is only allowed on the last layer")
+    TrainingPolicy.from_config(config)
+    if config.get("pruning") is not None:
+        from trigger_hgq.baselines.pruning import PruningSettings  # it builds on this module
 
+        PruningSettings.from_config(config)
 
-def training_settings(config: dict) -> dict:
-    """The config's ``training`` section checked, with the defaults of :data:`TRAINING_FIELDS` filled in."""
-    return validate(TRAINING_SPEC, config.get("training") or {}, config_source(config), "training")
 
 
 def _quantizers(config: dict):
@@ -170,29 +192,28 @@ def loss_for(y: np.ndarray, from_logits: bool = False) -> tf.keras.losses.Loss:
     return tf.keras.losses.CategoricalCrossentropy(from_logits=from_logits)
 
 
-def compile_baseline(model: tf.keras.Model, config: dict, y: np.ndarray) -> tf.keras.Model:
-    """Compile with the config's learning rate (legacy Adam: reusable across rebuilt models), accuracy metric."""
-    lr = training_settings(config)["learning_rate"]
+def compile_baseline(model: tf.keras.Model, config: dict, y: np.ndarray,
+                     policy: TrainingPolicy | None = None) -> tf.keras.Model:
+    """Compile with the policy's (default: the config's) learning rate (legacy Adam: reusable across rebuilt
+    models), accuracy metric."""
+    lr = (policy or TrainingPolicy.from_config(config)).learning_rate
     model.compile(optimizer=tf.keras.optimizers.legacy.Adam(lr), loss=loss_for(y), metrics=["accuracy"])
     return model
 
 
-def train_baseline(model: tf.keras.Model, config: dict, x_train, y_train, x_val, y_val,
-                   verbose: int = 0, callbacks: list | None = None) -> dict[str, list[float]]:
-    """Compile and fit ``model`` with the config's training settings (and extra Keras ``callbacks``, e.g. a
-    progress bar); returns the Keras history."""
-    train = training_settings(config)
-    compile_baseline(model, config, y_train)
-    callbacks = list(callbacks or [])
-    patience = train.get("early_stopping_patience")
-    if patience:
-        callbacks.append(tf.keras.callbacks.EarlyStopping("val_loss", patience=int(patience),
-                                                          restore_best_weights=True))
+def train_baseline(model: tf.keras.Model, config: dict, x_train, y_train, x_val, y_val, verbose: int = 0,
+                   callbacks: list | None = None, policy: TrainingPolicy | None = None) -> TrainingRun:
+    """Compile and fit ``model`` under ``policy`` (default: the config's ``training``): learning-rate plateau
+    schedule, early stopping on val_loss, the best epoch's weights restored. Extra Keras ``callbacks`` (e.g. a
+    progress bar) run before the policy's, each epoch."""
+    policy = policy or TrainingPolicy.from_config(config)
+    compile_baseline(model, config, y_train, policy)
+    extra, best = policy.callbacks()
     history = model.fit(
-        x_train, y_train, validation_data=(x_val, y_val), epochs=train["epochs"],
-        batch_size=train["batch_size"], callbacks=callbacks, verbose=verbose,
+        x_train, y_train, validation_data=(x_val, y_val), epochs=policy.epochs, batch_size=policy.batch_size,
+        callbacks=[*(callbacks or []), *extra], verbose=verbose,
     )
-    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return TrainingRun.of({k: [float(v) for v in vals] for k, vals in history.history.items()}, best)
 
 
 def baseline_from_yaml(path: str | os.PathLike) -> tuple[tf.keras.Model, dict]:

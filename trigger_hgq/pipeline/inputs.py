@@ -34,6 +34,19 @@ class RunInputs:
             configs.insert(0, cfg.resolve(float_sec["config"]))
         return configs
 
+    def pruning_parents(self) -> dict[Path, Path | None]:
+        """Per baseline config with a ``pruning`` section: the unpruned baseline config of this run that its
+        ``base:`` chain reads (whose trained weights it starts from), or None (it trains dense first)."""
+        from trigger_hgq.baselines.qkeras_models import load_baseline_config
+
+        configs = self.baseline_configs()
+        pruned = [c for c in configs if load_baseline_config(c).get("pruning") is not None]
+        parents = {}
+        for c in pruned:
+            chain = [Path(p) for p in yaml_files(c)][1:]  # the config itself first, then its bases in order
+            parents[c] = next((p for p in chain if p in configs and p not in pruned), None)
+        return parents
+
     def autoqkeras_files(self) -> dict[str, str]:
         """The YAML files the AutoQKeras stage reads: its config and the reference baseline config it names."""
         from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config

@@ -133,10 +133,19 @@ class Run:
     def baselines(self, data: dict) -> dict:
         sec = self.cfg.section("baselines")
         configs = self.inputs.baseline_configs()
-        specs = [tasks.BaselineSpec(config=str(c), arrays=data["arrays"], out=str(self.out / "models" / f"{c.stem}.h5"),
-                                    epochs=sec.get("epochs"), verbose=self.verbose,
-                                    label=f"baseline {i}/{len(configs)} {c.stem}") for i, c in enumerate(configs, 1)]
-        return {"models": self.map(tasks.train_baseline_task, specs, "training baselines")}
+        parents = self.inputs.pruning_parents()  # pruned baselines start from their trained parent: a second wave
+        out = {c: str(self.out / "models" / f"{c.stem}.h5") for c in configs}
+        workers = int(sec.get("workers", 2))
+        results: dict[Path, dict] = {}
+        for wave in ([c for c in configs if c not in parents], [c for c in configs if c in parents]):
+            specs = [tasks.BaselineSpec(
+                config=str(c), arrays=data["arrays"], out=out[c], epochs=sec.get("epochs"), verbose=self.verbose,
+                init_weights=out[parents[c]] if parents.get(c) else None,
+                label=f"baseline {configs.index(c) + 1}/{len(configs)} {c.stem}") for c in wave]
+            if specs:
+                done = self.map(tasks.train_baseline_task, specs, "training baselines", workers=workers)
+                results.update(zip(wave, done, strict=True))
+        return {"models": [results[c] for c in configs]}
 
     def autoqkeras(self, data: dict) -> dict:
         sec = self.cfg.section("autoqkeras")
@@ -164,10 +173,9 @@ class Run:
         model = result.model
         if config.get("retrain", True):  # as long as the uniform baselines: their epochs override too
             with quiet_warnings():
-                model, history = retrain_best(result, config, *fit,
-                                              epochs=self.cfg.section("baselines").get("epochs"),
-                                              verbose=keras_verbose())
-            info["retrained_epochs"] = len(history.get("loss", []))
+                model, run = retrain_best(result, config, *fit, epochs=self.cfg.section("baselines").get("epochs"),
+                                          verbose=keras_verbose())
+            info["retrained_epochs"], info["retrained_best_epoch"] = run.epochs_run, run.best_epoch
             log(f"AutoQKeras: best trial retrained for {info['retrained_epochs']} epochs")
         with quiet_warnings():
             path = save_model(model, self.out / "models" / "autoqkeras_best.h5")
@@ -210,7 +218,8 @@ class Run:
             out=str(self.out / "firmware" / m["name"]), classes=tuple(data["dataset"]["classes"]), part=b.part,
             clock_ns=b.clock_ns, margin_bits=int(sec.get("calibration_margin_bits", 1)), verbose=self.verbose,
             export={k: sec.get(k) for k in ("backend", "io_type", "strategy", "n_check") if sec.get(k)},
-            pareto_front=bool(m.get("pareto_front", False)), autoqkeras=m.get("autoqkeras")) for m in candidates]
+            pareto_front=bool(m.get("pareto_front", False)), autoqkeras=m.get("autoqkeras"),
+            trained={k: m[k] for k in ("training", "sparsity") if k in m} or None) for m in candidates]
         return self.split_failures(self.map(tasks.export_task, specs, "firmware export + C-sim check",
                                             progress=True, workers=int(sec.get("workers", 2))))
 

@@ -47,6 +47,7 @@ class BaselineSpec(TaskSpec):
     out: str
     epochs: int | None = None
     seed: int = 0
+    init_weights: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +105,8 @@ class ExportSpec(CandidateSpec):
     classes: tuple[str, ...]
     pareto_front: bool = False
     autoqkeras: dict[str, Any] | None = None
+    trained: dict[str, Any] | None = None
+    """How a baseline was trained (report fields ``training`` and ``sparsity``), copied into its entry."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,11 +164,15 @@ def candidate_task(stage: str) -> Callable[[Callable[[CandidateSpec], dict]], Ca
 
 @pipeline_task
 def train_baseline_task(spec: BaselineSpec) -> dict:
-    """Train one float/QKeras baseline from its YAML config; save it to ``spec.out`` (.h5)."""
+    """Train one float/QKeras baseline from its YAML config (pruned when it has ``pruning``, from the weights at
+    ``spec.init_weights`` if given); save it to ``spec.out`` (.h5)."""
     import tensorflow as tf
 
+    from trigger_hgq.baselines.policy import TrainingPolicy
+    from trigger_hgq.baselines.pruning import PruningSettings, prune_baseline
     from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config, train_baseline
     from trigger_hgq.convert.io import save_model
+    from trigger_hgq.models import class_accuracy
 
     t0 = time.perf_counter()
     config = load_baseline_config(spec.config)
@@ -176,15 +183,26 @@ def train_baseline_task(spec: BaselineSpec) -> dict:
     tf.keras.utils.set_random_seed(int(spec.seed))
     model = build_qkeras_model(config)
     name = config.get("name", Path(spec.config).stem)
-    epochs = int((config.get("training") or {}).get("epochs", 10))
+    epochs = TrainingPolicy.from_config(config).epochs
+    if config.get("pruning") is not None:
+        dense = None if spec.init_weights else TrainingPolicy.from_config(config)
+        epochs = PruningSettings.from_config(config).capped(spec.epochs).max_epochs(dense)
+    fit = (data["x_train"], data["y_train"], data["x_val"], data["y_val"])
+    extra = {}
     with Progress(epochs, spec.label or f"baseline {name}", unit="epoch") as bar:
-        history = train_baseline(model, config, data["x_train"], data["y_train"], data["x_val"], data["y_val"],
-                                 verbose=keras_verbose(), callbacks=[keras_progress(bar, ("loss", "val_accuracy"))])
+        bars = [keras_progress(bar, ("loss", "val_accuracy"))]
+        if config.get("pruning") is not None:
+            model, run = prune_baseline(model, config, *fit, init_weights=spec.init_weights,
+                                        epochs_cap=spec.epochs, verbose=keras_verbose(), callbacks=bars)
+            extra = {"sparsity": run.sparsity, "phase_epochs": {k: r.epochs_run for k, r in run.phases.items()}}
+        else:
+            run = train_baseline(model, config, *fit, verbose=keras_verbose(), callbacks=bars)
     save_model(model, spec.out)
     return {"name": name,
             "method": "qkeras" if config.get("quantization") else "float",
-            "path": str(spec.out), "config": str(spec.config), "epochs": len(history.get("loss", [])),
-            "val_accuracy": history["val_accuracy"][-1] if history.get("val_accuracy") else None,
+            "path": str(spec.out), "config": str(spec.config), "epochs": run.epochs_run,
+            "training": {"epochs_run": run.epochs_run, "best_epoch": run.best_epoch, "epoch_cap": epochs}, **extra,
+            "val_accuracy": class_accuracy(model, data["x_val"], data["y_val"]),
             "seconds": time.perf_counter() - t0}
 
 
@@ -251,7 +269,7 @@ def export_task(spec: ExportSpec) -> dict:
         "firmware_dir": str(spec.out), "pareto_front": bool(spec.pareto_front),
         "roc": roc, "bits_histogram": bits_histogram(model) if method == "hgq" else None, "overflow": overflow,
         "quantizers": quantizer_specs(model) if method in ("qkeras", "autoqkeras") else None,
-        "autoqkeras": spec.autoqkeras,
+        "autoqkeras": spec.autoqkeras, **(spec.trained or {}),
         "export_seconds": time.perf_counter() - t0,
     }
 
