@@ -80,3 +80,23 @@ def test_failed_candidates_take_no_part():
 def test_binomial_stderr():
     assert binomial_stderr(0.5, 10_000) == pytest.approx(0.005)
     assert binomial_stderr(0.7, None) is None
+
+
+def test_report_leads_the_comparison_with_the_rtl_ratios_at_equal_accuracy(tmp_path):
+    from report_data import make_report
+
+    from trigger_hgq.report import write_report
+
+    report = make_report()
+    by = {m["name"]: m for m in report["models"]}
+    for name, lut, cycles in (("qkeras_6b", 24_000, 8), ("hgq_b3e-06", 3_000, 4), ("hgq_b1e-06", 6_000, 5)):
+        by[name]["yosys"] = {"lut": lut, "ff": 900, "carry": 400, "dsp": 0}
+        by[name]["rtl"] = {"latency_cycles": cycles, "bit_exact_fraction": 1.0, "n_checked": 10000}
+    by["qkeras_6b"]["val_accuracy"] = by["hgq_b3e-06"]["val_accuracy"]  # hgq_b3e-06 is the cheapest at equal val
+    report["comparison"] = compare(report["models"], n_test=20_000)
+    write_report(report, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    section = md.split("## HGQ against the baselines", 1)[1]
+    first = section.strip().splitlines()[0]
+    assert first.startswith("Against **qkeras_6b** at equal accuracy")
+    assert "**hgq_b3e-06** needs **8.00\u00d7 fewer yosys LUTs** and 2.00\u00d7 fewer pipeline cycles" in first

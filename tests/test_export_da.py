@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import trigger_hgq as th
 from trigger_hgq.export import to_hls4ml
-from trigger_hgq.export.estimate import da_depth
+from trigger_hgq.export.da_cost import da_depth
 
 
 def test_da_depth_reads_the_kernel_latencies():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from trigger_hgq.export.cli import load_model
-from trigger_hgq.export.estimate import DSP_MIN_WEIGHT_BITS, estimate
+from trigger_hgq.export.estimate import estimate
+from trigger_hgq.export.estimate_costs import DSP_MIN_WEIGHT_BITS
 from trigger_hgq.export.hls import ExportOptions, convert
 
 # hls4ml 16-64-32-32-5 jet tagger at 5 ns, Vivado HLS: ap_fixed<16,6> 13 cycles; QKeras 6-bit 15 cycles.
@@ -76,7 +77,7 @@ def test_da_cost_is_hls4ml_distributed_arithmetic_cost(tmp_path):
     import tensorflow as tf
 
     import trigger_hgq as th
-    from trigger_hgq.export.estimate import da_costs
+    from trigger_hgq.export.da_cost import da_costs
 
     inp = tf.keras.Input((6,))
     h = th.HQuantize(name="q")(inp)

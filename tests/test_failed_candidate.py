@@ -15,7 +15,7 @@ import trigger_hgq as th
 from trigger_hgq.convert.io import save_model
 from trigger_hgq.export.candidate import csim_failure
 from trigger_hgq.export.report import read_report
-from trigger_hgq.pipeline.config import load_pipeline_config
+from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.pipeline.run import EXIT_CANDIDATE_FAILED, Run
 from trigger_hgq.report.content import failed_text
 
@@ -76,7 +76,7 @@ def finished(prepared):
     import contextlib
     import io
 
-    cfg = load_pipeline_config(CONFIG, profile="quick", overrides={"export": {"n_check": 300, "rtl": 0,
+    cfg = PipelineConfig.load(CONFIG, profile="quick", overrides={"export": {"n_check": 300, "rtl": 0,
                                                                               "workers": 1}})
     out_dir = prepared["tmp"] / "run"
     log = io.StringIO()

@@ -9,7 +9,7 @@ import yaml
 
 from trigger_hgq.cli import main
 from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.pipeline.config import load_pipeline_config
+from trigger_hgq.pipeline.config import PipelineConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "pipelines" / "configs" / "jet_tagging.yaml"
@@ -35,13 +35,13 @@ def write_config(tmp_path: Path, **changes) -> Path:
 
 
 def test_shipped_config_and_profiles():
-    quick = load_pipeline_config(CONFIG, profile="quick")
-    default = load_pipeline_config(CONFIG)
+    quick = PipelineConfig.load(CONFIG, profile="quick")
+    default = PipelineConfig.load(CONFIG)
     assert quick.profile == "quick" and default.profile == "default"
     assert quick.hgq_schedule().epochs < default.hgq_schedule().epochs
     assert quick.section("autoqkeras")["max_trials"] == 2
     assert default.budget.latency_cycles == 20
-    over = load_pipeline_config(CONFIG, overrides={"budget": {"latency_ns": 10}})
+    over = PipelineConfig.load(CONFIG, overrides={"budget": {"latency_ns": 10}})
     assert over.budget.latency_cycles == 2
 
 
@@ -62,7 +62,7 @@ def test_shipped_config_and_profiles():
 def test_bad_config_is_named(tmp_path, changes, message):
     """Each problem names the config file and the key path, in the schema's one format."""
     with pytest.raises(TriggerHGQError, match=message.replace(".", r"\.").replace("(", r"\(")):
-        load_pipeline_config(write_config(tmp_path, **changes))
+        PipelineConfig.load(write_config(tmp_path, **changes))
 
 
 @pytest.mark.parametrize("changes, key, problem", [
@@ -78,7 +78,7 @@ def test_bad_config_is_named(tmp_path, changes, message):
 def test_config_message_format(tmp_path, changes, key, problem):
     path = write_config(tmp_path, **changes)
     with pytest.raises(TriggerHGQError) as info:
-        load_pipeline_config(path)
+        PipelineConfig.load(path)
     assert str(info.value) == f"config {path.resolve()}: key '{key}': {problem}"
 
 

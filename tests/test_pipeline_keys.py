@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import trigger_hgq
-from trigger_hgq.pipeline.config import load_pipeline_config
+from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.pipeline.run import STAGES, Run
 from trigger_hgq.sources import SourceGraph
 from trigger_hgq.stage_keys import code_version, dataset_stamp, yaml_files
@@ -63,7 +63,7 @@ def setup(tmp_path):
     out = tmp_path / "run"
 
     def run() -> list[str]:
-        r = StubRun(load_pipeline_config(configs / "jet_tagging.yaml", profile="quick"), out)
+        r = StubRun(PipelineConfig.load(configs / "jet_tagging.yaml", profile="quick"), out)
         r.run()
         return r.ran if r.ran[-1:] == ["report"] else [*r.ran, "report"]  # list the report, rerun or not
 

@@ -10,7 +10,7 @@ import pytest
 from trigger_hgq.comparison import compare, rtl_ratios
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.fpga import Budget
-from trigger_hgq.pipeline.config import load_pipeline_config
+from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.rtl_plan import merge_rtl, rtl_candidates, rtl_settings
 from trigger_hgq.selection import rtl_view, select
 
@@ -97,7 +97,7 @@ def test_rtl_candidates_follow_export_rtl():
 
 def test_shipped_profiles_take_the_6bit_baseline_through_rtl():
     for profile in ("default", "full"):
-        cfg = load_pipeline_config(CONFIG, profile=profile)
+        cfg = PipelineConfig.load(CONFIG, profile=profile)
         settings = rtl_settings(cfg.section("export").get("rtl"))
         assert settings["matched"] and settings["hgq"] >= 1
         assert settings["baselines"] == "all" or "jet_tagger_6bit" in settings["baselines"]

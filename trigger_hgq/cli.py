@@ -22,7 +22,7 @@ from trigger_hgq.errors import TriggerHGQError
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("trigger_hgq.data.cli", "inspect data files and dataset cards; generate the jet dataset"),
     "render": ("trigger_hgq.report.cli", "validate a report.json and write report.md / report.html beside it"),
-    "pipeline": ("trigger_hgq.pipeline.cli", "train baselines and HGQ, export firmware, select under a budget"),
+    "pipeline": ("trigger_hgq.pipeline_cli", "train baselines and HGQ, export firmware, select under a budget"),
     "convert": ("trigger_hgq.convert.cli", "convert a QKeras/Keras model into a learnable-bit trigger-hgq model"),
     "export": ("trigger_hgq.export.cli",
                "export a trigger-hgq / QKeras / Keras model to a bit-exact-checked hls4ml project"),

@@ -22,7 +22,8 @@ import tensorflow as tf
 
 from trigger_hgq.atomic import write_json_atomic
 from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.export.estimate import da_costs, estimate
+from trigger_hgq.export.da_cost import da_costs
+from trigger_hgq.export.estimate import estimate
 from trigger_hgq.export.hls import (
     DEFAULT_PART,
     CheckResult,

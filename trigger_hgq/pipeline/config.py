@@ -62,6 +62,22 @@ class PipelineConfig:
     def section(self, name: str) -> dict:
         return self.raw.get(name) or {}
 
+    @classmethod
+    def load(cls, path: str | os.PathLike, profile: str | None = None, overrides: dict | None = None
+             ) -> PipelineConfig:
+        """Read the config, apply ``profile`` (default: the config's ``profile`` key) and command-line overrides."""
+        raw = load_yaml(path)
+        source = config_source(raw)
+        profiles = raw.pop("profiles", None) or {}
+        validate(PROFILES_SPEC, profiles, source, "profiles")
+        profile = validate(Enum(PROFILES), profile or raw.get("profile", "default"), source, "profile")
+        merged = deep_merge(raw, profiles.get(profile) or {})
+        merged = deep_merge(merged, {k: v for k, v in (overrides or {}).items() if v is not None})
+        validate(CONFIG_SPEC, merged, source)
+        budget = Budget(**check_budget(merged.get("budget") or {}, source))
+        return cls(raw=merged, profile=profile, dataset=str(merged["dataset"]),
+                   max_train_rows=merged.get("max_train_rows"), budget=budget, path=Path(merged["_file"]))
+
     def resolve(self, relative: str) -> Path:
         """A path from the config, relative to the config file's folder."""
         p = Path(os.path.expandvars(str(relative)))
@@ -70,19 +86,3 @@ class PipelineConfig:
     def hgq_schedule(self) -> HGQSchedule:
         return HGQSchedule.from_dict(dict(self.section("hgq").get("schedule") or {}), config_source(self.raw),
                                      "hgq.schedule")
-
-
-def load_pipeline_config(path: str | os.PathLike, profile: str | None = None, overrides: dict | None = None
-                         ) -> PipelineConfig:
-    """Read the config, apply ``profile`` (default: the config's ``profile`` key) and command-line overrides."""
-    raw = load_yaml(path)
-    source = config_source(raw)
-    profiles = raw.pop("profiles", None) or {}
-    validate(PROFILES_SPEC, profiles, source, "profiles")
-    profile = validate(Enum(PROFILES), profile or raw.get("profile", "default"), source, "profile")
-    merged = deep_merge(raw, profiles.get(profile) or {})
-    merged = deep_merge(merged, {k: v for k, v in (overrides or {}).items() if v is not None})
-    validate(CONFIG_SPEC, merged, source)
-    budget = Budget(**check_budget(merged.get("budget") or {}, source))
-    return PipelineConfig(raw=merged, profile=profile, dataset=str(merged["dataset"]),
-                          max_train_rows=merged.get("max_train_rows"), budget=budget, path=Path(merged["_file"]))

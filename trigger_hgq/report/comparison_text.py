@@ -93,3 +93,23 @@ def routes_table(report: dict) -> Table | None:
                            *(fmt_ratio(b.get(f"rtl_{k}_ratio")) for k in ("lut", "lut_equiv", "latency"))])
         table.row_tags.append(set())
     return table
+
+
+def comparison_headline(report: dict) -> str | None:
+    """One sentence per baseline that has RTL figures on both sides: the matched HGQ model's yosys-LUT and cycle
+    ratios at equal accuracy (the rule named), then its EBOPs ratio. None without such a row."""
+    comp = report.get("comparison")
+    if not comp or comp.get("rule") != "validation":
+        return None
+    rows = [b for b in comp["baselines"] if b.get("rtl_lut_ratio") is not None and b.get("hgq_model")]
+    if not rows:
+        return None
+    out = []
+    for b in rows:
+        out.append(
+            f"Against **{b['baseline']}** at equal accuracy (the cheapest HGQ model whose validation accuracy is at "
+            f"least the baseline's), **{b['hgq_model']}** needs **{fmt_ratio(b['rtl_lut_ratio'])} fewer yosys LUTs** "
+            f"and {fmt_ratio(b.get('rtl_latency_ratio'))} fewer pipeline cycles, with {fmt_ratio(b['ebops_ratio'])} "
+            f"fewer EBOPs (test accuracy {_pm(b['accuracy_hgq'], b.get('accuracy_hgq_stderr'))} against "
+            f"{_pm(b['accuracy_baseline'], b.get('accuracy_baseline_stderr'))}).")
+    return " ".join(out)

@@ -121,7 +121,9 @@ def _comparison(p: _Page) -> list[str]:
     if comp is None:
         parts.append('<p class="note">No comparison in this report (no HGQ model was compared).</p>')
     else:
-        parts += [f"<p>{_text(ct.comparison_intro(p.report))}</p>", table(comp)]
+        head = ct.comparison_headline(p.report)
+        parts += [*([f"<p>{_text(head)}</p>"] if head else []), f"<p>{_text(ct.comparison_intro(p.report))}</p>",
+                  table(comp)]
     routes, rtl = ct.routes_table(p.report), c.rtl_table(p.report)
     if routes is not None:
         parts += ["<h3>Both implementation routes</h3>", table(routes)]

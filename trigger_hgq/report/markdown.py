@@ -57,7 +57,8 @@ def _comparison(d: _Doc) -> list[str]:
     if comp is None:
         out += ["No comparison in this report (no HGQ model was compared).", ""]
     else:
-        out += [ct.comparison_intro(d.report), "", table(comp), ""]
+        head = ct.comparison_headline(d.report)
+        out += [*([head, ""] if head else []), ct.comparison_intro(d.report), "", table(comp), ""]
     routes, rtl = ct.routes_table(d.report), c.rtl_table(d.report)
     if routes is not None:
         out += ["### Both implementation routes", "", table(routes), ""]

@@ -74,7 +74,7 @@ def check_dataset(path: str | Path, what: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trigger_hgq.pipeline.config import load_pipeline_config
+    from trigger_hgq.pipeline.config import PipelineConfig
     from trigger_hgq.pipeline.inputs import RunInputs
     from trigger_hgq.pipeline.run import run_pipeline
     from trigger_hgq.verbosity import quiet_native_logs, set_verbosity
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"budget": {k: v for k, v in budget.items() if v is not None}}
     if args.data:
         overrides["dataset"] = str(Path(args.data).resolve())
-    cfg = load_pipeline_config(args.config, profile=args.profile, overrides=overrides)
+    cfg = PipelineConfig.load(args.config, profile=args.profile, overrides=overrides)
     if not args.data:
         check_dataset(RunInputs(cfg).dataset_path(), "config key 'dataset'")
     set_verbosity(args.verbose)
