@@ -13,11 +13,11 @@ from hgq_models import make_data, train_hgq
 import trigger_hgq as th
 from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config
 from trigger_hgq.convert.io import save_model
+from trigger_hgq.export.rtl.candidate import exact_rtl_model
 from trigger_hgq.models import (
     bits_histogram,
     calibrate_hgq,
     class_accuracy,
-    exact_rtl_model,
     hgq_start_model,
     logits_model,
     model_ebops,

@@ -98,7 +98,8 @@ def _array_values(header: Path) -> np.ndarray:
 def test_pruned_baseline_stays_pruned_through_export(data, tmp_path):
     """The hls4ml project's weight arrays carry the zeros (at least the target's fraction)."""
     import trigger_hgq as th
-    from trigger_hgq.pipeline.tasks import QKERAS_INPUT_PRECISION, logits_model
+    from trigger_hgq.export.candidate import QKERAS_INPUT_PRECISION
+    from trigger_hgq.models import logits_model
 
     model, run = _pruned("jet_tagger_6bit_pruned75", data, epochs_cap=2)
     path = save_model(model, tmp_path / "pruned.h5")

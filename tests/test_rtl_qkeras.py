@@ -13,7 +13,7 @@ import yaml
 
 pytest.importorskip("da4ml", reason="the rtl extra (da4ml) is not installed")
 
-from trigger_hgq.models import exact_rtl_model  # noqa: E402
+from trigger_hgq.export.rtl.candidate import exact_rtl_model  # noqa: E402
 from trigger_hgq.pipeline import tasks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

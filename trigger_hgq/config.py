@@ -58,3 +58,21 @@ def config_source(config: dict) -> str:
 def check_config(spec: Spec, config: dict) -> dict:
     """``config`` checked against ``spec``: the normalised copy; problems name the file and the key path."""
     return validate(spec, config, config_source(config))
+
+
+def base_chain(path: str | os.PathLike) -> list[Path]:
+    """A YAML config and every file its ``base:`` chain reads, resolved, in order (a file that is missing or not
+    valid YAML ends the chain: :func:`load_yaml` names it)."""
+    out: list[Path] = []
+    p = Path(path).resolve()
+    while p.is_file() and p not in out:
+        out.append(p)
+        try:
+            data = yaml.safe_load(p.read_text())
+        except yaml.YAMLError:
+            break
+        base = data.get("base") if isinstance(data, dict) else None
+        if base is None:
+            break
+        p = (p.parent / str(base)).resolve()
+    return out

@@ -134,30 +134,3 @@ def calibrate_hgq(model, data: dict[str, np.ndarray], margin_bits: int) -> dict[
     flips = np.argmax(model.predict(x_test, batch_size=PREDICT_BATCH, verbose=0), axis=1) != reference
     return {"margin_bits": int(margin_bits), "test_rows_outside_calibration": int(outside.sum()),
             "test_rows_wrapping": int(wrapping.sum()), "test_class_flips": int(flips.sum())}
-
-
-def exact_rtl_model(model, method: str, x: np.ndarray):
-    """The trigger-hgq model the RTL route implements for a candidate, and how exactly it equals the candidate.
-
-    HGQ models are their own (calibrated) RTL model: ``(model, None)``. QKeras / AutoQKeras models are converted
-    with :func:`~trigger_hgq.convert.from_qkeras` keeping QKeras' rounding (RND_CONV) and ranges, and the fraction
-    of rows of ``x`` whose converted logits equal the QKeras logits is returned with it. ``(None, reason)`` when
-    the candidate has no exact fixed-point form (float weights, an unquantized input).
-    """
-    from trigger_hgq.convert import from_qkeras
-    from trigger_hgq.errors import TriggerHGQError
-    from trigger_hgq.export.rtl.api import compare
-
-    if method == "hgq":
-        return model, None
-    if method == "float":
-        return None, "a float model has no exact fixed-point form"
-    if not quantizes_inputs(model):
-        return None, "the model does not quantize its inputs: no exact fixed-point input"
-    try:
-        converted = from_qkeras(model, name=f"{model.name}_rtl")
-    except TriggerHGQError as err:
-        return None, f"no exact conversion: {err}"
-    ref = logits_model(model).predict(x, batch_size=COMPARE_BATCH, verbose=0)
-    got = converted.predict(x, batch_size=COMPARE_BATCH, verbose=0)
-    return converted, compare(np.asarray(got, np.float64), np.asarray(ref, np.float64))["bit_exact_fraction"]

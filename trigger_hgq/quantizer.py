@@ -59,8 +59,8 @@ class QuantizerConfig:
         trainable: whether ``f`` is trained.
         lr_scale: ``f`` is stored divided by this factor, so the optimizer moves it ``lr_scale`` times faster
             than the weights. Default 10: bits must travel several units (and cross a rounding boundary at all)
-            within a schedule of a few thousand steps; measured best of 1/10/30 on the jet MLP front
-            (``benchmarks/bench_front.py``), and with 1 a short training does not move a single bit.
+            within a schedule of a few thousand steps (with 1 a short training moves no bit; the choice among
+            1/10/30: ``docs/benchmarks.md``).
         magnitude_gradient: (weights) the bits also pass a gradient to the weight values, that of
             ``log2(1 + |w| * 2**f)`` (the weight's integer bits, made continuous): the EBOPs penalty then pulls
             weights towards zero, where they are pruned or need fewer integer bits, instead of acting on ``f``
@@ -123,10 +123,7 @@ def magnitude_surrogate(values: tf.Tensor, f_int: tf.Tensor) -> tf.Tensor:
 
     A weight's bits grow with its magnitude on the ``2**-f`` grid (``ceil(log2(|n| + 1))``, ``n = w * 2**f``), but
     the ceiling has no gradient: added to the bits, this term lets the EBOPs penalty shrink the weights that cost
-    bits, most strongly the small ones about to be pruned. Measured on the shipped data
-    (``benchmarks/bench_front.py``): +0.26 / +0.41 pt of test accuracy at 1.5k / 2.5k EBOPs, and the front at the
-    float accuracy - 2 pt at 0.98k-1.33k EBOPs in six runs (1.01k-2.24k without it); the default pipeline run
-    went from 40.6x to 75.1x fewer EBOPs than 6-bit QKeras at its accuracy - 0.5 pt.
+    bits, most strongly the small ones about to be pruned (its effect on the front: ``docs/benchmarks.md``).
     """
     r = tf.math.log1p(tf.abs(values) * tf.pow(2.0, tf.stop_gradient(f_int))) / _LN2
     return r - tf.stop_gradient(r)
@@ -250,8 +247,8 @@ class FixedQuantizer:
         The grid values are divided by ``2**f`` rather than multiplied by ``2**-f``: both are exact (a power of
         two), but XLA never copies a division into several consumers, so the compiled train step computes each
         quantized tensor once and the next layer, the range tracking and the bit gradient read it. With the
-        multiplication XLA recomputed the quantizer in up to four loops over the batch. Measured side by side in
-        one process: the train step 8-10% faster at batch 1024, no change at 16384; trained weights identical.
+        multiplication XLA recomputed the quantizer in up to four loops over the batch. The trained weights are
+        the same either way.
         """
         rounding = self.config.rounding
         batched = len(x.shape) > len(self.shape)

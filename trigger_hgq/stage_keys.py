@@ -12,9 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import trigger_hgq
+from trigger_hgq.config import base_chain
 from trigger_hgq.sources import SourceGraph, digest
 
 RUN_MODULE = "trigger_hgq.pipeline.run"
@@ -42,19 +41,7 @@ def file_stamp(path: str | Path) -> list:
 
 def yaml_files(path: str | Path) -> dict[str, str]:
     """The bytes (digest) of a YAML config and of every file its ``base:`` chain reads, by resolved path."""
-    out: dict[str, str] = {}
-    p = Path(path).resolve()
-    while p.is_file() and str(p) not in out:
-        out[str(p)] = file_digest(p)
-        try:
-            data = yaml.safe_load(p.read_text())
-        except yaml.YAMLError:
-            break  # preflight names the broken file; the digest above already covers it
-        base = data.get("base") if isinstance(data, dict) else None
-        if base is None:
-            break
-        p = (p.parent / str(base)).resolve()
-    return out
+    return {str(p): file_digest(p) for p in base_chain(path)}
 
 
 def dataset_stamp(path: str | Path) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from trigger_hgq.config import base_chain
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.stage_keys import yaml_files
@@ -43,7 +44,7 @@ class RunInputs:
         pruned = [c for c in configs if load_baseline_config(c).get("pruning") is not None]
         parents = {}
         for c in pruned:
-            chain = [Path(p) for p in yaml_files(c)][1:]  # the config itself first, then its bases in order
+            chain = base_chain(c)[1:]  # the config itself first, then its bases in order
             parents[c] = next((p for p in chain if p in configs and p not in pruned), None)
         return parents
 

@@ -276,15 +276,14 @@ def export_task(spec: ExportSpec) -> dict:
 
 @candidate_task("rtl")
 def rtl_task(spec: RtlSpec) -> dict:
-    """One candidate through the open-source RTL route (:func:`trigger_hgq.models.exact_rtl_model`,
-    :func:`trigger_hgq.export.candidate.rtl_figures`).
+    """One candidate through the open-source RTL route (:func:`trigger_hgq.export.rtl.candidate.exact_rtl_model`,
+    :func:`trigger_hgq.export.rtl.candidate.rtl_figures`).
 
     Returns ``{"name", "yosys", "rtl"}`` (``yosys`` None and ``rtl.skipped`` saying why when there is no exact
     RTL model), or the candidate's failure record.
     """
-    from trigger_hgq.export.candidate import hls_da_figures, rtl_figures
     from trigger_hgq.export.report import read_report
-    from trigger_hgq.models import exact_rtl_model
+    from trigger_hgq.export.rtl.candidate import exact_rtl_model, hls_da_figures, rtl_figures
 
     t0 = time.perf_counter()
     data, model, _ = spec.load()
