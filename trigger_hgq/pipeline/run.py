@@ -1,13 +1,15 @@
 """The jet-tagging pipeline's stages and their orchestration (resumable, serial or on Dask).
 
-data -> baselines (float + QKeras) -> autoqkeras -> hgq (Pareto front) -> export (firmware + C-sim check)
--> rtl (open-source RTL route for the candidates in ``export.rtl``)
+data -> baselines (float + QKeras) and autoqkeras (side by side) -> hgq (Pareto front)
+-> export (firmware + C-sim check) -> rtl (open-source RTL route for the candidates in ``export.rtl``)
 -> report (selection under the budget, comparison, report.json/.md/.html).
 Every stage records its outputs in ``DIR/state.json``; a rerun skips stages whose inputs did not change.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -305,12 +307,19 @@ class Run:
         cfg = self.cfg
         try:
             data = self.stage("data", [dataset_stamp(self.inputs.dataset_path()), cfg.max_train_rows], self.data)
-            base = self.stage("baselines", [data, cfg.section("baselines"), cfg.section("float"),
-                                            [yaml_files(c) for c in self.inputs.baseline_configs()]],
-                              lambda: self.baselines(data), after=("data",))
-            aq = self.stage("autoqkeras", [data, cfg.section("autoqkeras"), self.inputs.autoqkeras_files(),
+            aq_stage = functools.partial(
+                self.stage, "autoqkeras", [data, cfg.section("autoqkeras"), self.inputs.autoqkeras_files(),
                                            cfg.section("baselines").get("epochs")],
-                            lambda: self.autoqkeras(data), after=("data",))
+                lambda: self.autoqkeras(data), after=("data",))
+            # AutoQKeras trains in this process: beside baselines that train in worker processes it takes the
+            # core they leave idle (it shares no Keras state with them); otherwise after them
+            beside = self.scheduler is None and int(cfg.section("baselines").get("workers", 2)) > 1
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                aq_future = pool.submit(aq_stage) if beside else None
+                base = self.stage("baselines", [data, cfg.section("baselines"), cfg.section("float"),
+                                                [yaml_files(c) for c in self.inputs.baseline_configs()]],
+                                  lambda: self.baselines(data), after=("data",))
+                aq = aq_future.result() if aq_future is not None else aq_stage()
             hgq = self.stage("hgq", [data, base, cfg.section("hgq"), self.tolerance], lambda: self.hgq(data, base),
                              after=("data", "baselines"))
             candidates = [*base["models"], *aq["models"], *hgq["models"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ class RunState:
         self.path = Path(out_dir) / "state.json"
         self.force = force
         self.data: dict = {"stages": {}}
+        self._lock = threading.Lock()
         if self.path.exists() and not force:
             self.data = json.loads(self.path.read_text())
 
@@ -35,9 +37,12 @@ class RunState:
         return entry.get("key") if entry and entry.get("status") == "done" else None
 
     def record(self, stage: str, key: str, outputs: dict, seconds: float) -> None:
-        self.data["stages"][stage] = {"status": "done", "key": key, "outputs": outputs,
-                                      "seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        write_json_atomic(self.path, self.data)
+        """Record a finished stage (stages that run side by side record one at a time)."""
+        with self._lock:
+            self.data["stages"][stage] = {"status": "done", "key": key, "outputs": outputs,
+                                          "seconds": round(seconds, 2),
+                                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            write_json_atomic(self.path, self.data)
 
     def timings(self) -> dict[str, float]:
         return {name: entry["seconds"] for name, entry in self.data["stages"].items() if "seconds" in entry}
