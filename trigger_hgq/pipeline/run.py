@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +33,8 @@ from trigger_hgq.selection import select
 from trigger_hgq.stage_keys import code_version, dataset_stamp, fingerprint, yaml_files
 from trigger_hgq.verbosity import keras_verbose, quiet_warnings, set_verbosity
 
+RTL_WARMUP_WAIT_S = 600
+"""How long the RTL stage waits for the background warm-up of the RTL solver (then its tasks compile it)."""
 STAGES = ("data", "baselines", "autoqkeras", "hgq", "export", "rtl", "report")
 #: The exit code of a run in which a candidate failed (its export or RTL task raised, or an HGQ model's C
 #: simulation is not bit-exact); the other candidates are reported and the failed ones listed in report.json.
@@ -54,6 +58,7 @@ class Run:
         self.verbose = verbose
         set_verbosity(verbose)  # before any worker starts: they inherit it
         self._executor = None
+        self._rtl_warmup: subprocess.Popen | None = None
 
     @property
     def tolerance(self) -> float:
@@ -70,10 +75,11 @@ class Run:
     def map(self, fn: Callable[[tasks.S], dict], specs: list[tasks.S], what: str, progress: bool = False,
             workers: int = 1) -> list[dict]:
         """Run the tasks; ``progress``: one bar over them (i/N with ETA; for tasks without a bar of their own);
-        ``workers > 1``: without ``--scheduler``, in that many local processes."""
+        ``workers > 1``: without ``--scheduler``, in that many local processes (a single task too: this process
+        may be training AutoQKeras beside them)."""
         log(f"{what}: {len(specs)} task(s)")
         pool = None
-        if self.scheduler is None and workers > 1 and len(specs) > 1:
+        if self.scheduler is None and workers > 1 and specs:
             pool = PoolExecutor(min(workers, len(specs)))
         executor = pool or self.executor
         try:
@@ -229,6 +235,11 @@ class Run:
         """The open-source RTL route (yosys, Verilator) for the exported candidates named by ``export.rtl``."""
         sec, b = self.cfg.section("export"), self.cfg.budget
         settings = rtl_settings(sec.get("rtl"))
+        if self._rtl_warmup is not None:  # its tasks then load the compiled solver instead of each compiling it
+            try:
+                self._rtl_warmup.wait(timeout=RTL_WARMUP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                self._rtl_warmup.kill()
         names = rtl_candidates(settings, exported["models"], self.tolerance)
         paths = {m["name"]: m["path"] for m in candidates}
         specs = [tasks.RtlSpec(
@@ -305,14 +316,19 @@ class Run:
 
     def run(self) -> dict:
         cfg = self.cfg
+        settings = rtl_settings(cfg.section("export").get("rtl"))
+        if settings["hgq"] or settings["baselines"]:
+            # the RTL route's solver compiles on first use: in the background while the models train
+            self._rtl_warmup = subprocess.Popen([sys.executable, "-m", "trigger_hgq.export.rtl.warmup"],
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             data = self.stage("data", [dataset_stamp(self.inputs.dataset_path()), cfg.max_train_rows], self.data)
             aq_stage = functools.partial(
                 self.stage, "autoqkeras", [data, cfg.section("autoqkeras"), self.inputs.autoqkeras_files(),
                                            cfg.section("baselines").get("epochs")],
                 lambda: self.autoqkeras(data), after=("data",))
-            # AutoQKeras trains in this process: beside baselines that train in worker processes it takes the
-            # core they leave idle (it shares no Keras state with them); otherwise after them
+            # AutoQKeras trains in this process: beside baselines that train in worker processes (map with
+            # workers > 1) it takes the core they leave idle and shares no Keras state with them
             beside = self.scheduler is None and int(cfg.section("baselines").get("workers", 2)) > 1
             with concurrent.futures.ThreadPoolExecutor(1) as pool:
                 aq_future = pool.submit(aq_stage) if beside else None
@@ -339,6 +355,8 @@ class Run:
         finally:
             if self._executor is not None:
                 self._executor.close()
+            if self._rtl_warmup is not None and self._rtl_warmup.poll() is None:
+                self._rtl_warmup.kill()
 
 
 def run_pipeline(cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = None, force: bool = False,

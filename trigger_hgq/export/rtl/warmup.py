@@ -1,0 +1,37 @@
+"""Warm the RTL route's compiled code: da4ml's constant-multiplication solver is compiled by numba on first use
+(minutes of CPU in a fresh environment, cached in the environment afterwards).
+
+``python -m trigger_hgq.export.rtl.warmup`` traces a small calibrated HGQ model once, which compiles (or loads)
+every solver the route uses; the pipeline runs it in a background process while its models train, so that its
+RTL tasks, which run in several processes at once, load the cache instead of each compiling it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+WARMUP_SEED = 0
+
+
+def warm_up() -> float:
+    """Trace a 6-16-3 HGQ MLP (relu) into da4ml logic; returns its adder cost (a trace that really ran)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    from trigger_hgq.calibration import calibrate
+    from trigger_hgq.export.rtl.trace import trace_model
+    from trigger_hgq.layers import HDense, HQuantize
+
+    tf.keras.utils.set_random_seed(WARMUP_SEED)
+    inp = tf.keras.Input((6,))
+    h = HQuantize(beta=0)(inp)
+    h = HDense(16, activation="relu")(h)
+    model = tf.keras.Model(inp, HDense(3)(h))
+    calibrate(model, np.random.default_rng(WARMUP_SEED).normal(size=(256, 6)).astype(np.float32))
+    return float(trace_model(model).comb.cost)
+
+
+if __name__ == "__main__":
+    warm_up()
