@@ -119,3 +119,16 @@ def test_start_model_must_be_a_baseline(tmp_path, capsys):
     assert main(["pipeline", "--config", str(path), "--out", str(out)]) == 2
     assert "hgq.start_from" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_pruned_baselines_start_from_the_unpruned_config_their_base_chain_reads(tmp_path):
+    from trigger_hgq.pipeline.inputs import RunInputs
+
+    base = REPO / "pipelines" / "configs" / "baselines"
+    parents = RunInputs(PipelineConfig.load(CONFIG)).pruning_parents()
+    assert parents == {base / "jet_tagger_6bit_pruned50.yaml": base / "jet_tagger_6bit.yaml",
+                       base / "jet_tagger_6bit_pruned75.yaml": base / "jet_tagger_6bit.yaml"}
+    # without its parent in the run, a pruned baseline trains dense first
+    cfg = PipelineConfig.load(CONFIG, overrides={"baselines": {"configs": [
+        str(base / "jet_tagger_4bit.yaml"), str(base / "jet_tagger_6bit_pruned50.yaml")]}})
+    assert RunInputs(cfg).pruning_parents() == {base / "jet_tagger_6bit_pruned50.yaml": None}

@@ -36,16 +36,17 @@ class RunInputs:
         return configs
 
     def pruning_parents(self) -> dict[Path, Path | None]:
-        """Per baseline config with a ``pruning`` section: the unpruned baseline config of this run that its
-        ``base:`` chain reads (whose trained weights it starts from), or None (it trains dense first)."""
+        """Per baseline config with a ``pruning`` section: the config its ``base:`` names when that one is an
+        unpruned baseline of this run (its trained weights are the start), else None (it trains dense first)."""
         from trigger_hgq.baselines.qkeras_models import load_baseline_config
 
         configs = self.baseline_configs()
         pruned = [c for c in configs if load_baseline_config(c).get("pruning") is not None]
         parents = {}
         for c in pruned:
-            chain = base_chain(c)[1:]  # the config itself first, then its bases in order
-            parents[c] = next((p for p in chain if p in configs and p not in pruned), None)
+            chain = base_chain(c)  # the config itself, then its bases in order
+            parent = chain[1] if len(chain) > 1 else None
+            parents[c] = parent if parent in configs and parent not in pruned else None
         return parents
 
     def autoqkeras_files(self) -> dict[str, str]:

@@ -172,7 +172,7 @@ def _accuracy_vs_cost(report: dict, key: str, xlabel: str, name: str, title: str
     if flagged_front:
         flagged = {m["name"] for m in report["models"] if m["pareto_front"]}
         front = sorted(p for p in hgq if p[2] in flagged)
-        front_label = "HGQ Pareto front"
+        front_label = "HGQ Pareto front (kept on validation accuracy)"
     else:
         front = pareto_points(hgq)
         front_label = "HGQ Pareto front (in this plane)"
