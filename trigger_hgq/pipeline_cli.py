@@ -13,7 +13,7 @@ from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.fpga import DEFAULT_PART
 from trigger_hgq.pipeline.config import PROFILES
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "pipelines" / "configs" / "jet_tagging.yaml"
 
 
