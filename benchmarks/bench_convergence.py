@@ -18,39 +18,24 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CONFIGS = REPO / "pipelines" / "configs" / "baselines"
 TARGET_PT = 0.2
 
 
-def pipeline_arrays(path: Path) -> None:
-    """The arrays of the default pipeline's data stage (no row cap): float32 features, int64 labels per split."""
-    from trigger_hgq.data import load_dataset
-
-    ds = load_dataset(REPO / "datasets" / "jets_hlf.yaml")
-    arrays = {}
-    for split in ("train", "val", "test"):
-        part = ds.split(split)
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = part.x.astype(np.float32), part.y.astype(np.int64)
-    np.savez(path, **arrays)
-
-
 def train(config: Path, arrays: Path, out: Path, seed: int, epochs: int | None = None,
           init_weights: Path | None = None) -> dict:
     """One baseline through the pipeline's task; its result with the test accuracy and wall time added."""
     from trigger_hgq.convert.io import load_model
-    from trigger_hgq.pipeline.tasks import class_accuracy, load_arrays, train_baseline_task
+    from trigger_hgq.models import class_accuracy
+    from trigger_hgq.pipeline.tasks import BaselineSpec, train_baseline_task
 
-    spec = {"config": str(config), "arrays": str(arrays), "out": str(out), "seed": seed, "epochs": epochs,
-            "verbose": 0}
-    if init_weights is not None:
-        spec["init_weights"] = str(init_weights)
+    spec = BaselineSpec(config=str(config), arrays=str(arrays), out=str(out), seed=seed, epochs=epochs, verbose=0,
+                        init_weights=str(init_weights) if init_weights is not None else None)
     t0 = time.perf_counter()
     result = train_baseline_task(spec)
-    data = load_arrays(arrays)
+    data = spec.load_arrays()
     result["test_accuracy"] = class_accuracy(load_model(out), data["x_test"], data["y_test"])
     result["wall_s"] = time.perf_counter() - t0
     return result
@@ -59,7 +44,8 @@ def train(config: Path, arrays: Path, out: Path, seed: int, epochs: int | None =
 def line(label: str, r: dict) -> str:
     extra = f", sparsity {r['sparsity']:.4f}" if "sparsity" in r else ""
     return (f"{label:>24s}: test accuracy {r['test_accuracy']:.4f}, val {r['val_accuracy']:.4f}, "
-            f"epochs run {r['epochs_run']}, best epoch {r['best_epoch']}{extra} ({r['wall_s']:.0f} s)")
+            f"epochs run {r['training']['epochs_run']}, best epoch {r['training']['best_epoch']}{extra} "
+            f"({r['wall_s']:.0f} s)")
 
 
 def main() -> None:
@@ -70,6 +56,9 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(HERE))
+    from bench_front import write_arrays  # the pipeline's data stage: the same arrays the benchmarks share
+
     from trigger_hgq.baselines.policy import TrainingPolicy
     from trigger_hgq.baselines.qkeras_models import load_baseline_config
 
@@ -78,7 +67,7 @@ def main() -> None:
     cap, patience = policy.epochs, policy.early_stopping_patience
     with tempfile.TemporaryDirectory() as tmp:
         arrays = Path(tmp) / "arrays.npz"
-        pipeline_arrays(arrays)
+        write_arrays(arrays)
         runs = {}
         patient = Path(tmp) / f"{args.config}_patience{2 * patience}.yaml"
         patient.write_text(f"base: {config}\ntraining: {{early_stopping_patience: {2 * patience}}}\n")
