@@ -8,18 +8,19 @@ import math
 import pytest
 
 from trigger_hgq.callbacks import cosine_restart_lr
-from trigger_hgq.pareto import matched_points
+from trigger_hgq.comparison import export_matches
 from trigger_hgq.pipeline.executor import PoolExecutor
 
 
-def test_matched_points_are_the_cheapest_reaching_each_baseline():
+def test_exported_matches_are_the_cheapest_reaching_each_baseline():
     front = [{"path": f"p{i}", "ebops": e, "val_accuracy": a}
-             for i, (e, a) in enumerate([(1000, 0.60), (3000, 0.70), (5000, 0.715), (9000, 0.722), (20000, 0.73)])]
+             for i, (e, a) in enumerate([(1000, 0.60), (3000, 0.70), (5000, 0.715), (9000, 0.7205), (20000, 0.73)])]
     baselines = [{"name": "b6", "val_accuracy": 0.72}, {"name": "float", "val_accuracy": None}]
-    chosen = matched_points(front, baselines)
-    # 0.72 - 0.005 -> the 5000-EBOPs point; 0.72 itself -> the 9000-EBOPs point; no val accuracy: nothing
-    assert [p["path"] for p in chosen] == ["p2", "p3"]
-    assert matched_points(front, [{"val_accuracy": 0.99}]) == []
+    chosen = export_matches(front, baselines)
+    # 0.72 itself -> the 9000-EBOPs point; 0.1 pt above (calibration slack) -> the 20000 one; within 0.5 pt -> 5000;
+    # no validation accuracy: nothing
+    assert sorted(p["path"] for p in chosen) == ["p2", "p3", "p4"]
+    assert export_matches(front, [{"val_accuracy": 0.99}]) == []
 
 
 def test_cosine_restarts_decay_and_restart():
