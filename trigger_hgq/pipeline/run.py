@@ -12,6 +12,7 @@ import concurrent.futures
 import functools
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,7 @@ class Run:
         set_verbosity(verbose)  # before any worker starts: they inherit it
         self._executor = None
         self._rtl_warmup: subprocess.Popen | None = None
+        self._key_lock = threading.Lock()
 
     @property
     def tolerance(self) -> float:
@@ -100,7 +102,8 @@ class Run:
     def stage(self, name: str, inputs, fn: Callable[[], dict], after: tuple[str, ...] = ()) -> dict:
         """Run ``fn`` unless ``name`` finished with the same key: its ``inputs``, the code version and the keys
         of the stages it reads (``after``; a stage that reran with other inputs reruns those after it)."""
-        key = fingerprint(name, inputs, code_version(name), [self.state.key(dep) for dep in after])
+        with self._key_lock:  # stages side by side: the source graph behind code_version is not thread-safe
+            key = fingerprint(name, inputs, code_version(name), [self.state.key(dep) for dep in after])
         done = self.state.done(name, key)
         if done is not None:
             log(f"stage {name}: done earlier, skipped (use --force to rerun)")
