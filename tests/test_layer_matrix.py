@@ -42,6 +42,8 @@ def _out_kw(q: dict) -> dict:
 CASES: dict[str, tuple[tuple[int, ...], Callable[[dict], Callable]]] = {
     "HQuantize": ((6,), lambda q: th.HQuantize(name="under_test", **_out_kw(q))),
     "HDense": ((6,), lambda q: th.HDense(4, activation="relu", name="under_test", **_kernel_kw(q))),
+    "HDense[particles]": ((8, 3), lambda q: th.HDense(4, activation="relu", name="under_test",
+                                                         **_kernel_kw(q))),
     "HDenseBatchNorm": ((6,), lambda q: th.HDenseBatchNorm(4, name="under_test", **_kernel_kw(q))),
     "HConv1D": ((8, 2), lambda q: th.HConv1D(3, 3, padding="same", activation="relu", name="under_test",
                                              **_kernel_kw(q))),
@@ -61,7 +63,7 @@ CASES: dict[str, tuple[tuple[int, ...], Callable[[dict], Callable]]] = {
     "HReshape": ((6,), lambda q: th.HReshape((3, 2), name="under_test")),
     "HDropout": ((6,), lambda q: th.HDropout(0.5, name="under_test")),
 }
-NAMES = sorted(CASES)
+NAMES = sorted(CASES)  # a bracket names a second case of one class, e.g. HDense on (particles, features)
 
 
 def build(name: str, rounding: str = "RND", overflow: str = "WRAP") -> tf.keras.Model:
@@ -74,7 +76,7 @@ def build(name: str, rounding: str = "RND", overflow: str = "WRAP") -> tf.keras.
     if len(h.shape) > 2:
         h = th.HFlatten(name="flat_head")(h)
     out = th.HDense(2, name="head", **_kernel_kw(q))(h)
-    return tf.keras.Model(inp, out, name=f"{name}_{rounding}_{overflow}")
+    return tf.keras.Model(inp, out, name=f"{name.replace('[', '_').rstrip(']')}_{rounding}_{overflow}")
 
 
 def data(model: tf.keras.Model, n: int, seed: int) -> np.ndarray:
@@ -95,8 +97,9 @@ def _mode_of(name: str) -> tuple[str, str]:
 
 
 def test_every_registered_layer_is_in_the_matrix():
-    assert sorted(th.supported_layers()) == NAMES
-    assert {cls.__name__ for cls in th.custom_objects().values()} == set(NAMES)
+    classes = sorted({name.split("[")[0] for name in NAMES})
+    assert sorted(th.supported_layers()) == classes
+    assert {cls.__name__ for cls in th.custom_objects().values()} == set(classes)
 
 
 def _weight_names(model: tf.keras.Model) -> list[tuple[str, list[str]]]:
@@ -160,8 +163,10 @@ def _ebops_by_hand(layer) -> int:
     a = _bits_by_hand(layer._inbound_nodes[0].inbound_layers)
     k, i, f = layer.kq.kif_numpy(layer.folded()[0])
     w = k + i + f
-    if isinstance(layer, th.HDense):
-        return int(sum(a[r] * w[r, c] for r in range(w.shape[0]) for c in range(w.shape[1])))
+    if isinstance(layer, th.HDense):  # every particle position (if any) multiplies the same kernel
+        rows = a.reshape(-1, w.shape[0])
+        return int(sum(rows[p, r] * w[r, c] for p in range(rows.shape[0]) for r in range(w.shape[0])
+                       for c in range(w.shape[1])))
     rank = a.ndim - 1
     pads = []
     for n, kk, s in zip(a.shape[:rank], w.shape[:rank], layer.strides, strict=True):
@@ -227,6 +232,35 @@ def test_pooling_subset_is_bit_exact_in_c_simulation(rounding, overflow, tmp_pat
     wrapped = model(x_check, training=False).numpy()
     with recording(model):  # the check rows do overflow: without wrap / saturation the outputs differ
         assert np.any(model(x_check, training=False).numpy() != wrapped)
+
+
+def _deepsets_model(rounding: str, overflow: str) -> tf.keras.Model:
+    """Per-particle dense layers (no bias: zero-padded particles stay exactly zero), a mean, a dense head."""
+    q = _q(rounding, overflow)
+    inp = tf.keras.Input((8, 3), name="particles")
+    h = th.HQuantize(name="inq", **_out_kw(q))(inp)
+    h = th.HDense(6, activation="relu", use_bias=False, name="phi1", **_kernel_kw(q))(h)
+    h = th.HDense(4, activation="relu", use_bias=False, name="phi2", **_kernel_kw(q))(h)
+    h = th.HGlobalAveragePooling1D(name="mean", **_out_kw(q))(h)
+    out = th.HDense(3, name="rho", **_kernel_kw(q))(h)
+    return tf.keras.Model(inp, out, name=f"deepsets_{rounding}_{overflow}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rounding,overflow", [("RND", "SAT"), ("TRN", "WRAP")])
+def test_per_particle_subset_is_bit_exact_in_c_simulation(rounding, overflow, tmp_path):
+    """Dense layers on (particles, features) become hls4ml pointwise convolutions, bit-exact with the model."""
+    tf.keras.utils.set_random_seed(0)
+    model = _deepsets_model(rounding, overflow)
+    th.calibrate(model, data(model, 512, 1))
+    x_check = np.concatenate([data(model, 500, 2), WIDEN * data(model, 500, 3)])
+    x_check[:100, 5:] = 0.0  # zero-padded particles
+    export = th.to_hls4ml(model, tmp_path / "prj", x=x_check)
+    report = json.loads((tmp_path / "prj" / "report.json").read_text())
+    assert report["bit_exact_fraction"] == 1.0 and report["n_checked"] == len(x_check)
+    classes = {layer.name: layer.class_name for layer in export.hls_model.get_layers()}
+    assert [classes[n] for n in ("phi1_dense", "phi2_dense", "rho_dense")] == ["PointwiseConv1D"] * 2 + ["Dense"]
+    assert "GlobalPooling1D" in classes.values()
 
 
 def test_a_layer_without_firmware_form_is_named():

@@ -61,12 +61,12 @@ def outputs_logits(model, method: str) -> bool:
 
 
 def hgq_start_model(baseline: str | Path, config: str | Path, seed: int, warm_start: bool = False,
-                    lr_scale: float | None = None):
+                    lr_scale: float | None = None, input_shape: tuple[int, ...] | None = None):
     """The HGQ model a run trains, named ``hgq_seed<seed>``, with HGQ's own rounding (half up).
 
     ``warm_start``: the trained QKeras model at ``baseline`` converted bit for bit; else the architecture of the
     baseline's YAML ``config`` without its quantization, with fresh weights and the library's default bits.
-    ``lr_scale`` sets the bits' learning-rate scale.
+    ``lr_scale`` sets the bits' learning-rate scale; ``input_shape`` (the data's) fills the config's null sizes.
     """
     from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config
     from trigger_hgq.convert import from_qkeras
@@ -79,7 +79,7 @@ def hgq_start_model(baseline: str | Path, config: str | Path, seed: int, warm_st
         return from_qkeras(load_model(baseline), quantizer=bits, rounding="RND", name=name)
     arch = {k: v for k, v in load_baseline_config(config).items() if k != "quantization"}
     init_f = int(QuantizerConfig.from_any(bits, "hgq").init_f)
-    return from_qkeras(build_qkeras_model(arch), quantizer=bits, rounding="RND", name=name,
+    return from_qkeras(build_qkeras_model(arch, input_shape), quantizer=bits, rounding="RND", name=name,
                        input_quantizer={"init_f": init_f}, float_weight_f=init_f, float_activation_f=init_f)
 
 

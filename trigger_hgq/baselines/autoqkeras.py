@@ -196,7 +196,7 @@ def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_
     if config.get("seed") is not None:
         tf.keras.utils.set_random_seed(int(config["seed"]))
     lr = float(config.get("learning_rate", 1e-3))
-    model = reference if reference is not None else build_qkeras_model(config["_reference"])
+    model = reference if reference is not None else build_qkeras_model(config["_reference"], np.shape(x_train)[1:])
     model.compile(optimizer=tf.keras.optimizers.legacy.Adam(lr), loss=loss_for(y_train), metrics=["accuracy"])
     custom_objects: dict = {}
     _add_supported_quantized_objects(custom_objects)

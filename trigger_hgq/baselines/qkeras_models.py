@@ -3,8 +3,9 @@
 A config (see ``pipelines/configs/baselines/``)::
 
     name: jet_tagger_6bit
-    input_shape: [16]
-    layers:                       # dense | conv1d | conv2d | maxpool1d | maxpool2d | flatten | dropout
+    input_shape: [16]             # or [null, 7]: a null size (a particle count) is the data's
+    layers:                       # dense | conv1d | conv2d | maxpool1d | maxpool2d | global_average_pooling
+                                  # | flatten | dropout
       - {type: dense, units: 64, activation: relu}
       - {type: dense, units: 5, activation: softmax}
     quantization:                 # omit (or null) for a float Keras model
@@ -22,7 +23,10 @@ A config (see ``pipelines/configs/baselines/``)::
     pruning: {target_sparsity: 0.75, ...}   # optional: magnitude pruning (trigger_hgq.baselines.pruning)
 
 Dense and convolution entries take ``activation`` (relu, linear; softmax on the last layer only) and
-``batchnorm: true`` (a BatchNormalization between the linear operation and the activation).
+``batchnorm: true`` (a BatchNormalization between the linear operation and the activation). Dense entries also take
+``use_bias``. On inputs ``(particles, features)`` a dense layer acts on each particle with shared weights;
+``global_average_pooling`` is the mean over the particles (a Deep Sets aggregation: a power-of-two count keeps it
+an exact shift in firmware, and dense layers without bias before it keep zero-padded particles at exactly zero).
 """
 
 from __future__ import annotations
@@ -61,11 +65,13 @@ _CONV = {"type": (Str(), True), "filters": (Int(lo=1), True, "output channels"),
 _POOL = {"type": (Str(), True), "pool_size": (_SIZE, False), "name": _NAME}
 LAYER_SPEC = Tagged("type", {
     "dense": Obj({"type": (Str(), True), "units": (Int(lo=1), True, "output units"), "activation": _ACTIVATION,
-                  "batchnorm": (Bool(), False), "name": _NAME}, strict=True),
+                  "batchnorm": (Bool(), False), "use_bias": (Bool(), False, "default true"), "name": _NAME},
+                 strict=True),
     "conv1d": Obj(_CONV, strict=True),
     "conv2d": Obj(_CONV, strict=True),
     "maxpool1d": Obj(_POOL, strict=True),
     "maxpool2d": Obj(_POOL, strict=True),
+    "global_average_pooling": Obj({"type": (Str(), True), "name": _NAME}, strict=True),
     "flatten": Obj({"type": (Str(), True), "name": _NAME}, strict=True),
     "dropout": Obj({"type": (Str(), True), "rate": (Float(lo=0.0, hi=1.0), False), "name": _NAME}, strict=True),
 })
@@ -90,7 +96,8 @@ TRAINING_SPEC = Obj(TRAINING_FIELDS, strict=True)
 BASELINE_SPEC = Obj({
     "name": (Str(), False, "model name"),
     "description": (Str(nonempty=False), False),
-    "input_shape": (ListOf(Int(lo=1), nonempty=True), True, "the input shape without the batch axis"),
+    "input_shape": (ListOf(Nullable(Int(lo=1)), nonempty=True), True,
+                    "the input shape without the batch axis (null: the data's size, e.g. the particle count)"),
     "layers": (ListOf(LAYER_SPEC, nonempty=True), True, "the layers, in order"),
     "quantization": (Nullable(QUANTIZATION_SPEC), False, "uniform bits (omit for a float Keras model)"),
     "training": (Nullable(TRAINING_SPEC), False, "training settings (the policy: baselines/policy.py)"),
@@ -140,15 +147,34 @@ def _quantizers(config: dict):
     return weights, relu, input_q
 
 
+def input_shape_of(config: dict, data_shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """The model input shape of a baseline config: its ``input_shape`` with null sizes taken from ``data_shape``
+    (the data's shape without the batch axis), which must agree with the sizes the config fixes."""
+    want = list(config["input_shape"])
+    if data_shape is None:
+        if None in want:
+            raise fail(config_source(config), "input_shape", f"{want} has null sizes, which come from the data: "
+                                                             "build the model with the data's input shape")
+        return tuple(int(d) for d in want)
+    data_shape = tuple(int(d) for d in data_shape)
+    if len(want) != len(data_shape) or any(w is not None and int(w) != d for w, d in zip(want, data_shape)):
+        raise fail(config_source(config), "input_shape", f"{want} does not fit the data's input shape "
+                                                         f"{list(data_shape)}")
+    return data_shape
+
+
 @tf.autograph.experimental.do_not_convert  # symbolic construction needs no autograph (saves seconds per layer)
-def build_qkeras_model(config: dict) -> tf.keras.Model:
-    """The (uncompiled) QKeras model of a baseline config; a float Keras model when it has no ``quantization``."""
+def build_qkeras_model(config: dict, input_shape: tuple[int, ...] | None = None) -> tf.keras.Model:
+    """The (uncompiled) QKeras model of a baseline config; a float Keras model when it has no ``quantization``.
+
+    ``input_shape`` (the data's, without the batch axis) fills the config's null sizes (:func:`input_shape_of`).
+    """
     from qkeras import QActivation, QConv1D, QConv2D, QDense
 
     validate_baseline_config(config)
     weights_q, relu_q, input_q = _quantizers(config)
     quantized = weights_q is not None
-    inp = tf.keras.Input(tuple(int(d) for d in config["input_shape"]), name="inputs")
+    inp = tf.keras.Input(input_shape_of(config, input_shape), name="inputs")
     x = QActivation(input_q, name="input_quantizer")(inp) if input_q is not None else inp
     layers = config["layers"]
     for idx, entry in enumerate(layers):
@@ -157,6 +183,8 @@ def build_qkeras_model(config: dict) -> tf.keras.Model:
         qargs = {"kernel_quantizer": weights_q, "bias_quantizer": weights_q} if quantized else {}
         if kind == "dense":
             cls = QDense if quantized else tf.keras.layers.Dense
+            if not entry.get("use_bias", True):
+                qargs = {"use_bias": False, **({"kernel_quantizer": weights_q} if quantized else {})}
             x = cls(int(entry["units"]), name=name, **qargs)(x)
         elif kind in ("conv1d", "conv2d"):
             cls = {"conv1d": (tf.keras.layers.Conv1D, QConv1D), "conv2d": (tf.keras.layers.Conv2D, QConv2D)}[kind]
@@ -167,6 +195,16 @@ def build_qkeras_model(config: dict) -> tf.keras.Model:
         elif kind in ("maxpool1d", "maxpool2d"):
             cls = tf.keras.layers.MaxPooling1D if kind == "maxpool1d" else tf.keras.layers.MaxPooling2D
             x = cls(entry.get("pool_size", 2), name=name)(x)
+            continue
+        elif kind == "global_average_pooling":
+            if len(x.shape) != 3:
+                raise fail(config_source(config), f"layers[{idx}]", f"global_average_pooling needs inputs "
+                                                                    f"(particles, features), got {tuple(x.shape[1:])}")
+            steps = int(x.shape[1])
+            if steps & (steps - 1):
+                raise fail(config_source(config), f"layers[{idx}]",
+                           f"a mean over {steps} particles: not a power of two (not an exact shift in firmware)")
+            x = tf.keras.layers.GlobalAveragePooling1D(name=name)(x)
             continue
         elif kind == "flatten":
             x = tf.keras.layers.Flatten(name=name)(x)

@@ -325,6 +325,21 @@ def convert_average_pooling(node: Node, inputs: list, bounds: list[Bounds], opts
     return y, _finish(layer, lo, hi, None, f)
 
 
+def convert_global_average_pooling(node: Node, inputs: list, bounds: list[Bounds], opts: Options):
+    """GlobalAveragePooling1D: the mean over a power-of-two number of steps (particles), kept exact."""
+    (x,), (inb,) = inputs, bounds
+    if getattr(node.layer, "data_format", "channels_last") != "channels_last":
+        raise TriggerHGQError(f"layer {node.name!r}: data_format={node.layer.data_format!r} (only channels_last)")
+    if getattr(node.layer, "keepdims", False):
+        raise TriggerHGQError(f"layer {node.name!r}: keepdims=True is not supported")
+    f = inb.f + float(np.log2(inb.lo.shape[0]))  # a shift: exact for the power-of-two steps the layer takes
+    layer = hl.HGlobalAveragePooling1D(
+        output_quantizer=qconfig(opts, f, "RND_CONV", "WRAP", f"layer {node.name!r} output", unpriced=True),
+        beta=opts.beta, name=node.name)
+    y = layer(x)
+    return y, _finish(layer, inb.lo.mean(axis=0), inb.hi.mean(axis=0), None, f)
+
+
 def convert_flatten(node: Node, inputs: list, bounds: list[Bounds], opts: Options):
     (x,), (inb,) = inputs, bounds
     y = hl.HFlatten(name=node.name)(x)
@@ -372,6 +387,7 @@ LAYER_MAP: dict[str, Converter] = {
     "MaxPooling2D": convert_max_pooling,
     "AveragePooling1D": convert_average_pooling,
     "AveragePooling2D": convert_average_pooling,
+    "GlobalAveragePooling1D": convert_global_average_pooling,
     "Flatten": convert_flatten,
     "Reshape": convert_reshape,
     "Dropout": convert_dropout,

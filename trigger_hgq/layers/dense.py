@@ -11,9 +11,11 @@ from trigger_hgq.layers.kernel import HKernelLayer
 
 @register
 class HDense(HKernelLayer):
-    """``y = oq(act(x @ kq(W) + bq(b)))`` on inputs of shape ``(batch, n_in)``.
+    """``y = oq(act(x @ kq(W) + bq(b)))`` on inputs ``(batch, n_in)`` or, per particle, ``(batch, particles, n_in)``.
 
-    EBOPs: ``sum_ij bits_in[i] * bits_W[i, j]``.
+    On a particle axis the weights are shared by every particle (as Keras ``Dense`` does on rank-3 inputs; hls4ml
+    builds it as a pointwise 1D convolution) and the output quantizer has one width per particle position.
+    EBOPs: ``sum_pij bits_in[p, i] * bits_W[i, j]``, counted for every particle position ``p``.
     """
 
     def __init__(self, units: int, **kwargs):
@@ -21,21 +23,23 @@ class HDense(HKernelLayer):
         self.units = int(units)
 
     def kernel_shape(self, input_shape):
-        if len(input_shape) != 2:
+        if len(input_shape) not in (2, 3):
             raise TriggerHGQError(
-                f"layer {self.name!r}: HDense needs inputs of shape (batch, features), got {tuple(input_shape)}; "
-                "flatten first"
+                f"layer {self.name!r}: HDense needs inputs (batch, features) or (batch, particles, features), got "
+                f"{tuple(input_shape)}; flatten first"
             )
         return (int(input_shape[-1]), self.units)
 
     def compute_output_shape(self, input_shape):
-        return tf.TensorShape((input_shape[0], self.units))
+        return tf.TensorShape((*input_shape[:-1], self.units))
 
     def linear(self, x, kernel):
-        return tf.matmul(x, kernel)
+        if len(x.shape) == 2:
+            return tf.matmul(x, kernel)
+        return tf.tensordot(x, kernel, [[2], [0]])  # the same weights for every particle
 
     def ebops_linear(self, in_bits, kernel_bits):
-        return tf.reduce_sum(in_bits[:, None] * kernel_bits)
+        return tf.reduce_sum(in_bits[..., None] * kernel_bits)
 
     def proxy_linear(self):
         return tf.keras.layers.Dense(self.units, name=f"{self.name}_dense")

@@ -181,7 +181,7 @@ def train_baseline_task(spec: BaselineSpec) -> dict:
     data = spec.load_arrays()
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(int(spec.seed))
-    model = build_qkeras_model(config)
+    model = build_qkeras_model(config, data["x_train"].shape[1:])
     name = config.get("name", Path(spec.config).stem)
     epochs = TrainingPolicy.from_config(config).epochs
     if config.get("pruning") is not None:
@@ -220,7 +220,7 @@ def train_hgq_task(spec: HgqSpec) -> dict:
     schedule = HGQSchedule(**spec.schedule)
     tf.keras.utils.set_random_seed(schedule.seed)
     model = hgq_start_model(spec.start, spec.config, schedule.seed, warm_start=spec.warm_start,
-                            lr_scale=spec.lr_scale)
+                            lr_scale=spec.lr_scale, input_shape=data["x_train"].shape[1:])
     with Progress(schedule.epochs, spec.label or f"HGQ seed {schedule.seed}", unit="epoch",
                   position=spec.bar_position) as bar:
         front = train_hgq(model, (data["x_train"], data["y_train"]), (data["x_val"], data["y_val"]), schedule,
