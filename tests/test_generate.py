@@ -15,6 +15,7 @@ import yaml
 pytest.importorskip("pythia8mc")
 pytest.importorskip("fastjet")
 
+from trigger_hgq.data import load_dataset  # noqa: E402
 from trigger_hgq.data.generation.features import FEATURE_NAMES  # noqa: E402
 from trigger_hgq.data.generation.generate import generate_jets, register, register_generate, run_generate  # noqa: E402
 from trigger_hgq.data.generation.pythia_jets import chunk_seed  # noqa: E402
@@ -82,6 +83,11 @@ def test_the_card_and_metadata_record_the_exact_command(generated):
     assert card["label"] == {"branch": "label"} and card["classes"] == ["g", "q", "w", "z", "t"]
     assert card["constituents"]["branches"] == {"pt": "const_pt", "eta": "const_eta", "phi": "const_phi",
                                                 "E": "const_E"}
+    assert card["constituents"]["jet"] == {"pt": "j_pt", "eta": "j_eta", "phi": "j_phi", "mass": "j_mass"}
+    assert card["constituents"]["features"] == ["pt_rel", "eta_rel", "phi_rel", "delta_r", "e_rel", "log_pt",
+                                                "log_e"]
+    ds = load_dataset(card_path, standardize=False, use_cache=False)
+    assert ds.train.constituents.shape == (len(ds.train), 20, 7) and not ds.train.constituents[~ds.train.mask].any()
     assert card["generation"]["seed"] == 11
     assert card["generation"]["command"].startswith("python datasets/generate_jets.py ")
     assert "--seed 11" in card["generation"]["command"] and "--workers" not in card["generation"]["command"]

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
+from trigger_hgq.data.particle_features import JET_KEYS, features_problem
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.schema import (
     Anything,
@@ -80,11 +82,32 @@ class FlattenSpec:
 
 @dataclass(frozen=True)
 class ConstituentSpec:
-    """Jagged per-row lists (particles) padded to ``[n, max_particles, n_fields]``, sorted by ``sort_by``."""
+    """Jagged per-row lists (particles) padded to ``[n, max_particles, n_fields]``, sorted by ``sort_by``.
+
+    With ``features`` the last axis holds those per-particle features instead (derived from the raw fields and the
+    ``jet`` axis, see :mod:`trigger_hgq.data.particle_features`, or raw fields passed through by name).
+    """
 
     fields: dict[str, str]  # field name -> branch or expression
     max_particles: int = 50
     sort_by: str | None = "pt"
+    jet: dict[str, str] | None = None  # jet quantity (pt, eta, phi, mass) -> branch or expression, one per row
+    features: tuple[str, ...] = ()  # the last axis; () = the raw fields
+
+    @property
+    def output_names(self) -> list[str]:
+        """The names along the last axis of the constituent array."""
+        return list(self.features) if self.features else list(self.fields)
+
+    @property
+    def sort_index(self) -> int | None:
+        """The index of ``sort_by`` among the raw fields."""
+        return list(self.fields).index(self.sort_by) if self.sort_by else None
+
+    @property
+    def pad_dtype(self) -> type:
+        """The dtype the raw fields are padded in: float64 when features are derived from them, else float32."""
+        return np.float64 if self.features else np.float32
 
 
 @dataclass(frozen=True)
@@ -173,7 +196,8 @@ class Card:
             "flatten": None if self.flatten is None else [self.flatten.collection, self.flatten.counter,
                                                           self.flatten.members],
             "cut": self.cut, "split_key": list(self.split.key or []),
-            "constituents": None if c is None else [c.fields, c.max_particles, c.sort_by],
+            "constituents": None if c is None else [c.fields, c.max_particles, c.sort_by] + (
+                [c.jet, list(c.features)] if c.features else []),
             "nan_policy": self.nan_policy, "fill_value": self.fill_value,
         }
 
@@ -237,7 +261,11 @@ CARD_SPEC = Obj({
     "constituents": (Nullable(Obj({
         "branches": (_EXPRESSIONS, True, "the fields, e.g. {pt: ..., eta: ..., phi: ...}"),
         "max_particles": Field(Int(lo=1), default=50),
-        "sort_by": (Nullable(Str()), False, "default: pt when it is a field")}, strict=True)), False),
+        "sort_by": (Nullable(Str()), False, "default: pt when it is a field"),
+        "jet": (Nullable(Obj({k: (Nullable(Str()), False, f"the jet's {k}") for k in JET_KEYS}, strict=True)), False,
+                "the jet axis, one value per row (used by features)"),
+        "features": (Nullable(ListOf(Str(), nonempty=True)), False,
+                     "derived per-particle features or raw field names, in order")}, strict=True)), False),
     "split": (Nullable(Obj({
         **{k: Field(Float(lo=0.0, hi=1.0), default=getattr(SplitSpec, k)) for k in ("train", "val", "test")},
         "seed": Field(Int(lo=0), default=SplitSpec.seed),
@@ -306,7 +334,15 @@ def _constituents(checked: dict | None, raw: Any, where: str) -> ConstituentSpec
     sort_by = checked["sort_by"] if "sort_by" in raw else ("pt" if "pt" in fields else None)
     if sort_by is not None and sort_by not in fields:
         raise fail(where, "constituents.sort_by", f"'{sort_by}' is not one of the fields {list(fields)}")
-    return ConstituentSpec(fields, checked["max_particles"], sort_by)
+    jet = None if checked["jet"] is None else {k: checked["jet"][k] for k in JET_KEYS if checked["jet"][k] is not None}
+    features = tuple(checked["features"] or ())
+    if jet is not None and not features:
+        raise fail(where, "constituents.jet", "is used by constituents.features (derived per-particle features), "
+                                              "which is not set")
+    problem = features_problem(features, fields, jet) if features else None
+    if problem:
+        raise fail(where, "constituents.features", problem)
+    return ConstituentSpec(fields, checked["max_particles"], sort_by, jet, features)
 
 
 def load_card(path: str | Path) -> Card:

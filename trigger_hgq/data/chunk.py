@@ -111,7 +111,7 @@ def make_chunk(card: Card, feature_columns: Sequence[np.ndarray], label_columns:
                 j = int(np.flatnonzero(bad_x[i])[0])
                 what, value = f"feature '{card.feature_names[j]}'", feature_columns[j][i]
             else:
-                fields = list(card.constituents.fields)  # type: ignore[union-attr]
+                fields = card.constituents.output_names  # type: ignore[union-attr]
                 j = int(np.flatnonzero(bad_c[i].any(axis=0))[0])  # type: ignore[index]
                 what, value = f"constituent field '{fields[j]}'", "NaN/Inf"
             raise TriggerHGQError(

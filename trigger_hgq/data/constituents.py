@@ -1,4 +1,9 @@
-"""Particle lists of each row as a padded ``[n, max_particles, n_fields]`` array sorted by a field, with a mask."""
+"""Particle lists of each row as a padded ``[n, max_particles, n_fields]`` array sorted by a field, with a mask.
+
+:func:`pad_jagged` (jagged lists) and :func:`sort_padded` (lists already padded) give the raw fields; with the card's
+``constituents.features`` they are padded in float64 and :func:`card_array` derives the features
+(:mod:`trigger_hgq.data.particle_features`).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,18 @@ from collections.abc import Sequence
 import awkward as ak
 import numpy as np
 
+from trigger_hgq.data.card import ConstituentSpec
+from trigger_hgq.data.particle_features import derive
 
-def pad_jagged(fields: Sequence[ak.Array], max_particles: int, sort_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+
+def pad_jagged(fields: Sequence[ak.Array], max_particles: int, sort_index: int | None,
+               dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Pad jagged per-row lists (all with the same counts) to ``max_particles``.
 
     The particles of each row are sorted by ``fields[sort_index]`` in decreasing order (stable; None keeps the
-    file order), the leading ``max_particles`` kept, the rest of the slots filled with 0. Returns the float32
-    array ``[n, max_particles, len(fields)]`` and the bool mask ``[n, max_particles]`` of real particles.
+    file order), the leading ``max_particles`` kept, the rest of the slots filled with 0. Returns the ``dtype``
+    array ``[n, max_particles, len(fields)]`` (float32 unless given) and the bool mask ``[n, max_particles]`` of
+    real particles.
     Works on the flat contents with numpy (a few index arrays of the particle count, no per-field copies).
     """
     counts = np.asarray(ak.num(fields[0], axis=1), np.int64)
@@ -28,17 +38,17 @@ def pad_jagged(fields: Sequence[ak.Array], max_particles: int, sort_index: int |
     slot = (np.arange(total) - np.repeat(starts, counts)).astype(np.int32)  # position after sorting
     keep = slot < max_particles
     row, slot, order = row[keep], slot[keep], order[keep]
-    out = np.zeros((n, max_particles, len(fields)), np.float32)
+    out = np.zeros((n, max_particles, len(fields)), dtype)
     for j, f in enumerate(fields):
         out[row, slot, j] = ak.to_numpy(ak.flatten(f, axis=1))[order]
     mask = np.arange(max_particles)[None, :] < np.minimum(counts, max_particles)[:, None]
     return out, mask
 
 
-def sort_padded(values: np.ndarray, mask: np.ndarray, max_particles: int,
-                sort_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+def sort_padded(values: np.ndarray, mask: np.ndarray, max_particles: int, sort_index: int | None,
+                dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """The same for lists already padded to a fixed length (``values [n, P, F]``, ``mask [n, P]``)."""
-    values = np.asarray(values, np.float32)
+    values = np.asarray(values, dtype)
     if sort_index is not None:
         key = np.where(mask, values[:, :, sort_index], -np.inf)
         order = np.argsort(-key, axis=1, kind="stable")
@@ -47,7 +57,17 @@ def sort_padded(values: np.ndarray, mask: np.ndarray, max_particles: int,
     values, mask = values[:, :max_particles], mask[:, :max_particles]
     if values.shape[1] < max_particles:
         extra = max_particles - values.shape[1]
-        values = np.concatenate([values, np.zeros((len(values), extra, values.shape[2]), np.float32)], axis=1)
+        values = np.concatenate([values, np.zeros((len(values), extra, values.shape[2]), dtype)], axis=1)
         mask = np.concatenate([mask, np.zeros((len(mask), extra), bool)], axis=1)
-    values = np.where(mask[:, :, None], values, np.float32(0))
-    return np.ascontiguousarray(values, np.float32), np.ascontiguousarray(mask)
+    values = np.where(mask[:, :, None], values, dtype(0))
+    return np.ascontiguousarray(values, dtype), np.ascontiguousarray(mask)
+
+
+def card_array(spec: ConstituentSpec, values: np.ndarray, mask: np.ndarray,
+               jet: dict[str, np.ndarray]) -> np.ndarray:
+    """The constituent array of a card from its padded raw fields (``values`` of dtype ``spec.pad_dtype``): the
+    derived ``spec.features`` when set (``jet``: one value per row for each ``spec.jet`` quantity), else the raw
+    fields, float32 either way."""
+    if not spec.features:
+        return np.asarray(values, np.float32)
+    return derive(spec.features, list(spec.fields), values, mask, jet)

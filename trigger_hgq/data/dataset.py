@@ -133,5 +133,5 @@ def load_dataset(source: Card | str | Path | Mapping, *, files: Sequence[str | P
             "split": {"train": sp.train, "val": sp.val, "test": sp.test, "seed": sp.seed,
                       "key": list(sp.key) if sp.key else ["file", "entry"] + (["object"] if card.flatten else [])}}
     return Dataset(card.name, *splits, feature_names=card.feature_names, class_names=list(card.classes),
-                   scaler=scaler, constituent_fields=list(card.constituents.fields) if card.constituents else [],
+                   scaler=scaler, constituent_fields=card.constituents.output_names if card.constituents else [],
                    info=info)

@@ -79,7 +79,7 @@ def summarize(source: Card | str | Path | Mapping, files: Sequence[str | Path] |
                      for j, name in enumerate(card.features)},
     }
     if c_shape is not None:
-        out["constituents"] = {"shape": [n, *c_shape], "fields": list(card.constituents.fields),  # type: ignore
+        out["constituents"] = {"shape": [n, *c_shape], "fields": card.constituents.output_names,  # type: ignore
                                "mean_particles": particles / n}
     return out
 

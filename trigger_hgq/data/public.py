@@ -23,7 +23,7 @@ import numpy as np
 
 from trigger_hgq.data.card import Card, ConstituentSpec, LabelSpec, SplitSpec, memory_bytes
 from trigger_hgq.data.chunk import Chunk, make_chunk
-from trigger_hgq.data.constituents import sort_padded
+from trigger_hgq.data.constituents import card_array, sort_padded
 from trigger_hgq.data.split import entry_keys, value_keys
 from trigger_hgq.errors import TriggerHGQError
 
@@ -231,6 +231,7 @@ def iter_h5_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
         l_idx = [_pick(columns, c, card.label.describe(), path, card) for c in card.label.expressions()]
         k_idx = [_pick(columns, c, f"split.key '{c}'", path, card) for c in card.split.key or ()]
         c_ds = c_idx = None
+        j_idx: dict[str, int] = {}
         row_bytes = 4 * len(columns)
         if card.constituents:
             if "jetConstituentList" not in f:
@@ -239,6 +240,8 @@ def iter_h5_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
             p_names = _decode(f["particleFeatureNames"][()])[: c_ds.shape[2]] if "particleFeatureNames" in f else []
             c_idx = [_pick(p_names, c, f"constituent field '{n}'", path, card)
                      for n, c in card.constituents.fields.items()]
+            j_idx = {k: _pick(columns, c, f"constituents.jet.{k}", path, card)
+                     for k, c in (card.constituents.jet or {}).items()}
             row_bytes += 4 * c_ds.shape[1] * c_ds.shape[2]
             if c_ds.shape[0] != ds.shape[0]:
                 raise TriggerHGQError(f"{path}: jetConstituentList has {c_ds.shape[0]} rows, '{card.tree}' "
@@ -259,9 +262,9 @@ def iter_h5_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
             if raw_c is not None:
                 spec = card.constituents
                 present = np.any(raw_c != 0, axis=2)
-                sort_index = list(spec.fields).index(spec.sort_by) if spec.sort_by else None  # type: ignore[union-attr]
-                constituents, mask = sort_padded(raw_c[:, :, c_idx], present, spec.max_particles,  # type: ignore
-                                                 sort_index)
+                padded, mask = sort_padded(raw_c[:, :, c_idx], present, spec.max_particles,  # type: ignore
+                                           spec.sort_index, spec.pad_dtype)  # type: ignore[union-attr]
+                constituents = card_array(spec, padded, mask, {k: col(i) for k, i in j_idx.items()})  # type: ignore
             rows = start + np.arange(len(block), dtype=np.int64)
 
             def locate(i: int, rows: np.ndarray = rows) -> str:

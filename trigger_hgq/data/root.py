@@ -31,7 +31,7 @@ from trigger_hgq.data.branches import (
 from trigger_hgq.data.card import Card
 from trigger_hgq.data.chunk import Chunk, make_chunk
 from trigger_hgq.data.collection import find_counter
-from trigger_hgq.data.constituents import pad_jagged
+from trigger_hgq.data.constituents import card_array, pad_jagged
 from trigger_hgq.data.expressions import LANGUAGE, ReductionError, check_functions, free_symbols, quote_paths
 from trigger_hgq.data.split import entry_keys, value_keys
 from trigger_hgq.errors import TriggerHGQError
@@ -188,6 +188,7 @@ def iter_root_chunks(card: Card, path: Path, file_id: str) -> Iterator[Chunk]:
         named += [(f"split.key '{e}'", e) for e in card.split.key or ()]
         if card.constituents:
             named += [(f"constituent field '{n}'", e) for n, e in card.constituents.fields.items()]
+            named += [(f"constituents.jet.{k}", e) for k, e in (card.constituents.jet or {}).items()]
         keys = set(tree.keys(recursive=True, full_paths=False)) | set(tree.keys(recursive=True))
         used: set[str] = set()
         for what, expr in named:
@@ -271,8 +272,9 @@ def _step_chunk(card: Card, step: _Step, start: int, file_id: str) -> Chunk:
             if not ak.all(ak.num(f, axis=1) == counts0):
                 raise TriggerHGQError(f"{step.path}: tree '{step.tree}': constituent field '{name}' has another "
                                       f"number of particles per row than '{next(iter(spec.fields))}'")
-        sort_index = list(spec.fields).index(spec.sort_by) if spec.sort_by else None
-        constituents, mask = pad_jagged(fields, spec.max_particles, sort_index)
+        padded, mask = pad_jagged(fields, spec.max_particles, spec.sort_index, spec.pad_dtype)
+        jet = {k: step.rows(e, f"constituents.jet.{k}")[sel] for k, e in (spec.jet or {}).items()}
+        constituents = card_array(spec, padded, mask, jet)
     entries, objects = entries[sel], (objects[sel] if objects is not None else None)
 
     def locate(i: int) -> str:

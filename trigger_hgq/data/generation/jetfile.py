@@ -18,6 +18,8 @@ KINEMATICS: tuple[str, ...] = ("j_pt", "j_eta", "j_phi", "j_mass")
 TREE = "jets"
 CONSTITUENT_RECORD = "const"  # branches const_pt, const_eta, const_phi, const_E and their counter nconst
 CONSTITUENT_FIELDS: tuple[str, ...] = ("pt", "eta", "phi", "E")
+# the per-particle features the card derives (trigger_hgq.data.particle_features), jet axis from KINEMATICS
+CONSTITUENT_FEATURES: tuple[str, ...] = ("pt_rel", "eta_rel", "phi_rel", "delta_r", "e_rel", "log_pt", "log_e")
 
 
 def _tree_columns(arrays: dict) -> dict:
@@ -79,6 +81,8 @@ def write_card(
             "branches": {f: f"{CONSTITUENT_RECORD}_{f}" for f in CONSTITUENT_FIELDS},
             "max_particles": int(max_constituents),
             "sort_by": "pt",
+            "jet": {k.removeprefix("j_"): k for k in KINEMATICS},
+            "features": list(CONSTITUENT_FEATURES),
         }
     card = {
         "name": name,

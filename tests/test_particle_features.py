@@ -1,0 +1,227 @@
+"""Per-particle features derived at load time (``constituents.jet`` / ``constituents.features``) on the shipped
+datasets/jets_constituents.root, checked against a recomputation from the raw jagged branches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import h5py
+import numpy as np
+import pytest
+import uproot
+import yaml
+
+from trigger_hgq.data import iter_chunks, load_card, load_dataset, parse_card
+from trigger_hgq.data.generation.jetfile import write_card
+from trigger_hgq.errors import TriggerHGQError
+
+DATASETS = Path(__file__).resolve().parents[1] / "datasets"
+CARD = DATASETS / "jets_constituents.yaml"
+ROOT = DATASETS / "jets_constituents.root"
+FEATURES = ["pt_rel", "eta_rel", "phi_rel", "delta_r", "e_rel", "log_pt", "log_e"]
+P = 50
+N_CHECKED = 300
+
+
+def _card(**constituents) -> dict:
+    """The shipped card as a mapping (absolute file path), its constituents section updated."""
+    data = yaml.safe_load(CARD.read_text())
+    data["files"] = [str(ROOT)]
+    data["constituents"] = {k: v for k, v in {**data["constituents"], **constituents}.items() if v is not None}
+    return data
+
+
+@pytest.fixture(scope="module")
+def jets():
+    return uproot.open(ROOT)["jets"].arrays()
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_dataset(CARD, standardize=False, use_cache=False)
+
+
+def _expected(jets, entry: int) -> tuple[np.ndarray, int]:
+    """The 7 features of one jet's leading (by pT) 50 constituents, from the raw branches, and their count."""
+    pt, eta, phi, e = (np.asarray(jets[f"const_{f}"][entry], np.float64) for f in ("pt", "eta", "phi", "E"))
+    order = np.argsort(-pt, kind="stable")[:P]
+    pt, eta, phi, e = pt[order], eta[order], phi[order], e[order]
+    j_pt, j_eta, j_phi, j_mass = (float(jets[b][entry]) for b in ("j_pt", "j_eta", "j_phi", "j_mass"))
+    # jet energy from its momentum components
+    p_jet_sq = (j_pt * np.cos(j_phi)) ** 2 + (j_pt * np.sin(j_phi)) ** 2 + (j_pt * np.sinh(j_eta)) ** 2
+    e_jet = np.sqrt(p_jet_sq + j_mass**2)
+    d_eta = eta - j_eta
+    d_phi = np.arctan2(np.sin(phi - j_phi), np.cos(phi - j_phi))
+    cols = [pt / j_pt, d_eta, d_phi, np.sqrt(d_eta**2 + d_phi**2), e / e_jet, np.log(pt), np.log(e)]
+    return np.stack(cols, axis=1), len(order)
+
+
+def _entries_of(split_x: np.ndarray, jets) -> np.ndarray:
+    """The file entry of each row, found by its 16 high-level feature values (unique per jet)."""
+    names = yaml.safe_load(CARD.read_text())["features"]
+    stored = np.stack([ak.to_numpy(jets[f]).astype(np.float32) for f in names], axis=1)
+    index = {row.tobytes(): i for i, row in enumerate(stored)}
+    assert len(index) == len(stored)
+    return np.array([index[np.ascontiguousarray(r, np.float32).tobytes()] for r in split_x])
+
+
+def test_shipped_card_gives_the_features_in_order(shipped):
+    assert shipped.constituent_fields == FEATURES
+    for split in (shipped.train, shipped.val, shipped.test):
+        assert split.constituents.shape == (len(split), P, 7) and split.constituents.dtype == np.float32
+        assert split.mask.shape == (len(split), P) and split.mask.dtype == bool
+
+
+def test_features_match_a_recomputation_from_the_raw_branches(shipped, jets):
+    train = shipped.train
+    entries = _entries_of(train.x[:N_CHECKED], jets)
+    for i, entry in enumerate(entries):
+        want, k = _expected(jets, int(entry))
+        assert k == min(int(jets.nconst[entry]), P)
+        np.testing.assert_array_equal(train.mask[i], np.arange(P) < k)
+        np.testing.assert_allclose(train.constituents[i, :k], want, rtol=2e-6, atol=1e-6,
+                                   err_msg=f"entry {entry}")
+
+
+def test_padded_slots_are_exactly_zero_and_mask_unchanged(shipped, jets):
+    raw = load_dataset(parse_card(_card(jet=None, features=None)), standardize=False, use_cache=False)
+    assert raw.constituent_fields == ["pt", "eta", "phi", "E"]
+    for name in ("train", "val", "test"):
+        split = shipped.split(name)
+        np.testing.assert_array_equal(split.mask, raw.split(name).mask)
+        assert (~split.mask).any()  # some jets have fewer than 50 particles
+        padded = split.constituents[~split.mask]
+        assert np.all(padded == 0) and not np.signbit(padded).any()
+        assert np.isfinite(split.constituents[split.mask]).all()
+    counts = np.concatenate([s.mask.sum(axis=1) for s in (raw.train, raw.val, raw.test)])
+    assert sorted(counts.tolist()) == sorted(np.minimum(ak.to_numpy(jets.nconst), P).tolist())
+
+
+def test_phi_rel_is_wrapped_and_pt_rel_follows_the_sort(shipped):
+    c, m = shipped.train.constituents, shipped.train.mask
+    phi_rel = c[..., 2][m]
+    assert phi_rel.min() >= -np.pi and phi_rel.max() < np.pi
+    pt_rel = np.where(m, c[..., 0], -1.0)
+    assert np.all(np.diff(pt_rel, axis=1)[m[:, 1:]] <= 0)  # sorted by raw pt, so by pt_rel, decreasing
+
+
+def test_sort_by_uses_the_raw_field_before_deriving(jets):
+    card = parse_card(_card(sort_by="eta", features=["eta_rel", "pt", "log_pt"]))
+    chunk = next(iter(iter_chunks(card)))
+    c, m = chunk.constituents, chunk.mask
+    eta_rel = np.where(m, c[..., 0], -1e9)
+    assert np.all(np.diff(eta_rel, axis=1)[m[:, 1:]] <= 0)
+    for entry in range(0, 200, 13):
+        eta = np.asarray(jets.const_eta[entry], np.float64)
+        pt = np.asarray(jets.const_pt[entry], np.float32)
+        order = np.argsort(-eta, kind="stable")[:P]
+        k = len(order)
+        np.testing.assert_array_equal(c[entry, :k, 1], pt[order])  # a raw field passed through unchanged
+        np.testing.assert_allclose(c[entry, :k, 0], eta[order] - float(jets.j_eta[entry]), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(c[entry, :k, 2], np.log(pt[order].astype(np.float64)), rtol=1e-6, atol=1e-6)
+
+
+def test_hdf5_reader_derives_the_same_features(tmp_path, jets):
+    """The first 200 jets written in the Zenodo HDF5 layout, read through an hdf5 card with the same keys."""
+    n = 200
+    names = ["j_pt", "j_eta", "j_phi", "j_mass", "j_g", "j_q", "j_w", "j_z", "j_t"]
+    table = np.zeros((n, len(names)), np.float32)
+    for i, b in enumerate(names[:4]):
+        table[:, i] = ak.to_numpy(jets[b][:n])
+    table[np.arange(n), 4 + ak.to_numpy(jets.label[:n])] = 1
+    particles = np.zeros((n, P, 4), np.float32)
+    for i in range(n):
+        k = int(jets.nconst[i])
+        for j, f in enumerate(("pt", "eta", "phi", "E")):
+            particles[i, :k, j] = ak.to_numpy(jets[f"const_{f}"][i])  # file order: the reader sorts
+    path = tmp_path / "jets.h5"
+    with h5py.File(path, "w") as f:
+        f["jets"] = table
+        f["jetFeatureNames"] = np.array([s.encode() for s in names])
+        f["jetConstituentList"] = particles
+        f["particleFeatureNames"] = np.array([s.encode() for s in ("j1_pt", "j1_eta", "j1_phi", "j1_e")])
+    h5_card = parse_card({
+        "format": "hdf5", "files": [str(path)], "features": ["j_pt"], "label": {"one_hot": names[4:]},
+        "classes": list("gqwzt"), "step_size": 64,
+        "constituents": {"branches": {"pt": "j1_pt", "eta": "j1_eta", "phi": "j1_phi", "E": "j1_e"},
+                         "jet": {"pt": "j_pt", "eta": "j_eta", "phi": "j_phi", "mass": "j_mass"},
+                         "features": FEATURES}})
+    got = [c for c in iter_chunks(h5_card)]
+    c, m = np.concatenate([g.constituents for g in got]), np.concatenate([g.mask for g in got])
+    want = next(iter(iter_chunks(parse_card({**_card(), "step_size": n}))))
+    np.testing.assert_array_equal(m, want.mask[:n])
+    np.testing.assert_array_equal(c, want.constituents[:n])
+
+
+def test_the_generator_card_writer_writes_the_shipped_constituents_section(tmp_path):
+    written = write_card(tmp_path / "c.yaml", name="c", description="", data_file=ROOT, command="python x",
+                         seed=2, max_constituents=50)
+    assert yaml.safe_load(written.read_text())["constituents"] == yaml.safe_load(CARD.read_text())["constituents"]
+    assert load_card(written).constituents.features == tuple(FEATURES)
+    bare = write_card(tmp_path / "b.yaml", name="b", description="", data_file=ROOT, command="python x", seed=2)
+    assert load_card(bare).constituents is None
+
+
+def test_cache_key_includes_jet_and_features(tmp_path):
+    base = _card()
+    base["cache"] = str(tmp_path / "cache")
+    first = load_dataset(parse_card(base), standardize=False)
+    again = load_dataset(parse_card(base), standardize=False)
+    assert not first.info["from_cache"] and again.info["from_cache"]
+    np.testing.assert_array_equal(first.train.constituents, again.train.constituents)
+    other = load_dataset(parse_card({**base, "constituents": {**base["constituents"], "features": ["pt_rel"]}}),
+                         standardize=False)
+    assert not other.info["from_cache"] and other.train.constituents.shape[2] == 1
+    moved = {**base["constituents"], "jet": {**base["constituents"]["jet"], "pt": "2 * j_pt"}}
+    halved = load_dataset(parse_card({**base, "constituents": moved}), standardize=False)
+    assert not halved.info["from_cache"]
+    np.testing.assert_allclose(halved.train.constituents[..., 0], first.train.constituents[..., 0] / 2, rtol=1e-6)
+
+
+BAD = [
+    ({"jet": None}, "key 'constituents.features': 'pt_rel' needs constituents.jet (the jet axis)"),
+    ({"features": ["pt_rel", "pt_frac"]},
+     "key 'constituents.features': unknown feature 'pt_frac' (derived features: pt_rel, eta_rel, phi_rel, "
+     "delta_r, e_rel, log_pt, log_e; or a field of constituents.branches: pt, eta, phi, E)"),
+    ({"branches": {"pt": "const_pt", "eta": "const_eta", "phi": "const_phi"}},
+     "key 'constituents.features': 'e_rel' needs the constituent field 'E' (constituents.branches has pt, eta, "
+     "phi)"),
+    ({"jet": {"pt": "j_pt", "eta": "j_eta", "phi": "j_phi"}}, "key 'constituents.features': 'e_rel' needs "
+                                                              "constituents.jet.mass"),
+    ({"features": ["log_pt", "log_pt"]}, "key 'constituents.features': 'log_pt' is listed twice"),
+    ({"branches": {"pt": "const_pt", "pt_rel": "const_pt / j_pt"}, "features": ["pt_rel"]},
+     "key 'constituents.features': 'pt_rel' is both a field of constituents.branches and a derived feature"),
+    ({"features": None}, "key 'constituents.jet': is used by constituents.features"),
+    ({"jet": {"pt": "j_pt", "energy": "j_e"}}, "key 'constituents.jet.energy': unknown key (known: pt, eta, phi, "
+                                               "mass)"),
+    ({"features": []}, "key 'constituents.features': expected a non-empty list"),
+    ({"features": "pt_rel"}, "key 'constituents.features': expected a list, got 'pt_rel'"),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD)
+def test_bad_cards_are_one_error_naming_the_key(tmp_path, change, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_card(**change), sort_keys=False))
+    with pytest.raises(TriggerHGQError) as err:
+        load_card(path)
+    assert str(err.value).startswith(f"dataset card {path.resolve()}: {message}")
+
+
+def test_a_missing_jet_branch_names_it_and_the_key():
+    card = parse_card(_card(jet={"pt": "j_pt", "eta": "j_eta", "phi": "jet_phi", "mass": "j_mass"}))
+    with pytest.raises(TriggerHGQError, match=r"tree 'jets' has no branch 'jet_phi' \(needed by "
+                                              r"constituents.jet.phi: 'jet_phi'"):
+        load_dataset(card, use_cache=False)
+
+
+def test_a_non_finite_feature_of_a_real_particle_follows_nan_policy():
+    zero_pt = {"pt": "const_pt * 0", "eta": "const_eta", "phi": "const_phi", "E": "const_E"}
+    with pytest.raises(TriggerHGQError, match=r"constituent field 'log_pt' is NaN/Inf at .*entry 0 "
+                                              r"\(nan_policy: error"):
+        load_dataset(parse_card(_card(branches=zero_pt, features=["eta_rel", "log_pt"])), use_cache=False)
+    filled = load_dataset(parse_card({**_card(branches=zero_pt, features=["eta_rel", "log_pt"]),
+                                      "nan_policy": "fill", "fill_value": -9.0}), standardize=False, use_cache=False)
+    c, m = filled.train.constituents, filled.train.mask
+    assert np.all(c[..., 1][m] == -9.0) and np.all(c[~m] == 0)

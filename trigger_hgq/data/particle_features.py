@@ -1,0 +1,144 @@
+"""Per-particle features derived from the raw constituent fields and the jet axis (``constituents.features``).
+
+The definitions follow the particle features of the hls4ml 150-particle jet dataset: momentum and energy relative
+to the jet, the position relative to the jet axis, and logarithms of pT and E. :data:`REGISTRY` is the one list of
+them (name -> :class:`ParticleFeature`); dataset cards are checked against it (:func:`features_problem`) and the
+readers compute them with :func:`derive`.
+
+A feature reads the raw fields of the padded particles (``pt``, ``eta``, ``phi``, ``E``: the names of
+``constituents.branches``) and the jet quantities of ``constituents.jet`` (``pt``, ``eta``, ``phi``, ``mass``; the
+jet energy is ``sqrt((pt cosh eta)^2 + mass^2)``). Values are computed in float64 and returned as float32; padded
+slots are exactly 0 in every feature, so padded particles add exactly zero through bias-free per-particle layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Arrays = Mapping[str, np.ndarray]
+JET_KEYS: tuple[str, ...] = ("pt", "eta", "phi", "mass")
+
+
+@dataclass(frozen=True)
+class ParticleFeature:
+    """One derived feature: ``compute(particles, jet)`` on ``[n, P]`` particle fields and ``[n, 1]`` jet values."""
+
+    name: str
+    unit: str
+    doc: str
+    fields: tuple[str, ...]  # raw constituent fields it reads
+    jet: tuple[str, ...]  # jet quantities it reads (keys of constituents.jet)
+    compute: Callable[[Arrays, Arrays], np.ndarray]
+
+
+REGISTRY: dict[str, ParticleFeature] = {}
+
+
+def _feature(name: str, unit: str, fields: tuple[str, ...], jet: tuple[str, ...] = ()):
+    def register(fn: Callable[[Arrays, Arrays], np.ndarray]) -> Callable[[Arrays, Arrays], np.ndarray]:
+        REGISTRY[name] = ParticleFeature(name, unit, (fn.__doc__ or "").strip(), fields, jet, fn)
+        return fn
+    return register
+
+
+def wrap_phi(dphi: np.ndarray) -> np.ndarray:
+    """An angle difference wrapped into [-pi, pi)."""
+    out = np.mod(dphi + np.pi, 2 * np.pi) - np.pi
+    return np.where(out >= np.pi, out - 2 * np.pi, out)  # np.mod may round up to exactly 2 pi
+
+
+def jet_energy(jet: Arrays) -> np.ndarray:
+    """The jet energy in GeV from its pT, eta and mass: ``sqrt((pt cosh eta)^2 + mass^2)``."""
+    return np.sqrt((jet["pt"] * np.cosh(jet["eta"])) ** 2 + jet["mass"] ** 2)
+
+
+@_feature("pt_rel", "1", ("pt",), ("pt",))
+def _pt_rel(p: Arrays, j: Arrays) -> np.ndarray:
+    """The particle's pT over the jet's pT."""
+    return p["pt"] / j["pt"]
+
+
+@_feature("eta_rel", "1", ("eta",), ("eta",))
+def _eta_rel(p: Arrays, j: Arrays) -> np.ndarray:
+    """The particle's pseudorapidity minus the jet's."""
+    return p["eta"] - j["eta"]
+
+
+@_feature("phi_rel", "rad", ("phi",), ("phi",))
+def _phi_rel(p: Arrays, j: Arrays) -> np.ndarray:
+    """The particle's azimuth minus the jet's, wrapped into [-pi, pi)."""
+    return wrap_phi(p["phi"] - j["phi"])
+
+
+@_feature("delta_r", "1", ("eta", "phi"), ("eta", "phi"))
+def _delta_r(p: Arrays, j: Arrays) -> np.ndarray:
+    """The distance to the jet axis, ``sqrt(eta_rel^2 + phi_rel^2)``."""
+    return np.hypot(p["eta"] - j["eta"], wrap_phi(p["phi"] - j["phi"]))
+
+
+@_feature("e_rel", "1", ("E",), ("pt", "eta", "mass"))
+def _e_rel(p: Arrays, j: Arrays) -> np.ndarray:
+    """The particle's energy over the jet's energy."""
+    return p["E"] / jet_energy(j)
+
+
+@_feature("log_pt", "log(GeV)", ("pt",))
+def _log_pt(p: Arrays, j: Arrays) -> np.ndarray:
+    """The natural logarithm of the particle's pT in GeV."""
+    return np.log(p["pt"])
+
+
+@_feature("log_e", "log(GeV)", ("E",))
+def _log_e(p: Arrays, j: Arrays) -> np.ndarray:
+    """The natural logarithm of the particle's energy in GeV."""
+    return np.log(p["E"])
+
+
+def features_problem(names: Sequence[str], fields: Collection[str], jet: Collection[str] | None) -> str | None:
+    """What is wrong with the feature list ``names`` of a card with raw ``fields`` and jet quantities ``jet`` (None:
+    no ``constituents.jet``), or None. A name is a derived feature of :data:`REGISTRY` or a raw field passed through.
+    """
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return f"'{name}' is listed twice"
+        seen.add(name)
+        if name in fields and name in REGISTRY:
+            return f"'{name}' is both a field of constituents.branches and a derived feature (rename the field)"
+        if name in fields:
+            continue
+        feature = REGISTRY.get(name)
+        if feature is None:
+            return (f"unknown feature '{name}' (derived features: {', '.join(REGISTRY)}; or a field of "
+                    f"constituents.branches: {', '.join(fields)})")
+        for f in feature.fields:
+            if f not in fields:
+                return (f"'{name}' needs the constituent field '{f}' (constituents.branches has "
+                        f"{', '.join(fields)})")
+        if feature.jet and jet is None:
+            return f"'{name}' needs constituents.jet (the jet axis)"
+        for k in feature.jet:
+            if k not in jet:  # type: ignore[operator]
+                return f"'{name}' needs constituents.jet.{k}"
+    return None
+
+
+def derive(names: Sequence[str], fields: Sequence[str], values: np.ndarray, mask: np.ndarray,
+           jet: Arrays) -> np.ndarray:
+    """The features ``names`` of padded particles: ``values [n, P, len(fields)]`` (float64, the raw fields in the
+    order of ``fields``), ``mask [n, P]`` of real particles, ``jet`` one value per row for each jet quantity.
+
+    Returns float32 ``[n, P, len(names)]``, exactly 0 in padded slots.
+    """
+    values = np.asarray(values, np.float64)
+    particles = {f: values[:, :, i] for i, f in enumerate(fields)}
+    axis = {k: np.asarray(v, np.float64)[:, None] for k, v in jet.items()}
+    out = np.zeros((*mask.shape, len(names)), np.float32)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # padded slots: replaced by 0 below
+        for i, name in enumerate(names):
+            column = particles[name] if name in particles else REGISTRY[name].compute(particles, axis)
+            out[:, :, i] = np.where(mask, column, 0.0)
+    return out
