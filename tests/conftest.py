@@ -38,3 +38,23 @@ def _seed():
     tf.random.set_seed(0)
     tf.keras.backend.clear_session()
     yield
+
+
+SAMPLE_JETS = 3000
+"""Jets in :func:`constituent_sample`: the first entries of the shipped file."""
+
+
+@pytest.fixture(scope="session")
+def constituent_sample(tmp_path_factory) -> Path:
+    """The first :data:`SAMPLE_JETS` jets of the shipped ``datasets/jets_hlf.root`` (features and constituents),
+    rewritten by the generator's writer to a small ROOT file, for tests that read the particles many times."""
+    import uproot
+
+    from trigger_hgq.data.generation.features import FEATURE_NAMES
+    from trigger_hgq.data.generation.jetfile import CONSTITUENT_FIELDS, KINEMATICS, write_jet_tree
+
+    tree = uproot.open(REPO / "datasets" / "jets_hlf.root")["jets"]
+    arrays = tree.arrays(["label", *KINEMATICS, *FEATURE_NAMES], entry_stop=SAMPLE_JETS, library="np")
+    const = tree.arrays([f"const_{f}" for f in CONSTITUENT_FIELDS], entry_stop=SAMPLE_JETS)
+    arrays["const"] = {f: const[f"const_{f}"] for f in CONSTITUENT_FIELDS}
+    return write_jet_tree(tmp_path_factory.mktemp("constituents") / "jets_sample.root", arrays)

@@ -13,7 +13,7 @@ import uproot
 from trigger_hgq.data.generation.features import FEATURE_NAMES, compute_jet_features
 from trigger_hgq.errors import TriggerHGQError
 
-CONSTITUENT_FILE = Path(__file__).resolve().parents[1] / "datasets" / "jets_constituents.root"
+CONSTITUENT_FILE = Path(__file__).resolve().parents[1] / "datasets" / "jets_hlf.root"  # with the constituents
 
 
 def _contrib_features(px, py, pz, e) -> dict[str, np.ndarray]:
@@ -58,8 +58,8 @@ def test_features_agree_with_fastjet_contrib_on_generated_jets():
     """Done-when 2: >= 500 Pythia jets (the shipped constituent file), every feature within 1e-6 relative."""
     if not CONSTITUENT_FILE.exists():
         pytest.fail(f"shipped constituent file missing: {CONSTITUENT_FILE}")
-    jets = uproot.open(CONSTITUENT_FILE)["jets"].arrays(["const_pt", "const_eta", "const_phi", "const_E"])
-    jets = jets[:1000]
+    jets = uproot.open(CONSTITUENT_FILE)["jets"].arrays(["const_pt", "const_eta", "const_phi", "const_E"],
+                                                        entry_stop=1000)
     assert len(jets) >= 500
     pt, eta, phi, e = (ak.values_astype(jets[f"const_{f}"], np.float64) for f in ("pt", "eta", "phi", "E"))
     ours = compute_jet_features(pt, eta, phi, energy=e)
@@ -76,7 +76,7 @@ def test_features_agree_with_fastjet_contrib_on_generated_jets():
         finite = np.isfinite(expected)
         np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-6, atol=1e-300, err_msg=name)
         assert np.all(got[~finite] == 0.0), name  # our convention: a ratio with a zero denominator is 0
-    # the file's multiplicity counts all constituents (the file keeps at most 50), so compare what is comparable
+    # the file's multiplicity counts all constituents (the file keeps at most 64), so compare what is comparable
     assert np.all(ours["j_multiplicity"] == ak.to_numpy(ak.num(pt)))
 
 

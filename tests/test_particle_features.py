@@ -1,5 +1,5 @@
 """Per-particle features derived at load time (``constituents.jet`` / ``constituents.features``) on the shipped
-datasets/jets_constituents.root, checked against a recomputation from the raw jagged branches."""
+the shipped jets (datasets/jets_hlf.root), checked against a recomputation from the raw jagged branches."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from trigger_hgq.errors import TriggerHGQError
 
 DATASETS = Path(__file__).resolve().parents[1] / "datasets"
 CARD = DATASETS / "jets_constituents.yaml"
-ROOT = DATASETS / "jets_constituents.root"
+ROOT = DATASETS / "jets_hlf.root"  # replaced by its first jets (conftest.constituent_sample) for every test
 FEATURES = ["pt_rel", "eta_rel", "phi_rel", "delta_r", "e_rel", "log_pt", "log_e"]
-P = 50
+P = 64
 N_CHECKED = 300
 
 
@@ -32,6 +32,12 @@ def _card(**constituents) -> dict:
     return data
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _sample_file(constituent_sample):
+    global ROOT
+    ROOT = constituent_sample
+
+
 @pytest.fixture(scope="module")
 def jets():
     return uproot.open(ROOT)["jets"].arrays()
@@ -39,11 +45,11 @@ def jets():
 
 @pytest.fixture(scope="module")
 def shipped():
-    return load_dataset(CARD, standardize=False, use_cache=False)
+    return load_dataset(parse_card(_card()), standardize=False, use_cache=False)
 
 
 def _expected(jets, entry: int) -> tuple[np.ndarray, int]:
-    """The 7 features of one jet's leading (by pT) 50 constituents, from the raw branches, and their count."""
+    """The 7 features of one jet's leading (by pT) 64 constituents, from the raw branches, and their count."""
     pt, eta, phi, e = (np.asarray(jets[f"const_{f}"][entry], np.float64) for f in ("pt", "eta", "phi", "E"))
     order = np.argsort(-pt, kind="stable")[:P]
     pt, eta, phi, e = pt[order], eta[order], phi[order], e[order]
@@ -90,7 +96,7 @@ def test_padded_slots_are_exactly_zero_and_mask_unchanged(shipped, jets):
     for name in ("train", "val", "test"):
         split = shipped.split(name)
         np.testing.assert_array_equal(split.mask, raw.split(name).mask)
-        assert (~split.mask).any()  # some jets have fewer than 50 particles
+        assert (~split.mask).any()  # some jets have fewer than 64 particles
         padded = split.constituents[~split.mask]
         assert np.all(padded == 0) and not np.signbit(padded).any()
         assert np.isfinite(split.constituents[split.mask]).all()
@@ -146,7 +152,7 @@ def test_hdf5_reader_derives_the_same_features(tmp_path, jets):
         "classes": list("gqwzt"), "step_size": 64,
         "constituents": {"branches": {"pt": "j1_pt", "eta": "j1_eta", "phi": "j1_phi", "E": "j1_e"},
                          "jet": {"pt": "j_pt", "eta": "j_eta", "phi": "j_phi", "mass": "j_mass"},
-                         "features": FEATURES}})
+                         "features": FEATURES, "max_particles": P}})
     got = [c for c in iter_chunks(h5_card)]
     c, m = np.concatenate([g.constituents for g in got]), np.concatenate([g.mask for g in got])
     want = next(iter(iter_chunks(parse_card({**_card(), "step_size": n}))))
@@ -156,7 +162,7 @@ def test_hdf5_reader_derives_the_same_features(tmp_path, jets):
 
 def test_the_generator_card_writer_writes_the_shipped_constituents_section(tmp_path):
     written = write_card(tmp_path / "c.yaml", name="c", description="", data_file=ROOT, command="python x",
-                         seed=2, max_constituents=50)
+                         seed=2, max_constituents=P)
     assert yaml.safe_load(written.read_text())["constituents"] == yaml.safe_load(CARD.read_text())["constituents"]
     assert load_card(written).constituents.features == tuple(FEATURES)
     bare = write_card(tmp_path / "b.yaml", name="b", description="", data_file=ROOT, command="python x", seed=2)

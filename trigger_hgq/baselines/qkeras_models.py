@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from trigger_hgq.baselines.policy import POLICY_FIELDS, TrainingPolicy, TrainingRun
 from trigger_hgq.config import check_config, config_source, load_yaml
+from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.schema import (
     Anything,
     Bool,
@@ -158,9 +159,26 @@ def input_shape_of(config: dict, data_shape: tuple[int, ...] | None = None) -> t
         return tuple(int(d) for d in want)
     data_shape = tuple(int(d) for d in data_shape)
     if len(want) != len(data_shape) or any(w is not None and int(w) != d for w, d in zip(want, data_shape)):
-        raise fail(config_source(config), "input_shape", f"{want} does not fit the data's input shape "
-                                                         f"{list(data_shape)}")
+        hint = " (inputs (particles, features) come with a pipeline config's n_particles)" \
+            if len(want) != len(data_shape) else ""
+        shown = "[" + ", ".join("null" if w is None else str(w) for w in want) + "]"
+        raise fail(config_source(config), "input_shape", f"{shown} does not fit the data's input shape "
+                                                         f"{list(data_shape)}{hint}")
     return data_shape
+
+
+def check_input_fits(config: dict, data_shape: tuple[int, ...], particles_key: str = "the particle count") -> None:
+    """Before anything trains: the config takes inputs of ``data_shape`` (:func:`input_shape_of`) and every
+    ``global_average_pooling`` on the particle axis averages a power-of-two number of particles (``particles_key``
+    names where that number is set, e.g. a pipeline config's ``n_particles``)."""
+    shape = input_shape_of(config, data_shape)
+    for idx, entry in enumerate(config["layers"]):
+        if entry["type"] in ("flatten", "conv1d", "conv2d", "maxpool1d", "maxpool2d"):
+            return  # the particle axis ends (or changes) here: the Keras build checks the rest
+        if entry["type"] == "global_average_pooling" and len(shape) == 2 and shape[0] & (shape[0] - 1):
+            raise TriggerHGQError(
+                f"{particles_key}: {shape[0]} is not a power of two, and {config_source(config)} takes a mean over "
+                f"the particles (layers[{idx}], global_average_pooling): not an exact shift in firmware")
 
 
 @tf.autograph.experimental.do_not_convert  # symbolic construction needs no autograph (saves seconds per layer)

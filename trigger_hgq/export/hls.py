@@ -92,6 +92,28 @@ def _merge(base: dict, extra: dict) -> dict:
     return base
 
 
+def _exact_mean_precisions(model: tf.keras.Model) -> dict[str, str]:
+    """Per ``GlobalAveragePooling1D`` of a QKeras model fed by a ``QActivation``: the fixed-point type that holds
+    the mean of its input type exactly (``log2(steps)`` more integer bits for the sum, as many more fractional
+    bits for the division); hls4ml infers none for global pooling and would use its default precision."""
+    out = {}
+    for layer in model.layers:
+        if not isinstance(layer, tf.keras.layers.GlobalAveragePooling1D):
+            continue
+        inbound = layer._inbound_nodes[0].inbound_layers
+        quantizer = getattr(inbound, "quantizer", None) if type(inbound).__name__ == "QActivation" else None
+        bits, integer = getattr(quantizer, "bits", None), getattr(quantizer, "integer", None)
+        steps = int(layer.input_shape[1])
+        if bits is None or integer is None or steps & (steps - 1):
+            continue
+        extra = steps.bit_length() - 1
+        if type(quantizer).__name__ == "quantized_relu":
+            out[layer.name] = f"ap_ufixed<{int(bits) + 2 * extra},{int(integer) + extra}>"
+        else:  # quantized_bits: a sign bit beside the integer bits
+            out[layer.name] = f"ap_fixed<{int(bits) + 2 * extra},{int(integer) + 1 + extra}>"
+    return out
+
+
 def hls_config_for(model: tf.keras.Model, kind: str, opts: ExportOptions, proxy: Proxy | None) -> dict:
     """The hls4ml config: every layer traced; float models fixed to ``opts.precision`` throughout."""
     import hls4ml
@@ -108,6 +130,9 @@ def hls_config_for(model: tf.keras.Model, kind: str, opts: ExportOptions, proxy:
                 default_reuse_factor=opts.reuse_factor,
             )
         config["Model"]["Strategy"] = opts.strategy
+        if kind == "qkeras":
+            for name, precision in _exact_mean_precisions(model).items():
+                config["LayerName"].setdefault(name, {})["Precision"] = {"accum": precision, "result": precision}
         for name, layer_cfg in config["LayerName"].items():
             layer_cfg["Trace"] = True
             precision = layer_cfg.get("Precision")
@@ -122,6 +147,25 @@ def hls_config_for(model: tf.keras.Model, kind: str, opts: ExportOptions, proxy:
                 else:
                     layer_cfg["Precision"] = opts.input_precision
     return _merge(config, opts.hls_config or {})
+
+
+@contextlib.contextmanager
+def _per_particle_kernels_quantized(model: tf.keras.Model):
+    """While hls4ml reads ``model``: the kernel of each QKeras ``QDense`` on inputs (particles, features) holds its
+    quantized values. hls4ml turns such a layer into a pointwise convolution and drops its kernel quantizer on the
+    way, so it would write the float kernel wrapped into the weight type; the quantized values are what QKeras
+    multiplies with (its quantizers give them back unchanged), so the C simulation then matches it."""
+    saved = []
+    for layer in model.layers:
+        quantizer = getattr(layer, "kernel_quantizer_internal", None)
+        if type(layer).__name__ == "QDense" and quantizer is not None and len(layer.input_shape) > 2:
+            saved.append((layer, layer.kernel.numpy()))
+            layer.kernel.assign(np.asarray(quantizer(layer.kernel), np.float32))
+    try:
+        yield
+    finally:
+        for layer, kernel in saved:
+            layer.kernel.assign(kernel)
 
 
 def convert(model: tf.keras.Model, out_dir: str | os.PathLike, opts: ExportOptions):
@@ -140,7 +184,7 @@ def convert(model: tf.keras.Model, out_dir: str | os.PathLike, opts: ExportOptio
     if opts.clock_uncertainty:
         kwargs["clock_uncertainty"] = opts.clock_uncertainty
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), _per_particle_kernels_quantized(model):
             hls_model = hls4ml.converters.convert_from_keras_model(proxy.model if proxy else model, **kwargs)
     except TriggerHGQError:
         raise

@@ -41,6 +41,8 @@ CONFIG_SPEC = Obj({
     "name": (Str(), False), "description": (Str(nonempty=False), False),
     "dataset": (Str(), True, "a dataset card or data file"),
     "max_train_rows": (Nullable(Int(lo=100)), False, "cap on the training rows"),
+    "n_particles": (Nullable(Int(lo=1)), False, "constituent-level models: the leading particles they take "
+                                                 "(the card's constituents; null: its features)"),
     "profile": (Enum(PROFILES), False),
     **{name: (Nullable(spec), False) for name, spec in SECTIONS.items()},
 }, strict=True)
@@ -58,6 +60,7 @@ class PipelineConfig:
     max_train_rows: int | None
     budget: Budget
     path: Path
+    n_particles: int | None = None
 
     def section(self, name: str) -> dict:
         return self.raw.get(name) or {}
@@ -76,7 +79,8 @@ class PipelineConfig:
         validate(CONFIG_SPEC, merged, source)
         budget = Budget(**check_budget(merged.get("budget") or {}, source))
         return cls(raw=merged, profile=profile, dataset=str(merged["dataset"]),
-                   max_train_rows=merged.get("max_train_rows"), budget=budget, path=Path(merged["_file"]))
+                   max_train_rows=merged.get("max_train_rows"), budget=budget, path=Path(merged["_file"]),
+                   n_particles=merged.get("n_particles"))
 
     def resolve(self, relative: str) -> Path:
         """A path from the config, relative to the config file's folder."""

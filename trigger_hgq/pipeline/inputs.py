@@ -62,38 +62,72 @@ class RunInputs:
     def check(self) -> None:
         """Check every input file of the run, and validate the configs they hold, before any stage starts: the
         dataset card parses and each of its files has what the card reads (tree, branches), the baseline and
-        AutoQKeras configs parse, and ``hgq.start_from`` names a baseline."""
-        from trigger_hgq.baselines.qkeras_models import load_baseline_config
+        AutoQKeras configs parse and take the data's input shape, and ``hgq.start_from`` names a baseline."""
+        from trigger_hgq.baselines.qkeras_models import check_input_fits, load_baseline_config
 
-        self.check_dataset()
+        shape = self.check_dataset()
         names = []
         for c in self.baseline_configs():
             if not c.is_file():
                 raise TriggerHGQError(f"baseline config {str(c)!r} does not exist (config key 'baselines.configs')")
-            names.append(load_baseline_config(c).get("name", c.stem))
+            config = load_baseline_config(c)
+            if shape is not None:
+                check_input_fits(config, shape, self.n_particles_key())
+            names.append(config.get("name", c.stem))
         aq = self.cfg.section("autoqkeras")
         if aq.get("enabled", True):
             from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config
 
             if not aq.get("config"):
                 raise TriggerHGQError("config key 'autoqkeras.config': missing (or set autoqkeras.enabled: false)")
-            load_autoqkeras_config(self.cfg.resolve(aq["config"]))
+            aq_config = load_autoqkeras_config(self.cfg.resolve(aq["config"]))
+            if shape is not None:
+                check_input_fits(aq_config["_reference"], shape, self.n_particles_key())
         start = self.cfg.section("hgq").get("start_from")
         if start not in names:
             raise TriggerHGQError(f"config key 'hgq.start_from': {start!r} is not one of the baselines {names}")
 
-    def check_dataset(self) -> None:
+    def n_particles_key(self) -> str:
+        """How errors name the pipeline config's ``n_particles``."""
+        return f"config {self.cfg.path}: key 'n_particles'"
+
+    def check_particles(self, card_or_dataset) -> None:
+        """``n_particles`` needs a card with ``constituents`` holding at least that many particles."""
+        n = self.cfg.n_particles
+        if n is None:
+            return
+        name = getattr(card_or_dataset, "where", None) or f"dataset '{card_or_dataset.name}'"
+        if hasattr(card_or_dataset, "train"):  # a loaded dataset (also from a public-format file): its arrays
+            particles = card_or_dataset.train.constituents
+            have = None if particles is None else particles.shape[1]
+        else:
+            spec = card_or_dataset.constituents
+            have = None if spec is None else spec.max_particles
+        if have is None:
+            raise TriggerHGQError(f"{self.n_particles_key()}: {n} particles, but {name} has no 'constituents' "
+                                  "(particle lists); use a card with constituents, or drop n_particles for its "
+                                  "features")
+        if n > have:
+            raise TriggerHGQError(f"{self.n_particles_key()}: {n} particles, more than the {have} of {name} "
+                                  "(its constituents.max_particles)")
+
+    def check_dataset(self) -> tuple[int, ...] | None:
         """A dataset card (YAML) parses and matches each of its files: the reader's own checks (tree, every branch
         a feature, the label, the cut or the split key reads) on the first :data:`PROBE_ENTRIES` entries; the
-        first problem is one error naming the file, the tree, the branch and the card. (A public-format data file
-        brings its own card, read in the data stage.)"""
+        first problem is one error naming the file, the tree, the branch and the card; ``n_particles`` fits its
+        constituents. Returns the input shape the models get (None for a public-format data file, which brings
+        its own card, read in the data stage)."""
         from trigger_hgq.data import load_card
         from trigger_hgq.data.dataset import iter_chunks
 
         path = self.dataset_path()
         if path.suffix not in (".yaml", ".yml"):
-            return
+            return None
         card = load_card(path)
+        self.check_particles(card)
         probe = replace(card, step_size=PROBE_ENTRIES, cache=None)
         for path in card.resolve_files():
             next(iter_chunks(probe, [path]), None)
+        if self.cfg.n_particles is None:
+            return (len(card.features),)
+        return (self.cfg.n_particles, len(card.constituents.output_names))  # type: ignore[union-attr]

@@ -121,12 +121,14 @@ class Run:
 
         path = self.inputs.dataset_path()
         ds = load_dataset(path)
-        cap = self.cfg.max_train_rows
+        cap, n_particles = self.cfg.max_train_rows, self.cfg.n_particles
+        self.inputs.check_particles(ds)
         arrays = {}
         for split in ("train", "val", "test"):
             part = ds.split(split)
             n = len(part) if cap is None else min(len(part), cap if split == "train" else max(cap // 2, 2000))
-            arrays[f"x_{split}"] = part.x[:n].astype(np.float32)
+            x = part.x if n_particles is None else part.constituents[:, :n_particles]  # type: ignore[index]
+            arrays[f"x_{split}"] = np.ascontiguousarray(x[:n], np.float32)
             arrays[f"y_{split}"] = part.y[:n].astype(np.int64)
         out = self.out / "data"
         out.mkdir(exist_ok=True)
@@ -134,11 +136,15 @@ class Run:
             np.savez(tmp, **arrays)
         if ds.scaler is not None:
             ds.scaler.save(out / "scaler.json")
-        info = {"name": ds.name, "source": str(path), "features": ds.feature_names, "classes": ds.class_names,
+        features = ds.feature_names if n_particles is None else ds.constituent_fields
+        info = {"name": ds.name, "source": str(path), "features": features, "classes": ds.class_names,
+                "n_particles": n_particles, "input_shape": list(arrays["x_train"].shape[1:]),
                 **{f"n_{s}": int(len(arrays[f"y_{s}"])) for s in ("train", "val", "test")}}
         write_json_atomic(out / "dataset.json", info)
+        inputs = f"{len(features)} features" if n_particles is None else \
+            f"{n_particles} particles x {len(features)} features"
         log(f"dataset {ds.name}: {info['n_train']} train / {info['n_val']} val / {info['n_test']} test rows, "
-            f"{len(ds.feature_names)} features, classes {ds.class_names}")
+            f"{inputs}, classes {ds.class_names}")
         return {"arrays": str(out / "arrays.npz"), "dataset": info}
 
     def baselines(self, data: dict) -> dict:
@@ -325,7 +331,8 @@ class Run:
             self._rtl_warmup = subprocess.Popen([sys.executable, "-m", "trigger_hgq.export.rtl.warmup"],
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            data = self.stage("data", [dataset_stamp(self.inputs.dataset_path()), cfg.max_train_rows], self.data)
+            data = self.stage("data", [dataset_stamp(self.inputs.dataset_path()), cfg.max_train_rows,
+                                       cfg.n_particles], self.data)
             aq_stage = functools.partial(
                 self.stage, "autoqkeras", [data, cfg.section("autoqkeras"), self.inputs.autoqkeras_files(),
                                            cfg.section("baselines").get("epochs")],

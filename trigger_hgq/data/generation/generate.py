@@ -191,8 +191,6 @@ def _canonical_command(prog: str, args: argparse.Namespace) -> str:
 
 def run_generate(args: argparse.Namespace, prog: str = "trigger-hgq data generate") -> int:
     """Generate, write the ROOT file (and the card); print a one-line summary."""
-    from trigger_hgq.data.generation.jetfile import write_card, write_jet_tree
-
     command = _canonical_command(prog, args)
     start = time.time()
     arrays, stats = generate_jets(
@@ -203,6 +201,16 @@ def run_generate(args: argparse.Namespace, prog: str = "trigger-hgq data generat
         max_constituents=args.constituents,
         progress=not args.no_progress,
     )
+    write_outputs(args, arrays, stats, command, _versions())
+    print(f"{time.time() - start:.0f} s")
+    return 0
+
+
+def write_outputs(args: argparse.Namespace, arrays: dict, stats: dict, command: str, versions: dict) -> Path:
+    """Write the generated ``arrays`` to ``args.output`` with their metadata (and the card ``args.card``); print a
+    one-line summary. Returns the ROOT file's path."""
+    from trigger_hgq.data.generation.jetfile import write_card, write_jet_tree
+
     selection = JetSelection()
     metadata = {
         "command": command,
@@ -214,7 +222,7 @@ def run_generate(args: argparse.Namespace, prog: str = "trigger-hgq data generat
         "selection": selection.__dict__,
         "processes": {spec.name: [*COMMON_SETTINGS, *spec.settings] for spec in PROCESSES},
         "statistics": stats,
-        "versions": _versions(),
+        "versions": versions,
     }
     path = write_jet_tree(args.output, arrays, metadata=metadata)
     n = len(arrays["label"])
@@ -232,9 +240,9 @@ def run_generate(args: argparse.Namespace, prog: str = "trigger-hgq data generat
         write_card(args.card, name=name, description=description, data_file=path, command=command, seed=args.seed,
                    max_constituents=args.constituents)
     size = path.stat().st_size
-    print(f"wrote {path}: {n} jets, {size / max(n, 1):.1f} bytes/jet, {time.time() - start:.0f} s"
-          + (f"; card {args.card}" if args.card else ""))
-    return 0
+    print(f"wrote {path}: {n} jets, {size / max(n, 1):.1f} bytes/jet" + (f"; card {args.card}" if args.card else ""),
+          end="; ")
+    return path
 
 
 def register_generate(data_subparsers) -> None:

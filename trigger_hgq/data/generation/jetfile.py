@@ -18,12 +18,27 @@ KINEMATICS: tuple[str, ...] = ("j_pt", "j_eta", "j_phi", "j_mass")
 TREE = "jets"
 CONSTITUENT_RECORD = "const"  # branches const_pt, const_eta, const_phi, const_E and their counter nconst
 CONSTITUENT_FIELDS: tuple[str, ...] = ("pt", "eta", "phi", "E")
+CONSTITUENT_MANTISSA_BITS: dict[str, int] = {"pt": 12, "eta": 16, "phi": 16, "E": 12}
+"""Mantissa bits each constituent field keeps in the file (float32 has 23; the rest are rounded off, so LZMA
+packs the file to about 60%): pT and E to a relative 1.2e-4, eta and phi to 3e-5 at |eta| = 2, both far below a
+detector's resolution."""
+
+
+def round_mantissa(values: np.ndarray, bits: int) -> np.ndarray:
+    """float32 ``values`` rounded to ``bits`` mantissa bits (to nearest, ties away from zero)."""
+    u = np.ascontiguousarray(values, np.float32).view(np.uint32)
+    drop = 23 - int(bits)
+    if drop <= 0:
+        return u.view(np.float32)
+    half, keep = np.uint32(1 << (drop - 1)), np.uint32(0xFFFFFFFF ^ ((1 << drop) - 1))
+    return ((u + half) & keep).view(np.float32)
 # the per-particle features the card derives (trigger_hgq.data.particle_features), jet axis from KINEMATICS
 CONSTITUENT_FEATURES: tuple[str, ...] = ("pt_rel", "eta_rel", "phi_rel", "delta_r", "e_rel", "log_pt", "log_e")
 
 
 def _tree_columns(arrays: dict) -> dict:
-    """Branch name -> array: int32 label, float32 kinematics and features, jagged float32 constituents."""
+    """Branch name -> array: int32 label, float32 kinematics and features, jagged float32 constituents (their
+    mantissas rounded to :data:`CONSTITUENT_MANTISSA_BITS`)."""
     import awkward as ak
 
     label = np.asarray(arrays["label"], dtype=np.int32)
@@ -31,9 +46,12 @@ def _tree_columns(arrays: dict) -> dict:
     for name in (*KINEMATICS, *FEATURE_NAMES):
         cols[name] = np.asarray(arrays[name], dtype=np.float32)
     if "const" in arrays:
-        cols[CONSTITUENT_RECORD] = ak.zip(
-            {f: ak.values_astype(arrays["const"][f], np.float32) for f in CONSTITUENT_FIELDS}
-        )
+        const = {}
+        for f in CONSTITUENT_FIELDS:
+            jagged = ak.values_astype(arrays["const"][f], np.float32)
+            flat = round_mantissa(ak.to_numpy(ak.flatten(jagged)), CONSTITUENT_MANTISSA_BITS[f])
+            const[f] = ak.unflatten(flat, ak.num(jagged))
+        cols[CONSTITUENT_RECORD] = ak.zip(const)
     return cols
 
 
