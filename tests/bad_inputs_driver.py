@@ -87,6 +87,19 @@ def make_inputs(ws: Path, shared: Path) -> None:
         f"autoqkeras: {{config: {inp / 'bad_search.yaml'}}}\n")
     (inp / "bad_value_card.yaml").write_text(card.replace("\nconstituents: null", "\nconstituents: "
                                                           "{branches: [pt], max_particles: abc}"))
+    particles = repo_config.parent / "jet_tagging_constituents.yaml"
+    bl = configs / "baselines"
+    base_p = (f"base: {particles}\ndataset: {repo_config.parents[2] / 'datasets' / 'jets_constituents.yaml'}\n"
+              f"float: {{config: {bl / 'deepsets_float.yaml'}}}\nautoqkeras: {{config: "
+              f"{configs / 'autoqkeras_deepsets.yaml'}}}\nbaselines: {{configs: [{bl / 'deepsets_8bit.yaml'}]}}\n")
+    (inp / "particles_on_features_card.yaml").write_text(
+        base_p.replace("jets_constituents.yaml", "jets_hlf.yaml"))
+    (inp / "too_many_particles.yaml").write_text(base_p + "n_particles: 128\n")
+    (inp / "mean_over_24.yaml").write_text(base_p + "n_particles: 24\n")
+    (inp / "particles_without_n.yaml").write_text(base_p + "n_particles: null\n")
+    deepsets = configs / "baselines" / "deepsets_8bit.yaml"
+    (inp / "deepsets_on_features.yaml").write_text(base + f"float: {{enabled: false}}\nbaselines: {{configs: "
+                                                   f"[{deepsets}]}}\nhgq: {{start_from: deepsets_8bit}}\n")
 
 
 def snapshot(ws: Path) -> set[str]:

@@ -131,6 +131,22 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["bad_search.yaml: key 'mode': expected one of \"random\" | \"bayesian\" | \"hyperband\", got 'grid'"]),
     ("pipeline-card-bad-value", ["pipeline", "--out", "{WS}/run", "--data", f"{I}/bad_value_card.yaml"],
      ["bad_value_card.yaml: key 'constituents.max_particles': expected an integer >= 1, got 'abc'"]),
+    ("pipeline-particles-on-features-card", ["pipeline", "--out", "{WS}/run", "--config",
+                                             f"{I}/particles_on_features_card.yaml"],
+     ["particles_on_features_card.yaml: key 'n_particles': 16 particles, but dataset card", "jets_hlf.yaml has no "
+      "'constituents'"]),
+    ("pipeline-too-many-particles", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/too_many_particles.yaml"],
+     ["too_many_particles.yaml: key 'n_particles': 128 particles, more than the 64 of dataset card",
+      "jets_constituents.yaml (its constituents.max_particles)"]),
+    ("pipeline-mean-over-24-particles", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/mean_over_24.yaml"],
+     ["mean_over_24.yaml: key 'n_particles': 24 is not a power of two", "deepsets_float.yaml takes a mean over the "
+      "particles (layers[3], global_average_pooling)"]),
+    ("pipeline-particle-models-without-n", ["pipeline", "--out", "{WS}/run", "--config",
+                                            f"{I}/particles_without_n.yaml"],
+     ["deepsets_float.yaml: key 'input_shape': [null, 7] does not fit the data's input shape [16] (inputs "
+      "(particles, features) come with a pipeline config's n_particles)"]),
+    ("pipeline-deepsets-on-features", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/deepsets_on_features.yaml"],
+     ["deepsets_8bit.yaml: key 'input_shape': [null, 7] does not fit the data's input shape [16]"]),
     ("pipeline-config-not-yaml", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/not_yaml.yaml"],
      ["not_yaml.yaml"]),
     ("pipeline-verbose-with-value", ["pipeline", "--out", "{WS}/run", "--verbose=2"], ["--verbose"]),

@@ -88,8 +88,8 @@ def widen_ranges(model: tf.keras.Model, margin_bits: int) -> tf.keras.Model:
         if getattr(q.layer, "activation", "linear") != "relu":
             k = tf.ones_like(k)
         top = tf.pow(2.0, i + float(margin_bits))
-        q.vmax.assign(tf.where(live, top - tf.pow(2.0, -f), q.vmax))
-        q.vmin.assign(tf.where(live, -k * top, q.vmin))
+        full = tf.ones(q.shape)  # the element shape (k, i, f have it; the range may be shared over axes)
+        q.set_range(tf.where(live, -k * top, q.vmin * full), tf.where(live, top - tf.pow(2.0, -f), q.vmax * full))
     return model
 
 

@@ -196,12 +196,18 @@ class FixedQuantizer:
         self.nonnegative = False  # set by layers whose values cannot be negative (relu): training skips the min
         self.unbounded = False  # set by calibration.unwrapped_predict(): inference applies no overflow
         self.f = self.vmin = self.vmax = None
+        self.shared_axes: tuple[int, ...] = ()
 
     # ----------------------------------------------------------------------------------------- variables
-    def build(self, shape: tuple[int, ...]) -> None:
-        """Create the variables for a tensor of ``shape`` (without the batch axis for activations)."""
+    def build(self, shape: tuple[int, ...], shared_axes: tuple[int, ...] = ()) -> None:
+        """Create the variables for a tensor of ``shape`` (without the batch axis for activations).
+
+        ``shared_axes``: axes along which every element has the same bits and the same range (e.g. the particle
+        axis of a per-particle layer, so that the model does not depend on the order of the particles).
+        """
         shape = tuple(int(s) for s in shape)
         self.shape = shape
+        self.shared_axes = tuple(int(a) for a in shared_axes)
         g = self.config.granularity
         if g == "element":
             f_shape = shape
@@ -209,6 +215,8 @@ class FixedQuantizer:
             f_shape = (1,) * (len(shape) - 1) + (shape[-1],)
         else:
             f_shape = (1,) * len(shape)
+        f_shape = tuple(1 if a in self.shared_axes else n for a, n in enumerate(f_shape))
+        range_shape = tuple(1 if a in self.shared_axes else n for a, n in enumerate(shape))
         self.f = self.layer.add_weight(
             name=f"{self.name}_f",
             shape=f_shape,
@@ -217,12 +225,12 @@ class FixedQuantizer:
         )
         if not self.is_weight:
             self.vmin = self.layer.add_weight(
-                name=f"{self.name}_vmin", shape=shape, initializer=tf.keras.initializers.Constant(_NO_RANGE),
-                trainable=False,
+                name=f"{self.name}_vmin", shape=range_shape,
+                initializer=tf.keras.initializers.Constant(_NO_RANGE), trainable=False,
             )
             self.vmax = self.layer.add_weight(
-                name=f"{self.name}_vmax", shape=shape, initializer=tf.keras.initializers.Constant(-_NO_RANGE),
-                trainable=False,
+                name=f"{self.name}_vmax", shape=range_shape,
+                initializer=tf.keras.initializers.Constant(-_NO_RANGE), trainable=False,
             )
 
     def f_int(self) -> tf.Tensor:
@@ -236,9 +244,16 @@ class FixedQuantizer:
             self.vmax.assign(tf.fill(self.vmax.shape, -_NO_RANGE))
 
     def set_range(self, vmin, vmax) -> None:
-        """Fix the range (e.g. from a QKeras quantizer); broadcast to the element shape."""
-        self.vmin.assign(tf.broadcast_to(tf.cast(vmin, tf.float32), self.shape))
-        self.vmax.assign(tf.broadcast_to(tf.cast(vmax, tf.float32), self.shape))
+        """Fix the range (e.g. from a QKeras quantizer): broadcast to the element shape, then the widest over the
+        shared axes."""
+        self.vmin.assign(self._shared(tf.broadcast_to(tf.cast(vmin, tf.float32), self.shape), tf.reduce_min))
+        self.vmax.assign(self._shared(tf.broadcast_to(tf.cast(vmax, tf.float32), self.shape), tf.reduce_max))
+
+    def _shared(self, values: tf.Tensor, reduce) -> tf.Tensor:
+        """``values`` of the element shape reduced over the shared axes (kept as size 1)."""
+        if not self.shared_axes:
+            return values
+        return reduce(values, axis=list(self.shared_axes), keepdims=True)
 
     # ----------------------------------------------------------------------------------------- forward
     def quantize_grid(self, x: tf.Tensor, f_int: tf.Tensor) -> tf.Tensor:
@@ -287,9 +302,9 @@ class FixedQuantizer:
         instead: ``range_kif`` gives the same bits (a range starting at or above 0 has no sign bit either way), and
         a batch reduction is one of the costliest ops of the step at large batch (``benchmarks/bench_training.py``,
         and :func:`trigger_hgq.batch_ops.batch_max` for the form that XLA compiles fastest)."""
-        lo = 0.0 if self.nonnegative and not exact else -batch_max(-xq)
+        lo = 0.0 if self.nonnegative and not exact else self._shared(-batch_max(-xq), tf.reduce_min)
         self.vmin.assign(tf.minimum(self.vmin, lo))
-        self.vmax.assign(tf.maximum(self.vmax, batch_max(xq)))
+        self.vmax.assign(tf.maximum(self.vmax, self._shared(batch_max(xq), tf.reduce_max)))
 
     # ----------------------------------------------------------------------------------------- bits
     def kif(self, values: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

@@ -124,8 +124,9 @@ def _apply_act(lo, hi, activation):
 
 
 # ------------------------------------------------------------------------------------------------ input
-def convert_input(name: str, shape: tuple, grid: ActivationGrid | None, opts: Options):
-    """A model input and its quantizer (a QKeras input quantizer's grid, else ``opts.input_quantizer``)."""
+def convert_input(name: str, shape: tuple, grid: ActivationGrid | None, opts: Options, per_particle: bool = False):
+    """A model input and its quantizer (a QKeras input quantizer's grid, else ``opts.input_quantizer``);
+    ``per_particle``: one width per feature, shared by the particles (see :class:`~trigger_hgq.layers.HQuantize`)."""
     inp = tf.keras.Input(shape, name=name)
     if grid is not None:
         cfg = qconfig(opts, grid.f, "RND_CONV", "SAT", f"input {name!r}", unpriced=True)
@@ -135,7 +136,8 @@ def convert_input(name: str, shape: tuple, grid: ActivationGrid | None, opts: Op
         cfg = QuantizerConfig.from_any(values, f"input {name!r} input_quantizer", f_max=UNPRICED_F_MAX)
         cfg.f_max = max(cfg.f_max, cfg.init_f)
         lo, hi = opts.input_range
-    layer = hl.HQuantize(output_quantizer=cfg, beta=opts.beta, name=f"{name}_quantizer")
+    layer = hl.HQuantize(output_quantizer=cfg, beta=opts.beta, name=f"{name}_quantizer",
+                         per_particle=per_particle or None)
     out = layer(inp)
     f = float(np.round(cfg.init_f))
     lo_b, hi_b = set_range(layer.oq, np.full(shape, lo, np.float64), np.full(shape, hi, np.float64))

@@ -105,6 +105,23 @@ def from_qkeras(
 
 
 @tf.autograph.experimental.do_not_convert  # plain symbolic calls: autograph would only add seconds per layer
+def _feeds_per_particle(graph: Graph, name: str) -> bool:
+    """The input ``name`` is ``(particles, features)`` and its first layer past the input quantizer (and its
+    aliases) is a dense layer: a per-particle input, whose quantizer then shares its bits over the particles."""
+    node = graph.nodes[name]
+    if node.shape is None or len(node.shape) != 2:
+        return False
+    names = {name}
+    for other in graph.order:  # the input's aliases (a folded input quantizer), then its first real reader
+        n = graph.nodes[other]
+        if n.layer is not None and set(n.inputs) & names:
+            if n.alias_of is not None:
+                names.add(other)
+                continue
+            return n.kind in ("Dense", "QDense")
+    return False
+
+
 def _build(graph: Graph, opts: Options, name: str) -> tf.keras.Model:
     tensors: dict[str, tf.Tensor] = {}
     bounds: dict[str, Bounds] = {}
@@ -113,7 +130,8 @@ def _build(graph: Graph, opts: Options, name: str) -> tf.keras.Model:
         node = graph.nodes[node_name]
         if node.layer is None:
             grid = _input_grid(graph, node_name)
-            inp, tensors[node_name], bounds[node_name] = convert_input(node_name, node.shape, grid, opts)
+            inp, tensors[node_name], bounds[node_name] = convert_input(node_name, node.shape, grid, opts,
+                                                                       _feeds_per_particle(graph, node_name))
             inputs.append(inp)
             continue
         if node.alias_of is not None:

@@ -97,12 +97,17 @@ class HQuantizedLayer(HLayer):
         output_quantizer: :class:`QuantizerConfig` or dict for the output (activation) quantizer.
         beta: starting weight of the EBOPs penalty (set per epoch by :class:`BetaScheduler`).
         l1_bits: weight of an L1 penalty on the bits of this layer's quantizers.
+        per_particle: on outputs ``(particles, features)``, one width and one range per feature, shared by every
+            particle: the layer then treats the particles alike, so a sum or mean over them does not depend on
+            their order (Deep Sets). None: the layer's default (:meth:`particle_default`).
     """
 
     default_overflow = "WRAP"
 
-    def __init__(self, output_quantizer=None, beta: float = 0.0, l1_bits: float = 0.0, **kwargs):
+    def __init__(self, output_quantizer=None, beta: float = 0.0, l1_bits: float = 0.0,
+                 per_particle: bool | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.per_particle = None if per_particle is None else bool(per_particle)
         self.output_quantizer = QuantizerConfig.from_any(
             output_quantizer, f"layer {self.name!r} output_quantizer", overflow=self.default_overflow,
             f_max=UNPRICED_F_MAX,
@@ -118,6 +123,10 @@ class HQuantizedLayer(HLayer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def particle_default(self, input_shape) -> bool:
+        """Whether bits are shared over the particle axis when ``per_particle`` is not given: no by default."""
+        return False
+
     def forward(self, inputs, training=None) -> tf.Tensor:
         """The computation before the output quantizer."""
         raise NotImplementedError
@@ -126,7 +135,12 @@ class HQuantizedLayer(HLayer):
     def build(self, input_shape):
         """Own variables, then the output quantizer's, then ``beta`` (the order saved checkpoints hold)."""
         self.build_weights(input_shape)
-        self.oq.build(tuple(self.compute_output_shape(input_shape))[1:])
+        out_shape = tuple(self.compute_output_shape(input_shape))[1:]
+        shared = self.particle_default(input_shape) if self.per_particle is None else self.per_particle
+        if shared and len(out_shape) != 2:
+            raise TriggerHGQError(f"layer {self.name!r}: per_particle needs outputs (particles, features), got "
+                                  f"{out_shape}")
+        self.oq.build(out_shape, shared_axes=(0,) if shared else ())
         self.build_penalty()
         super().build(input_shape)
 
@@ -165,6 +179,7 @@ class HQuantizedLayer(HLayer):
             output_quantizer=self.output_quantizer.to_dict(),
             beta=self.init_beta,
             l1_bits=self.l1_bits,
+            per_particle=self.per_particle,
         )
         return config
 

@@ -14,7 +14,7 @@ class HDense(HKernelLayer):
     """``y = oq(act(x @ kq(W) + bq(b)))`` on inputs ``(batch, n_in)`` or, per particle, ``(batch, particles, n_in)``.
 
     On a particle axis the weights are shared by every particle (as Keras ``Dense`` does on rank-3 inputs; hls4ml
-    builds it as a pointwise 1D convolution) and the output quantizer has one width per particle position.
+    builds it as a pointwise 1D convolution), and by default so are the output bits and ranges (``per_particle``).
     EBOPs: ``sum_pij bits_in[p, i] * bits_W[i, j]``, counted for every particle position ``p``.
     """
 
@@ -32,6 +32,9 @@ class HDense(HKernelLayer):
 
     def compute_output_shape(self, input_shape):
         return tf.TensorShape((*input_shape[:-1], self.units))
+
+    def particle_default(self, input_shape) -> bool:
+        return len(input_shape) == 3  # per particle: every particle gets the same bits (order-independent)
 
     def linear(self, x, kernel):
         if len(x.shape) == 2:
