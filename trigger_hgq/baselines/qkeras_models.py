@@ -158,7 +158,8 @@ def input_shape_of(config: dict, data_shape: tuple[int, ...] | None = None) -> t
                                                              "build the model with the data's input shape")
         return tuple(int(d) for d in want)
     data_shape = tuple(int(d) for d in data_shape)
-    if len(want) != len(data_shape) or any(w is not None and int(w) != d for w, d in zip(want, data_shape, strict=True)):
+    if len(want) != len(data_shape) or any(w is not None and int(w) != d
+                                           for w, d in zip(want, data_shape, strict=True)):
         hint = " (inputs (particles, features) come with a pipeline config's n_particles)" \
             if len(want) != len(data_shape) else ""
         shown = "[" + ", ".join("null" if w is None else str(w) for w in want) + "]"
