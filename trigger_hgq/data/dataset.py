@@ -83,6 +83,7 @@ class Dataset:
     class_names: list[str]
     scaler: Standardizer | None
     constituent_fields: list[str] = field(default_factory=list)
+    constituent_scaler: Standardizer | None = None  # of the real particles' features (padding stays 0)
     info: dict = field(default_factory=dict)
 
     x_train = property(lambda self: self.train.x)
@@ -108,7 +109,8 @@ def load_dataset(source: Card | str | Path | Mapping, *, files: Sequence[str | P
     ``source``: a :class:`Card`, a YAML card path, a card mapping, or a public-format file (``.arff``/``.csv`` from
     OpenML, ``.h5`` from Zenodo). ``files`` replaces the card's files. The split (``card.split``) depends on the
     rows and the seed only, not on the order of the files. With ``standardize`` the scaler is fitted on the training
-    split and applied to all three (save it with ``dataset.scaler.save(path)``).
+    split and applied to all three (save it with ``dataset.scaler.save(path)``); constituents get their own,
+    fitted on the real particles of the training split (``dataset.constituent_scaler``; padded slots stay 0).
     """
     try:
         card = resolve_card(source)
@@ -121,17 +123,22 @@ def load_dataset(source: Card | str | Path | Mapping, *, files: Sequence[str | P
     sp = card.split
     parts = split_indices(rows.keys, (sp.train, sp.val, sp.test), sp.seed, where=card.where)
     scaler = Standardizer.fit(rows.features[parts[0]], card.feature_names) if standardize else None
+    fields = card.constituents.output_names if card.constituents else []
+    particle_scaler = None
+    if standardize and rows.constituents is not None:
+        particle_scaler = Standardizer.fit_particles(rows.constituents[parts[0]], rows.mask[parts[0]], fields)
     splits = []
     for index in parts:
         x = rows.features[index]
-        splits.append(Split(
-            scaler.transform(x) if scaler else x, rows.labels[index],
-            rows.constituents[index] if rows.constituents is not None else None,
-            rows.mask[index] if rows.mask is not None else None))
+        particles = mask = None
+        if rows.constituents is not None:
+            particles, mask = rows.constituents[index], rows.mask[index]
+            if particle_scaler is not None:
+                particles = particle_scaler.transform_particles(particles, mask)
+        splits.append(Split(scaler.transform(x) if scaler else x, rows.labels[index], particles, mask))
     info = {"files": [str(p) for p in paths], "rows": len(rows), "rows_dropped_nan": rows.n_dropped,
             "values_filled_nan": rows.n_filled, "from_cache": from_cache,
             "split": {"train": sp.train, "val": sp.val, "test": sp.test, "seed": sp.seed,
                       "key": list(sp.key) if sp.key else ["file", "entry"] + (["object"] if card.flatten else [])}}
     return Dataset(card.name, *splits, feature_names=card.feature_names, class_names=list(card.classes),
-                   scaler=scaler, constituent_fields=card.constituents.output_names if card.constituents else [],
-                   info=info)
+                   scaler=scaler, constituent_fields=list(fields), constituent_scaler=particle_scaler, info=info)

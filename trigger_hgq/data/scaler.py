@@ -40,6 +40,18 @@ class Standardizer:
         std = np.where(std > 0, std, 1.0)
         return cls(tuple(feature_names), mean, std)
 
+    @classmethod
+    def fit_particles(cls, values: np.ndarray, mask: np.ndarray, feature_names: Sequence[str]) -> Standardizer:
+        """The same per particle feature, over the real particles (``mask``) of ``values [n, P, F]``."""
+        return cls.fit(np.asarray(values)[np.asarray(mask, bool)], feature_names)
+
+    def transform_particles(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Standardized real particles; padded slots stay exactly 0 (float32)."""
+        out = np.zeros(np.shape(values), np.float32)
+        mask = np.asarray(mask, bool)
+        out[mask] = self.transform(np.asarray(values)[mask])
+        return out
+
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Standardized copy of ``x`` (float32)."""
         return ((np.asarray(x, np.float64) - self.mean) / self.std).astype(np.float32)

@@ -7,13 +7,13 @@ settings (``profiles.quick``...); the command line (--data, --latency-budget-ns,
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trigger_hgq.config import config_source, deep_merge, load_yaml
 from trigger_hgq.fpga import BUDGET_SPEC, Budget, check_budget
 from trigger_hgq.rtl_plan import RTL_SPEC
-from trigger_hgq.schema import Anything, Bool, Enum, Float, Int, ListOf, MapOf, Nullable, Obj, Str, validate
+from trigger_hgq.schema import Anything, Bool, Enum, Float, Int, ListOf, MapOf, Nullable, Obj, OneOf, Str, validate
 from trigger_hgq.training import SCHEDULE_SPEC, HGQSchedule
 
 PROFILES = ("quick", "default", "full")
@@ -41,8 +41,10 @@ CONFIG_SPEC = Obj({
     "name": (Str(), False), "description": (Str(nonempty=False), False),
     "dataset": (Str(), True, "a dataset card or data file"),
     "max_train_rows": (Nullable(Int(lo=100)), False, "cap on the training rows"),
-    "n_particles": (Nullable(Int(lo=1)), False, "constituent-level models: the leading particles they take "
-                                                 "(the card's constituents; null: its features)"),
+    "n_particles": (Nullable(OneOf((Int(lo=1), ListOf(Int(lo=1), nonempty=True)),
+                                   doc="a particle count >= 1 or a list of them (one run each)")), False,
+                    "constituent-level models: the leading particles they take (the card's constituents; null: its "
+                    "features)"),
     "profile": (Enum(PROFILES), False),
     **{name: (Nullable(spec), False) for name, spec in SECTIONS.items()},
 }, strict=True)
@@ -62,6 +64,16 @@ class PipelineConfig:
     path: Path
     n_particles: int | None = None
 
+    @property
+    def particle_counts(self) -> list[int] | None:
+        """The particle counts of a sweep (``n_particles`` given as a list), else None."""
+        value = self.raw.get("n_particles")
+        return [int(v) for v in value] if isinstance(value, list) else None
+
+    def for_particles(self, n: int) -> PipelineConfig:
+        """This config with ``n_particles`` set to ``n`` (one run of a sweep)."""
+        return replace(self, raw={**self.raw, "n_particles": int(n)}, n_particles=int(n))
+
     def section(self, name: str) -> dict:
         return self.raw.get(name) or {}
 
@@ -80,7 +92,7 @@ class PipelineConfig:
         budget = Budget(**check_budget(merged.get("budget") or {}, source))
         return cls(raw=merged, profile=profile, dataset=str(merged["dataset"]),
                    max_train_rows=merged.get("max_train_rows"), budget=budget, path=Path(merged["_file"]),
-                   n_particles=merged.get("n_particles"))
+                   n_particles=None if isinstance(merged.get("n_particles"), list) else merged.get("n_particles"))
 
     def resolve(self, relative: str) -> Path:
         """A path from the config, relative to the config file's folder."""

@@ -136,6 +136,8 @@ class Run:
             np.savez(tmp, **arrays)
         if ds.scaler is not None:
             ds.scaler.save(out / "scaler.json")
+        if n_particles is not None and ds.constituent_scaler is not None:  # the particles' front-end step
+            ds.constituent_scaler.save(out / "particle_scaler.json")
         features = ds.feature_names if n_particles is None else ds.constituent_fields
         info = {"name": ds.name, "source": str(path), "features": features, "classes": ds.class_names,
                 "n_particles": n_particles, "input_shape": list(arrays["x_train"].shape[1:]),
@@ -371,7 +373,12 @@ class Run:
 
 def run_pipeline(cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = None, force: bool = False,
                  strict: bool = False, verbose: int = 0) -> int:
-    """Run (or resume) the pipeline; returns the process exit code (:meth:`Run.exit_code`)."""
+    """Run (or resume) the pipeline; returns the process exit code (:meth:`Run.exit_code`). A config whose
+    ``n_particles`` is a list runs once per particle count (:func:`trigger_hgq.pipeline.sweep.run_sweep`)."""
+    if cfg.particle_counts is not None:
+        from trigger_hgq.pipeline.sweep import run_sweep
+
+        return run_sweep(cfg, out_dir, scheduler=scheduler, force=force, strict=strict, verbose=verbose)
     t0 = time.perf_counter()
     run = Run(cfg, out_dir, scheduler=scheduler, force=force, verbose=verbose)
     out = run.run()

@@ -1,0 +1,76 @@
+"""End to end on the jets' particles: the constituent pipeline's quick profile (Deep Sets on 8 particles)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trigger_hgq.cli import main
+from trigger_hgq.report.schema import validate_report
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "pipelines" / "configs" / "jet_tagging_constituents.yaml"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("constituents") / "run"
+    code = main(["pipeline", "--config", str(CONFIG), "--profile", "quick", "--out", str(out)])
+    return code, out
+
+
+@pytest.mark.slow
+def test_quick_constituent_profile_is_bit_exact_end_to_end(quick_run):
+    code, out = quick_run
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    validate_report(report)
+    assert report["dataset"]["n_particles"] == 8 and report["dataset"]["input_shape"] == [8, 7]
+    assert report["dataset"]["features"] == ["pt_rel", "eta_rel", "phi_rel", "delta_r", "e_rel", "log_pt", "log_e"]
+    by_method: dict[str, list[dict]] = {}
+    for m in report["models"]:
+        by_method.setdefault(m["method"], []).append(m)
+    assert set(by_method) == {"qkeras", "autoqkeras", "hgq"}
+    # every candidate's firmware equals its Keras model on the checked test jets, the QKeras Deep Sets too
+    for m in report["models"]:
+        assert m["bit_exact_fraction"] == 1.0 and m["n_checked"] == 2000, m["name"]
+        assert m["latency_cycles"] > 0 and m["lut"] > 0 and m["ebops"] > 0
+    names = {m["name"] for m in report["models"]}
+    assert {"deepsets_8bit", "autoqkeras_best"} <= names and len(by_method["hgq"]) >= 2
+    # the per-particle dense layers are pointwise convolutions in every hls4ml project
+    for m in report["models"]:
+        config = (Path(m["firmware_dir"]) / "firmware" / "myproject.cpp").read_text()
+        assert "pointwise_conv_1d_cl" in config, m["name"]
+    rows = {row["baseline"]: row for row in report["comparison"]["baselines"]}
+    assert "deepsets_8bit" in rows
+
+
+@pytest.mark.slow
+def test_sweep_report_tabulates_n_beside_the_anchors(quick_run, tmp_path):
+    from trigger_hgq.report.sweep import ANCHORS, write_sweep
+
+    _, out = quick_run
+    report = json.loads((out / "report.json").read_text())
+    files = write_sweep(tmp_path, {8: report})
+    text = files["sweep.md"].read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| 8 |"))
+    matched = next(r for r in report["comparison"]["baselines"] if r["baseline"] == "deepsets_8bit")["hgq_model"]
+    assert (matched or "none reaches it") in row
+    assert "another dataset" in text and "| JEDI-linear | 32 | 80.90% | 62,000 | 60 |" in text
+    assert files["sweep.png"].read_bytes()[:4] == b"\x89PNG"
+    saved = json.loads(files["sweep.json"].read_text())
+    assert saved["rows"][0]["n_particles"] == 8 and set(saved["anchors"]) == set(ANCHORS)
+
+
+def test_a_particle_sweep_config_checks_every_count_first(tmp_path):
+    """n_particles as a list: each count's inputs are checked before any run writes a file."""
+    config = tmp_path / "sweep.yaml"
+    bl = REPO / "pipelines" / "configs" / "baselines"
+    config.write_text(f"base: {CONFIG}\ndataset: {REPO / 'datasets' / 'jets_constituents.yaml'}\n"
+                      f"float: {{config: {bl / 'deepsets_float.yaml'}}}\nautoqkeras: {{enabled: false}}\n"
+                      f"baselines: {{configs: [{bl / 'deepsets_8bit.yaml'}]}}\nn_particles: [8, 12]\n")
+    out = tmp_path / "run"
+    assert main(["pipeline", "--config", str(config), "--out", str(out)]) == 2
+    assert not out.exists()
