@@ -231,3 +231,22 @@ def test_a_non_finite_feature_of_a_real_particle_follows_nan_policy():
                                       "nan_policy": "fill", "fill_value": -9.0}), standardize=False, use_cache=False)
     c, m = filled.train.constituents, filled.train.mask
     assert np.all(c[..., 1][m] == -9.0) and np.all(c[~m] == 0)
+
+
+def test_standardized_particles_keep_padding_at_zero():
+    """load_dataset's default: each feature standardized over the real particles of the training split only."""
+    raw = load_dataset(parse_card(_card()), standardize=False, use_cache=False)
+    std = load_dataset(parse_card(_card()), use_cache=False)
+    scaler = std.constituent_scaler
+    assert scaler is not None and list(scaler.feature_names) == FEATURES
+    real = raw.train.constituents[raw.train.mask].astype(np.float64)
+    np.testing.assert_allclose(scaler.mean, real.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(scaler.std, real.std(axis=0), rtol=1e-6)
+    for name in ("train", "val", "test"):
+        r, s = raw.split(name), std.split(name)
+        np.testing.assert_array_equal(s.mask, r.mask)
+        assert np.all(s.constituents[~s.mask] == 0)
+        want = (r.constituents[r.mask].astype(np.float64) - real.mean(axis=0)) / real.std(axis=0)
+        np.testing.assert_allclose(s.constituents[s.mask], want, rtol=1e-5, atol=1e-5)
+    z = std.train.constituents[std.train.mask]
+    assert np.all(np.abs(z.mean(axis=0)) < 1e-4) and np.allclose(z.std(axis=0), 1.0, atol=1e-4)
