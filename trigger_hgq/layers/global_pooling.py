@@ -2,6 +2,9 @@
 hls4ml proxy op and RTL trace).
 
 The number of steps must be a power of two, so that the division is an exact shift in the firmware as in Keras.
+On per-particle inputs ``(particles, features)`` it is the permutation-invariant aggregation of a Deep Sets model:
+with bits shared by the particles (``per_particle`` layers before it) the mean does not depend on their order, and
+particles that are exactly zero (zero padding through bias-free layers) add nothing to it.
 """
 
 from __future__ import annotations

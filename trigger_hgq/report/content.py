@@ -205,7 +205,7 @@ def dataset_items(report: dict) -> list[tuple[str, str]]:
     d = report["dataset"]
     feats = d["features"]
     shown = ", ".join(feats[:12]) + (f", \u2026 ({len(feats)} in all)" if len(feats) > 12 else "")
-    return [
+    items = [
         ("Name", d["name"]),
         ("Source", d["source"]),
         ("Examples (train / validation / test)", f"{fmt_int(d['n_train'])} / {fmt_int(d['n_val'])} / "
@@ -213,6 +213,11 @@ def dataset_items(report: dict) -> list[tuple[str, str]]:
         (f"Features ({len(feats)})", shown),
         (f"Classes ({len(d['classes'])})", ", ".join(d["classes"])),
     ]
+    if d.get("n_particles"):
+        items.insert(3, ("Inputs", f"the {d['n_particles']} leading particles (by pT) of each jet, {len(feats)} "
+                                   "features each"))
+        items[4] = (f"Features per particle ({len(feats)})", shown)
+    return items
 
 
 def budget_items(report: dict) -> list[tuple[str, str]]:

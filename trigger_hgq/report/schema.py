@@ -200,8 +200,10 @@ REPORT_SPEC = Obj({
         "n_train": (Int(), True, "training examples"),
         "n_val": (Int(), True, "validation examples"),
         "n_test": (Int(), True, "test examples"),
-        "features": (ListOf(Str(), nonempty=True), True, "input feature names"),
+        "features": (ListOf(Str(), nonempty=True), True, "input feature names (per particle with n_particles)"),
         "classes": (ListOf(Str(), nonempty=True), True, "class names"),
+        "n_particles": (Nullable(Int()), False, "constituent-level models: the leading particles per jet"),
+        "input_shape": (Nullable(ListOf(Int())), False, "the model input shape without the batch axis"),
     }), True, "what the models were trained on"),
     "budget": (Obj({
         "latency_ns": (Float(positive=True), True, "latency budget in ns"),
