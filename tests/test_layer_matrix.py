@@ -205,6 +205,20 @@ def test_rtl_trace_equals_keras_on_overflowing_inputs(name):
     np.testing.assert_array_equal(got, keras_outputs(model, [x_wide]))
 
 
+def _calibrated_check_rows(model: tf.keras.Model) -> np.ndarray:
+    """Calibrate ``model`` on normal rows; return 1,000 check rows, half of them three times wider (overflows)."""
+    th.calibrate(model, data(model, 512, 1))
+    return np.concatenate([data(model, 500, 2), WIDEN * data(model, 500, 3)])
+
+
+def _exported_bit_exact(model: tf.keras.Model, x_check: np.ndarray, tmp_path):
+    """Export ``model`` with hls4ml and check that its C simulation equals Keras on every row of ``x_check``."""
+    export = th.to_hls4ml(model, tmp_path / "prj", x=x_check)
+    report = json.loads((tmp_path / "prj" / "report.json").read_text())
+    assert report["bit_exact_fraction"] == 1.0 and report["n_checked"] == len(x_check)
+    return export
+
+
 def _pooling_model(rounding: str, overflow: str) -> tf.keras.Model:
     q = _q(rounding, overflow)
     inp = tf.keras.Input((8, 2), name="x")
@@ -223,11 +237,8 @@ def test_pooling_subset_is_bit_exact_in_c_simulation(rounding, overflow, tmp_pat
     """Proxy + hls4ml C simulation of pooling (global average pooling included) equal the model, overflows too."""
     tf.keras.utils.set_random_seed(0)
     model = _pooling_model(rounding, overflow)
-    th.calibrate(model, data(model, 512, 1))
-    x_check = np.concatenate([data(model, 500, 2), WIDEN * data(model, 500, 3)])
-    export = th.to_hls4ml(model, tmp_path / "prj", x=x_check)
-    report = json.loads((tmp_path / "prj" / "report.json").read_text())
-    assert report["bit_exact_fraction"] == 1.0 and report["n_checked"] == len(x_check)
+    x_check = _calibrated_check_rows(model)
+    export = _exported_bit_exact(model, x_check, tmp_path)
     assert "GlobalPooling1D" in {layer.class_name for layer in export.hls_model.get_layers()}
     wrapped = model(x_check, training=False).numpy()
     with recording(model):  # the check rows do overflow: without wrap / saturation the outputs differ
@@ -252,12 +263,9 @@ def test_per_particle_subset_is_bit_exact_in_c_simulation(rounding, overflow, tm
     """Dense layers on (particles, features) become hls4ml pointwise convolutions, bit-exact with the model."""
     tf.keras.utils.set_random_seed(0)
     model = _deepsets_model(rounding, overflow)
-    th.calibrate(model, data(model, 512, 1))
-    x_check = np.concatenate([data(model, 500, 2), WIDEN * data(model, 500, 3)])
+    x_check = _calibrated_check_rows(model)
     x_check[:100, 5:] = 0.0  # zero-padded particles
-    export = th.to_hls4ml(model, tmp_path / "prj", x=x_check)
-    report = json.loads((tmp_path / "prj" / "report.json").read_text())
-    assert report["bit_exact_fraction"] == 1.0 and report["n_checked"] == len(x_check)
+    export = _exported_bit_exact(model, x_check, tmp_path)
     classes = {layer.name: layer.class_name for layer in export.hls_model.get_layers()}
     assert [classes[n] for n in ("phi1_dense", "phi2_dense", "rho_dense")] == ["PointwiseConv1D"] * 2 + ["Dense"]
     assert "GlobalPooling1D" in classes.values()
