@@ -45,6 +45,13 @@ def test_quick_constituent_profile_is_bit_exact_end_to_end(quick_run):
         assert "pointwise_conv_1d_cl" in config, m["name"]
     rows = {row["baseline"]: row for row in report["comparison"]["baselines"]}
     assert "deepsets_8bit" in rows
+    # the baseline trained once per seed; the one kept is the most accurate on validation, and it is the model saved
+    base = next(m for m in report["models"] if m["name"] == "deepsets_8bit")
+    seeds = base["training"]["seed_val_accuracy"]
+    assert sorted(seeds) == ["0", "1"] and seeds[str(base["training"]["seed"])] == max(seeds.values())
+    assert base["val_accuracy"] == pytest.approx(max(seeds.values()), abs=1e-6)
+    assert sorted(p.name for p in (out / "models").glob("deepsets_8bit*.h5")) == [
+        "deepsets_8bit_seed0.h5", "deepsets_8bit_seed1.h5"]
 
 
 @pytest.mark.slow

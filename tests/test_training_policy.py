@@ -92,3 +92,18 @@ def test_shipped_baselines_train_to_convergence(path):
     assert policy.learning_rate == pytest.approx(3e-3) and policy.epochs >= 300
     assert policy.early_stopping_patience >= 20 and policy.restore_best_weights
     assert policy.reduce_lr_on_plateau == PlateauSchedule(factor=0.5, patience=10, min_lr=1e-5)
+
+
+def test_best_of_seeds_keeps_the_most_accurate_seed_and_records_every_seed():
+    from trigger_hgq.baselines.seeds import best_of_seeds, seed_model_name
+
+    runs = {0: {"val_accuracy": 0.62, "path": "a.h5", "training": {"epochs_run": 90}},
+            3: {"val_accuracy": 0.65, "path": "b.h5", "training": {"epochs_run": 120}},
+            1: {"val_accuracy": 0.65, "path": "c.h5", "training": {"epochs_run": 80}}}
+    best = best_of_seeds(runs)
+    assert best["path"] == "c.h5"  # a tie goes to the lowest seed
+    assert best["training"] == {"epochs_run": 80, "seed": 1,
+                                "seed_val_accuracy": {"0": 0.62, "1": 0.65, "3": 0.65}}
+    assert runs[1]["training"] == {"epochs_run": 80}  # the task's result is not changed
+    assert seed_model_name("deepsets_8bit", 0, 1) == "deepsets_8bit"
+    assert seed_model_name("deepsets_8bit", 1, 2) == "deepsets_8bit_seed1"

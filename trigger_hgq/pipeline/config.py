@@ -24,6 +24,8 @@ SECTIONS: dict[str, Obj] = {
                   "epochs": (Nullable(Int(lo=1)), False)}, strict=True),
     "baselines": Obj({"configs": (ListOf(Str()), False, "baseline configs"),
                       "epochs": (Nullable(Int(lo=1)), False, "null: each config's own"),
+                      "seeds": (ListOf(Int(lo=None), nonempty=True), False,
+                                "seeds each config trains with; the best on validation is kept"),
                       "workers": _WORKERS}, strict=True),
     "autoqkeras": Obj({"enabled": (Bool(), False), "config": (Nullable(Str()), False, "the AutoQKeras config"),
                        "max_trials": (Int(lo=1), False), "epochs_per_trial": (Int(lo=1), False)}, strict=True),

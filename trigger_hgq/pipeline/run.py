@@ -150,20 +150,28 @@ class Run:
         return {"arrays": str(out / "arrays.npz"), "dataset": info}
 
     def baselines(self, data: dict) -> dict:
+        """Every baseline config trained once per seed of ``baselines.seeds``; the seed with the best validation
+        accuracy is kept (:func:`~trigger_hgq.baselines.seeds.best_of_seeds`), as HGQ's points are chosen."""
+        from trigger_hgq.baselines.seeds import best_of_seeds, seed_model_name
+
         sec = self.cfg.section("baselines")
         configs = self.inputs.baseline_configs()
         parents = self.inputs.pruning_parents()  # pruned baselines start from their trained parent: a second wave
-        out = {c: str(self.out / "models" / f"{c.stem}.h5") for c in configs}
+        seeds = [int(s) for s in sec.get("seeds") or [0]]
         workers = int(sec.get("workers", 2))
         results: dict[Path, dict] = {}
         for wave in ([c for c in configs if c not in parents], [c for c in configs if c in parents]):
             specs = [tasks.BaselineSpec(
-                config=str(c), arrays=data["arrays"], out=out[c], epochs=sec.get("epochs"), verbose=self.verbose,
-                init_weights=out[parents[c]] if parents.get(c) else None,
-                label=f"baseline {configs.index(c) + 1}/{len(configs)} {c.stem}") for c in wave]
+                config=str(c), arrays=data["arrays"], seed=seed, epochs=sec.get("epochs"), verbose=self.verbose,
+                out=str(self.out / "models" / f"{seed_model_name(c.stem, seed, len(seeds))}.h5"),
+                init_weights=results[parents[c]]["path"] if parents.get(c) else None,
+                label=f"baseline {configs.index(c) + 1}/{len(configs)} {c.stem}"
+                      + (f" seed {seed}" if len(seeds) > 1 else "")) for c in wave for seed in seeds]
             if specs:
                 done = self.map(tasks.train_baseline_task, specs, "training baselines", workers=workers)
-                results.update(zip(wave, done, strict=True))
+                for c in wave:
+                    results[c] = best_of_seeds({s.seed: r for s, r in zip(specs, done, strict=True)
+                                                if s.config == str(c)})
         return {"models": [results[c] for c in configs]}
 
     def autoqkeras(self, data: dict) -> dict:

@@ -119,6 +119,9 @@ TRAINING_SPEC = Obj({
     "epochs_run": (Int(lo=0), True, "epochs trained (early stopping ends before the cap)"),
     "best_epoch": (Nullable(Int(lo=1)), True, "the epoch whose weights were restored (1-based)"),
     "epoch_cap": (Nullable(Int(lo=1)), False, "the policy's epoch cap"),
+    "seed": (Nullable(Int(lo=None)), False, "the seed kept (the best validation accuracy of baselines.seeds)"),
+    "seed_val_accuracy": (MapOf(Float(**FRACTION), key_doc="seed"), False,
+                          "validation accuracy of every seed trained"),
 })
 
 MODEL_SPEC = Obj(name_key="name", fields={

@@ -3,7 +3,9 @@
 Yosys 0.23 maps to the given Xilinx family's LUTs and flip-flops, but its carry chains are ``CARRY4`` cells even
 for UltraScale+ (a ``CARRY8`` holds two). Sources are read with ``read_verilog -defer``: da4ml's static
 ``lookup_table.v`` reads a memory file that only table-based designs have, and deferring elaboration keeps
-unused modules from being elaborated at all.
+unused modules from being elaborated at all. Shift-register inference is off (``-nosrl``): da4ml's pipeline
+registers form no chain it maps (no design synthesized here ever got an SRL cell), and on the 8-particle 8-bit Deep
+Sets the pass alone took 380 s, 24% of yosys's time (docs/benchmarks.md, 2026-12-04).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def yosys_script(prj: Path, top: str, family: str) -> str:
     files = " ".join(os.path.relpath(p, prj / "synth") for p in sources)
     return (
         f"read_verilog -defer {files}\n"
-        f"synth_xilinx -family {family} -top {top} -flatten -noiopad -noclkbuf\n"
+        f"synth_xilinx -family {family} -top {top} -flatten -noiopad -noclkbuf -nosrl\n"
         "tee -q -o stat.txt stat\n"
         "write_json netlist.json\n"
     )
