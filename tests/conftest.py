@@ -1,4 +1,4 @@
-"""Shared fixtures: quiet TensorFlow, deterministic seeds, the shared reference folder."""
+"""Shared fixtures: quiet backends, deterministic seeds, the shared reference folder."""
 
 from __future__ import annotations
 
@@ -32,11 +32,10 @@ def shared() -> Path:
 
 @pytest.fixture(autouse=True)
 def _seed():
-    import tensorflow as tf
+    import keras
 
-    np.random.seed(0)
-    tf.random.set_seed(0)
-    tf.keras.backend.clear_session()
+    keras.utils.set_random_seed(0)  # Python, NumPy and the backend's generators
+    keras.backend.clear_session()
     yield
 
 
