@@ -25,7 +25,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402  (Keras 3 for trigger-hgq and hgq2; Keras 2.15 in the hgq 0.2.6 virtualenv)
 
 VALIDATION_ROWS = 16384  # trigger_hgq.training.VALIDATION_BATCH_ROWS, not imported: the hgq 0.2.6 venv lacks it
 
@@ -38,7 +38,7 @@ def signed_weight_bits(values: np.ndarray, f: np.ndarray) -> np.ndarray:
     return np.where(n > 0, pos, np.where(n < 0, neg, 0.0))
 
 
-class WallTimeSchedule(tf.keras.callbacks.Callback):
+class WallTimeSchedule(keras.callbacks.Callback):
     """Log-linear beta over the wall-time budget; stops training when the budget is spent; keeps the front."""
 
     def __init__(self, spec: dict, set_beta, fast_ebops):
@@ -84,22 +84,22 @@ class WallTimeSchedule(tf.keras.callbacks.Callback):
 
 
 def build_float():
-    inp = tf.keras.Input((16,))
+    inp = keras.Input((16,))
     h = inp
     for units in (64, 32, 32):
-        h = tf.keras.layers.Dense(units, activation="relu")(h)
-    return tf.keras.Model(inp, tf.keras.layers.Dense(5)(h))
+        h = keras.layers.Dense(units, activation="relu")(h)
+    return keras.Model(inp, keras.layers.Dense(5)(h))
 
 
 def run_float(data: dict, spec: dict) -> dict:
     model = build_float()
-    model.compile(tf.keras.optimizers.Adam(spec["learning_rate"]),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(spec["learning_rate"]),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     t0 = time.perf_counter()
     hist = model.fit(data["x_train"], data["y_train"], validation_data=(data["x_val"], data["y_val"]),
                      batch_size=spec["batch_size"], validation_batch_size=VALIDATION_ROWS,
                      epochs=spec.get("epochs", 100), verbose=0,
-                     callbacks=[tf.keras.callbacks.EarlyStopping(patience=15, restore_best_weights=True,
+                     callbacks=[keras.callbacks.EarlyStopping(patience=15, restore_best_weights=True,
                                                                  monitor="val_accuracy")])
     acc = float(np.mean(np.argmax(model.predict(data["x_test"], verbose=0), 1) == data["y_test"]))
     return {"impl": "float", "epochs": len(hist.history["loss"]), "train_s": time.perf_counter() - t0,
@@ -113,11 +113,11 @@ def run_trigger_hgq(data: dict, spec: dict) -> dict:
     from trigger_hgq.training import compile_for_hgq
 
     kw = dict(spec.get("layer_kwargs") or {})
-    inp = tf.keras.Input((16,))
+    inp = keras.Input((16,))
     h = th.HQuantize(**{k: v for k, v in kw.items() if k in ("output_quantizer", "l1_bits")})(inp)
     for units in (64, 32, 32):
         h = th.HDense(units, activation="relu", **kw)(h)
-    model = tf.keras.Model(inp, th.HDense(5, **kw)(h))
+    model = keras.Model(inp, th.HDense(5, **kw)(h))
     compile_for_hgq(model, spec["learning_rate"], jit_compile=bool(spec.get("jit", True)))
     sched = WallTimeSchedule(spec, lambda b: set_beta(model, b), lambda: th.ebops(model))
     t0 = time.perf_counter()
@@ -142,11 +142,11 @@ def run_hgq(data: dict, spec: dict) -> dict:
     from HGQ import ResetMinMax, trace_minmax
     from HGQ.layers import HDense, HQuantize
 
-    inp = tf.keras.Input((16,))
+    inp = keras.Input((16,))
     h = HQuantize(beta=0.0)(inp)
     for units in (64, 32, 32):
         h = HDense(units, activation="relu", beta=0.0)(h)
-    model = tf.keras.Model(inp, HDense(5, beta=0.0)(h))
+    model = keras.Model(inp, HDense(5, beta=0.0)(h))
     layers = [layer for layer in model.layers if hasattr(layer, "beta")]
     dense = [layer for layer in layers if hasattr(layer, "kq")]
 
@@ -167,8 +167,8 @@ def run_hgq(data: dict, spec: dict) -> dict:
     def fast_ebops() -> float:
         return float(sum(float(layer.bops.numpy()) for layer in dense))
 
-    model.compile(tf.keras.optimizers.Adam(spec["learning_rate"]),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(spec["learning_rate"]),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     sched = WallTimeSchedule(spec, set_beta, fast_ebops)
     t0 = time.perf_counter()
     model.fit(data["x_train"], data["y_train"], validation_data=(data["x_val"], data["y_val"]), epochs=100000,
@@ -191,7 +191,7 @@ def main() -> None:
     impl, data_path, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     with np.load(data_path) as f:
         data = {k: f[k] for k in f.files}
-    tf.keras.utils.set_random_seed(int(spec.get("seed", 0)))
+    keras.utils.set_random_seed(int(spec.get("seed", 0)))
     if spec.get("threads"):
         tf.config.threading.set_intra_op_parallelism_threads(int(spec["threads"]))
         tf.config.threading.set_inter_op_parallelism_threads(int(spec["threads"]))

@@ -18,12 +18,12 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402  (Keras 3 here; Keras 2.15 in the hgq 0.2.6 virtualenv, same calls)
 
 BETA = 1e-6
 
 
-class EpochTimer(tf.keras.callbacks.Callback):
+class EpochTimer(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.times = []
 
@@ -35,19 +35,19 @@ class EpochTimer(tf.keras.callbacks.Callback):
 
 
 def build(impl: str):
-    inp = tf.keras.Input((16,))
+    inp = keras.Input((16,))
     if impl.startswith("float"):
         h = inp
         for units in (64, 32, 32):
-            h = tf.keras.layers.Dense(units, activation="relu")(h)
-        return tf.keras.Model(inp, tf.keras.layers.Dense(5)(h)), []
+            h = keras.layers.Dense(units, activation="relu")(h)
+        return keras.Model(inp, keras.layers.Dense(5)(h)), []
     if impl == "trigger_hgq":
         import trigger_hgq as th
 
         h = th.HQuantize(beta=BETA)(inp)
         for units in (64, 32, 32):
             h = th.HDense(units, activation="relu", beta=BETA)(h)
-        return tf.keras.Model(inp, th.HDense(5, beta=BETA)(h)), [th.ResetRanges(), th.EBOPsLogger()]
+        return keras.Model(inp, th.HDense(5, beta=BETA)(h)), [th.ResetRanges(), th.EBOPsLogger()]
     if impl == "hgq":
         from HGQ import FreeBOPs, ResetMinMax
         from HGQ.layers import HDense, HQuantize
@@ -55,14 +55,14 @@ def build(impl: str):
         h = HQuantize(beta=BETA)(inp)
         for units in (64, 32, 32):
             h = HDense(units, activation="relu", beta=BETA)(h)
-        return tf.keras.Model(inp, HDense(5, beta=BETA)(h)), [ResetMinMax(), FreeBOPs()]
+        return keras.Model(inp, HDense(5, beta=BETA)(h)), [ResetMinMax(), FreeBOPs()]
     raise SystemExit(f"unknown implementation {impl!r}")
 
 
 def main() -> None:
     impl, data_path, epochs, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     data = np.load(data_path)
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     model, callbacks = build(impl)
     if impl == "trigger_hgq":
         from trigger_hgq.training import compile_for_hgq
@@ -72,7 +72,7 @@ def main() -> None:
         spe = 1
         if impl == "float_spe":
             from trigger_hgq.training import STEPS_PER_EXECUTION as spe
-        model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], steps_per_execution=spe)
     timer = EpochTimer()
     model.fit(data["x"], data["y"], batch_size=batch, epochs=epochs, verbose=0, callbacks=[*callbacks, timer])

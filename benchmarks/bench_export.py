@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+import keras
 
 import trigger_hgq as th
 
@@ -28,14 +28,14 @@ def cpu_s() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def jet_mlp(x: np.ndarray, y: np.ndarray, epochs: int) -> tf.keras.Model:
-    inp = tf.keras.Input((16,), name="jet")
+def jet_mlp(x: np.ndarray, y: np.ndarray, epochs: int) -> keras.Model:
+    inp = keras.Input((16,), name="jet")
     h = th.HQuantize(beta=1e-6, name="q")(inp)
     h = th.HDense(64, activation="relu", beta=1e-6, name="fc1")(h)
     h = th.HDense(32, activation="relu", beta=1e-6, name="fc2")(h)
     h = th.HDense(32, activation="relu", beta=1e-6, name="fc3")(h)
-    model = tf.keras.Model(inp, th.HDense(5, beta=1e-6, name="out")(h))
-    model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = keras.Model(inp, th.HDense(5, beta=1e-6, name="out")(h))
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=epochs, batch_size=512, verbose=0)
     th.calibrate(model, x)
     return model

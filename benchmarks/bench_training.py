@@ -28,12 +28,25 @@ HGQ_VENV = HERE / ".venv-hgq"
 HGQ_PINS = ["tensorflow-cpu==2.15.1", "numpy==1.26.4"]
 
 
+def python311() -> str:
+    """A Python 3.11 interpreter (tensorflow-cpu 2.15.1, which hgq 0.2.6 needs, has no wheel for later ones)."""
+    import shutil
+
+    found = shutil.which("python3.11")
+    if found is None:
+        raise SystemExit("hgq 0.2.6 needs Python 3.11 (tensorflow-cpu 2.15.1): put python3.11 on PATH or pass --no-hgq")
+    return found
+
+
 def hgq_python() -> Path:
-    """The reference implementation's interpreter, installing it on first use."""
+    """The reference implementation's interpreter (Keras 2, its own virtualenv), installing it on first use."""
+    import os
+
     python = HGQ_VENV / "bin" / "python"
     if not python.exists():
         print(f"installing hgq==0.2.6 into {HGQ_VENV} (first run only)...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(HGQ_VENV)], check=True)
+        env = {**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "3.11.7")}
+        subprocess.run([python311(), "-m", "venv", str(HGQ_VENV)], check=True, env=env)
         pip = [str(python), "-m", "pip", "install", "--quiet"]
         subprocess.run([*pip, *HGQ_PINS], check=True)
         subprocess.run([*pip, "--no-deps", "hgq==0.2.6"], check=True)  # its tensorflow pin would pull full TF
