@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import trigger_hgq as th
 from trigger_hgq.convert import from_qkeras, load_model, save_model
@@ -16,19 +16,19 @@ from trigger_hgq.convert import from_qkeras, load_model, save_model
 TRANSPARENT_INPUT = {"init_f": 40}
 
 
-def pre_softmax(model: tf.keras.Model) -> tf.keras.Model:
+def pre_softmax(model: keras.Model) -> keras.Model:
     """The QKeras model without its final softmax (what the converted model outputs)."""
     last = model.layers[-1]
-    assert isinstance(last, tf.keras.layers.Activation) and last.get_config()["activation"] == "softmax"
-    return tf.keras.Model(model.inputs, last.input)
+    assert isinstance(last, keras.layers.Activation) and last.get_config()["activation"] == "softmax"
+    return keras.Model(model.inputs, last.input)
 
 
-def run_eagerly(model: tf.keras.Model, x: np.ndarray, batch: int = 2500) -> np.ndarray:
-    """Inference without tracing a tf.function (autograph costs more than the arithmetic here)."""
-    return np.concatenate([model(x[i:i + batch], training=False).numpy() for i in range(0, len(x), batch)])
+def run_eagerly(model: keras.Model, x: np.ndarray, batch: int = 2500) -> np.ndarray:
+    """Inference in batches, called directly (no compiled predict function)."""
+    return np.concatenate([np.asarray(model(x[i:i + batch], training=False)) for i in range(0, len(x), batch)])
 
 
-def compare(source: tf.keras.Model, converted: tf.keras.Model, x: np.ndarray) -> tuple[float, float]:
+def compare(source: keras.Model, converted: keras.Model, x: np.ndarray) -> tuple[float, float]:
     """(fraction of equal predicted classes, max |logit difference| in LSBs of the converted output grid)."""
     ref = run_eagerly(pre_softmax(source), x)
     out = run_eagerly(converted, x)
@@ -72,7 +72,7 @@ def test_jet_tagger_structure_follows_qkeras_quantizers(jet_tagger_hgq):
         assert (k.max(), i.min(), i.max(), f.min(), f.max()) == (0, 0, 0, 6, 6)
         # quantized_bits(6, 0, alpha=1) weights: 5 fractional bits
         _, _, fk = layer.kq.kif_numpy(layer.kernel)
-        nonzero = layer.kq(layer.kernel).numpy() != 0
+        nonzero = np.asarray(layer.kq(layer.kernel)) != 0
         assert set(np.unique(fk[nonzero])) == {5}
     assert model.get_layer("output").activation == "linear"
 
@@ -82,7 +82,7 @@ def test_converted_model_saves_and_reloads(jet_tagger_hgq, tmp_path):
     assert not list(tmp_path.glob(".tmp*"))
     again = load_model(path)
     x = np.random.default_rng(2).normal(size=(500, 16)).astype(np.float32)
-    np.testing.assert_array_equal(again(x).numpy(), jet_tagger_hgq(x).numpy())
+    np.testing.assert_array_equal(np.asarray(again(x)), np.asarray(jet_tagger_hgq(x)))
     assert th.ebops(again) == th.ebops(jet_tagger_hgq)
 
 
@@ -98,13 +98,12 @@ def test_mnist_cnn_agrees_bit_exactly(shared):
     assert max_lsb <= 1.0
 
 
-@tf.autograph.experimental.do_not_convert  # symbolic construction needs no autograph (saves seconds)
-def exact_functional_model() -> tf.keras.Model:
+def exact_functional_model() -> keras.Model:
     """A functional QKeras model touching every exactly-mapped path (random weights)."""
     from qkeras import QActivation, QConv1D, QDense, quantized_bits, quantized_relu
 
-    layers = tf.keras.layers
-    inp = tf.keras.Input((16, 2), name="x")
+    layers = keras.layers
+    inp = keras.Input((16, 2), name="x")
     x = QActivation(quantized_bits(10, 3, alpha=1), name="in_q")(inp)  # becomes the input quantizer
     a = QConv1D(4, 3, kernel_quantizer=quantized_bits(5, 0), bias_quantizer=quantized_bits(6, 1, alpha=1),
                 name="conv")(x)  # kernel alpha=None -> QKeras uses per-channel 'auto_po2' scales
@@ -122,7 +121,7 @@ def exact_functional_model() -> tf.keras.Model:
     s = layers.Dropout(0.2, name="drop")(s)
     out = QDense(5, kernel_quantizer=wq, bias_quantizer=wq, name="logits")(s)
     out = layers.Activation("softmax", name="softmax")(out)
-    return tf.keras.Model(inp, out, name="functional")
+    return keras.Model(inp, out, name="functional")
 
 
 def test_functional_model_with_every_exact_path():
@@ -137,8 +136,8 @@ def test_functional_model_with_every_exact_path():
     for name in ("conv", "dense_a", "dense_b", "logits"):
         src, dst = source.get_layer(name), converted.get_layer(name)
         kernel, bias = dst.quantized_weights()
-        np.testing.assert_array_equal(kernel, src.kernel_quantizer_internal(src.kernel).numpy())
-        np.testing.assert_array_equal(bias, src.bias_quantizer_internal(src.bias).numpy())
+        np.testing.assert_array_equal(kernel, np.asarray(src.kernel_quantizer_internal(src.kernel)))
+        np.testing.assert_array_equal(bias, np.asarray(src.bias_quantizer_internal(src.bias)))
     # inputs up to 3 sigma beyond the input quantizer's range [-8, 8): QKeras clips, the converted model saturates
     x = (4.0 * np.random.default_rng(4).normal(size=(5000, 16, 2))).astype(np.float32)
     assert np.abs(x).max() > 8
@@ -147,12 +146,11 @@ def test_functional_model_with_every_exact_path():
     assert max_lsb <= 1.0
 
 
-@tf.autograph.experimental.do_not_convert
-def batchnorm_model() -> tf.keras.Model:
+def batchnorm_model() -> keras.Model:
     from qkeras import QActivation, QBatchNormalization, QDense, quantized_bits, quantized_relu
 
-    layers = tf.keras.layers
-    inp = tf.keras.Input((16,), name="x")
+    layers = keras.layers
+    inp = keras.Input((16,), name="x")
     h = layers.Dense(32, name="float_dense")(inp)
     h = layers.BatchNormalization(name="bn")(h)
     h = layers.Activation("relu", name="relu")(h)
@@ -161,7 +159,7 @@ def batchnorm_model() -> tf.keras.Model:
     h = QBatchNormalization(name="qbn")(h)  # QKeras' default power-of-two parameter quantizers
     h = QActivation(quantized_relu(8, 3), name="qrelu")(h)
     out = layers.Dense(5, activation="softmax", name="out")(h)
-    model = tf.keras.Model(inp, out, name="with_batchnorm")
+    model = keras.Model(inp, out, name="with_batchnorm")
     rng = np.random.default_rng(5)
     for name in ("bn", "qbn"):
         bn = model.get_layer(name)
@@ -181,8 +179,8 @@ def test_batchnorm_folds_and_float_layers_get_starting_bits(keep_batchnorm):
     assert kinds == [dense, dense, "HDense"]
     x = np.random.default_rng(6).normal(size=(3000, 16)).astype(np.float32)
     # the float reference: the source model's logits (its last Dense without the softmax)
-    logits = tf.keras.Model(source.inputs, source.get_layer("qrelu").output)(x).numpy() @ \
-        source.get_layer("out").kernel.numpy() + source.get_layer("out").bias.numpy()
+    logits = np.asarray(keras.Model(source.inputs, source.get_layer("qrelu").output)(x)) @ \
+        np.asarray(source.get_layer("out").kernel) + np.asarray(source.get_layer("out").bias)
     out = run_eagerly(converted, x)
     print(f"batchnorm (keep={keep_batchnorm}): max |logit diff| {np.abs(out - logits).max():.4f}")
     # folded float weights on a 2**-14 grid: an approximation by design, close to the float computation
@@ -219,7 +217,7 @@ def test_float_keras_tagger_converts_with_starting_bits(shared):
         assert layer.kq.config.init_f == 8 and layer.oq.config.init_f == 8
     x = np.random.default_rng(8).normal(size=(5000, 16)).astype(np.float32)
     last = source.layers[-1]
-    logits = tf.keras.Model(source.inputs, last.input)(x).numpy() @ last.kernel.numpy() + last.bias.numpy()
+    logits = np.asarray(keras.Model(source.inputs, last.input)(x)) @ np.asarray(last.kernel) + np.asarray(last.bias)
     agree = float(np.mean(run_eagerly(converted, x).argmax(1) == logits.argmax(1)))
     print(f"float KERAS_3layer at 8 fractional bits: class agreement {agree:.4f}")
     assert agree >= 0.99
@@ -242,17 +240,16 @@ def test_converted_biases_and_outputs_get_the_unpriced_cap(shared, jet_tagger_hg
         assert layer.oq.config.f_max == max(UNPRICED_F_MAX, layer.oq.config.init_f)
 
 
-@tf.autograph.experimental.do_not_convert
-def _inlayer_activation_model() -> tf.keras.Model:
+def _inlayer_activation_model() -> keras.Model:
     from qkeras import QConv2D, QDense, quantized_bits, quantized_relu
 
     wq = quantized_bits(4, 1, alpha=1)
-    inp = tf.keras.Input((9, 9, 3), name="img")
+    inp = keras.Input((9, 9, 3), name="img")
     h = QConv2D(5, 3, strides=2, padding="same", kernel_quantizer=wq, bias_quantizer=wq,
                 activation=quantized_relu(5, 2), name="conv")(inp)
-    h = tf.keras.layers.Flatten(name="flat")(h)
+    h = keras.layers.Flatten(name="flat")(h)
     out = QDense(4, kernel_quantizer=wq, bias_quantizer=wq, activation=quantized_relu(7, 3), name="dense")(h)
-    return tf.keras.Model(inp, out, name="inlayer")
+    return keras.Model(inp, out, name="inlayer")
 
 
 def test_quantized_activation_inside_the_layer_and_strided_same_conv():
@@ -260,7 +257,7 @@ def test_quantized_activation_inside_the_layer_and_strided_same_conv():
     converted = from_qkeras(source, input_quantizer=TRANSPARENT_INPUT, input_range=(-4.0, 4.0))
     assert converted.dropped_softmax == []
     x = np.random.default_rng(9).uniform(-4, 4, size=(3000, 9, 9, 3)).astype(np.float32)
-    ref, out = source(x).numpy(), run_eagerly(converted, x)
+    ref, out = np.asarray(source(x)), run_eagerly(converted, x)
     # quantized_relu(7, 3) output grid: 2**-4; saturates at 8 - 2**-4 like QKeras
     np.testing.assert_array_equal(out, ref)
     assert out.max() == 8 - 2**-4

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
+import shutil
 
+import keras
 import pytest
-import tensorflow as tf
 
 from trigger_hgq import TriggerHGQError, cli
 from trigger_hgq.convert import from_qkeras, load_model, save_model
 
-layers = tf.keras.layers
+layers = keras.layers
 
 
-@tf.autograph.experimental.do_not_convert
-def chain(*stack, input_shape=(8,)) -> tf.keras.Model:
-    inp = tf.keras.Input(input_shape, name="x")
+def chain(*stack, input_shape=(8,)) -> keras.Model:
+    inp = keras.Input(input_shape, name="x")
     h = inp
     for layer in stack:
         h = layer(h)
-    return tf.keras.Model(inp, h)
+    return keras.Model(inp, h)
 
 
 def qdense(kernel=None, bias=None, **kw):
@@ -66,17 +66,15 @@ QUANTIZER_CASES = {
 }
 
 
-@tf.autograph.experimental.do_not_convert
 def _shared_layer_model():
-    inp = tf.keras.Input((8,), name="x")
+    inp = keras.Input((8,), name="x")
     dense = layers.Dense(8, name="shared")
-    return tf.keras.Model(inp, dense(dense(inp)))
+    return keras.Model(inp, dense(dense(inp)))
 
 
-@tf.autograph.experimental.do_not_convert
 def _concat_model():
-    inp = tf.keras.Input((8,), name="x")
-    return tf.keras.Model(inp, layers.Concatenate(name="cat")([layers.Dense(4)(inp), layers.Dense(4)(inp)]))
+    inp = keras.Input((8,), name="x")
+    return keras.Model(inp, layers.Concatenate(name="cat")([layers.Dense(4)(inp), layers.Dense(4)(inp)]))
 
 
 def _depthwise():
@@ -137,22 +135,38 @@ def test_softmax_kept_only_on_request():
         from_qkeras(model, drop_softmax=False)
 
 
-def test_file_errors(tmp_path):
+def test_file_errors(tmp_path, shared):
+    refs = shared / "reference-models"
     with pytest.raises(TriggerHGQError, match="does not exist"):
-        load_model(tmp_path / "missing.h5")
-    arch = tmp_path / "net.json"
-    arch.write_text(chain(layers.Dense(4, name="d")).to_json())
+        load_model(tmp_path / "missing.keras")
+    arch = tmp_path / "net.json"  # a Keras 2 architecture: the legacy reader
+    shutil.copy(refs / "KERAS_3layer.json", arch)
     with pytest.raises(TriggerHGQError, match="net_weights.h5"):
         load_model(arch)
-    other = chain(layers.Dense(3, name="d"))
-    other.save_weights(tmp_path / "net_weights.h5")
-    with pytest.raises(TriggerHGQError, match="does not fit"):
+    shutil.copy(refs / "qkeras_3layer_weights.h5", tmp_path / "net_weights.h5")  # another model's weights
+    with pytest.raises(TriggerHGQError, match="does not fit .*net.json.*fc1_relu"):
         load_model(arch)
     (tmp_path / "bad.json").write_text(json.dumps({"class_name": "NoSuchModel", "config": {}}))
     with pytest.raises(TriggerHGQError, match="bad.json"):
         load_model(tmp_path / "bad.json", weights=tmp_path / "net_weights.h5")
+    broken = json.loads((refs / "qkeras_3layer.json").read_text())
+    broken["config"]["layers"][1]["class_name"] = "QNoSuchLayer"
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    with pytest.raises(TriggerHGQError, match="broken.json.*'fc1'.*QNoSuchLayer"):
+        load_model(tmp_path / "broken.json", weights=refs / "qkeras_3layer_weights.h5")
+    other = chain(layers.Dense(3, name="d"))
     with pytest.raises(TriggerHGQError, match="out.txt"):
         save_model(other, tmp_path / "out.txt")
+
+
+def test_keras3_json_with_other_weights(tmp_path):
+    arch = tmp_path / "net.json"  # a Keras 3 architecture and Keras 3 weights beside it
+    arch.write_text(chain(layers.Dense(4, name="d")).to_json())
+    chain(layers.Dense(3, name="d")).save_weights(tmp_path / "net.weights.h5")
+    with pytest.raises(TriggerHGQError, match="does not fit"):
+        load_model(arch)
+    chain(layers.Dense(4, name="d")).save_weights(tmp_path / "net.weights.h5")
+    assert load_model(arch).get_layer("d").kernel.shape == (8, 4)
 
 
 def test_cli_reports_errors_in_one_line(tmp_path, capsys):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import trigger_hgq as th
 from trigger_hgq.baselines import build_qkeras_model, load_baseline_config, train_baseline
@@ -15,8 +15,8 @@ from trigger_hgq.data.synthetic import make_classification
 REPO = Path(__file__).resolve().parents[1]
 
 
-def accuracy(model: tf.keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(model(x, training=False).numpy().argmax(1) == y))
+def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.asarray(model(x, training=False)).argmax(1) == y))
 
 
 @pytest.mark.slow
@@ -34,7 +34,7 @@ def test_converted_baseline_trains_to_fewer_ebops():
     assert acc_before == pytest.approx(accuracy(source, xv, yv), abs=0.01)  # conversion keeps the classifier
 
     epochs = 6
-    model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     history = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=256, verbose=0, callbacks=[
         th.ResetRanges(), th.BetaScheduler(1e-6, 1e-5, epochs=epochs, kind="loglinear"), th.EBOPsLogger(),

@@ -14,13 +14,13 @@ def register(subparsers) -> None:
         "convert",
         help="convert a QKeras/Keras model into a learnable-bit trigger-hgq model",
         description=(
-            "Convert a QKeras or Keras model (.h5, .keras, or .json with <stem>_weights.h5 beside it) into a "
+            "Convert a QKeras or Keras model (.keras, or .json with <stem>_weights.h5 beside it) into a "
             "trigger-hgq model with the same weights, starting on QKeras' fixed-point grid. An output softmax is "
             "dropped: the converted model outputs logits."
         ),
     )
-    parser.add_argument("in_model", metavar="IN_MODEL", help="source model (.h5, .keras, SavedModel dir or .json)")
-    parser.add_argument("out_model", metavar="OUT_MODEL", help="converted model file (.keras or .h5)")
+    parser.add_argument("in_model", metavar="IN_MODEL", help="source model (.keras, or a .json architecture)")
+    parser.add_argument("out_model", metavar="OUT_MODEL", help="converted model file (.keras)")
     parser.add_argument("--weights", help="HDF5 weights of a .json IN_MODEL (default: <stem>_weights.h5 beside it)")
     parser.add_argument("--input-f", type=float, default=None,
                         help="fractional bits of the inserted input quantizer (default 10)")
@@ -56,7 +56,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise TriggerHGQError(f"--input-range {args.input_range[0]:g} {args.input_range[1]:g}: LO must be below HI")
     if args.weights:
         readable_file(args.weights, "--weights")
-    output_file(args.out_model, "OUT_MODEL", (".keras", ".h5"))
+    output_file(args.out_model, "OUT_MODEL", (".keras",))
 
 
 def run(args: argparse.Namespace) -> int:

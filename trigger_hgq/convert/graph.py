@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import tensorflow as tf
+import keras
 
 from trigger_hgq.convert.quantizers import ActivationGrid, activation_grid, quantizer_name
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.graph import model_graph
 
 KERNEL_TYPES = ("Dense", "QDense", "Conv1D", "QConv1D", "Conv2D", "QConv2D")
 BATCHNORM_TYPES = ("BatchNormalization", "QBatchNormalization")
@@ -32,10 +33,10 @@ class Node:
     """One layer of the source model and the names of the nodes it reads."""
 
     name: str
-    layer: tf.keras.layers.Layer | None  # None for model inputs
+    layer: keras.layers.Layer | None  # None for model inputs
     inputs: list[str]
     alias_of: str | None = None  # folded/fused/dropped: its output is the output of that node
-    batchnorm: tf.keras.layers.Layer | None = None  # a folded BatchNormalization (kernel nodes)
+    batchnorm: keras.layers.Layer | None = None  # a folded BatchNormalization (kernel nodes)
     activation: str | ActivationGrid = "linear"  # kernel and activation nodes: what follows the linear op
     shape: tuple | None = None  # model inputs: the shape without the batch axis
 
@@ -70,50 +71,51 @@ class Graph:
         return count
 
 
-def _inbound_names(layer: tf.keras.layers.Layer, model: tf.keras.Model) -> list[str]:
-    keys = getattr(model, "_network_nodes", None)
-    nodes = [n for i, n in enumerate(layer._inbound_nodes) if keys is None or f"{layer.name}_ib-{i}" in keys]
-    if len(nodes) != 1:
-        raise TriggerHGQError(
-            f"layer {layer.name!r} ({type(layer).__name__}) is called {len(nodes)} times; shared layers are "
-            "not supported"
-        )
-    inbound = nodes[0].inbound_layers
-    inbound = list(inbound) if isinstance(inbound, list | tuple) else [inbound]
-    return [src.name for src in inbound]
+def _refuse_shared_layers(model: keras.Model) -> None:
+    """A layer called more than once in a functional model (its config lists several inbound nodes) is an error."""
+    if isinstance(model, keras.Sequential):
+        return
+    try:
+        entries = model.get_config().get("layers", [])
+    except (NotImplementedError, TypeError, ValueError):
+        return  # no config to read: the graph walk still refuses inputs produced outside the model
+    for entry in entries:
+        calls = len(entry.get("inbound_nodes") or [])
+        if calls > 1:
+            name = entry.get("name") or (entry.get("config") or {}).get("name")
+            raise TriggerHGQError(
+                f"layer {name!r} ({entry.get('class_name')}) is called {calls} times; shared layers are not supported"
+            )
 
 
-def build_graph(model: tf.keras.Model) -> Graph:
+def build_graph(model: keras.Model) -> Graph:
     """The layers of ``model`` (Sequential or functional, not nested) as a graph of :class:`Node`."""
-    if not isinstance(model, tf.keras.Model):
-        raise TriggerHGQError(f"from_qkeras needs a tf.keras Model, got {type(model).__name__}")
-    model_inputs = list(getattr(model, "inputs", None) or [])
-    if not model_inputs:
+    if not isinstance(model, keras.Model):
+        raise TriggerHGQError(f"from_qkeras needs a Keras Model, got {type(model).__name__}")
+    if not list(getattr(model, "inputs", None) or []):
         raise TriggerHGQError(f"model {model.name!r} has no defined inputs (give it an input shape first)")
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            raise TriggerHGQError(f"layer {layer.name!r}: nested models are not supported; flatten the model first")
+    _refuse_shared_layers(model)
+    mg = model_graph(model)
     nodes: dict[str, Node] = {}
     order: list[str] = []
-    input_names = []
-    for tensor in model_inputs:
-        name = tensor.node.layer.name
-        if any(d is None for d in tensor.shape[1:]):
-            raise TriggerHGQError(f"input {name!r}: shape {tuple(tensor.shape)} has undefined dimensions")
-        nodes[name] = Node(name, None, [], shape=tuple(int(d) for d in tensor.shape[1:]))
+    for name, gnode in mg.nodes.items():
+        if name in mg.inputs:
+            shape = tuple(gnode.layer.output.shape[1:])
+            if any(d is None for d in shape):
+                raise TriggerHGQError(f"input {name!r}: shape {(None, *shape)} has undefined dimensions")
+            nodes[name] = Node(name, None, [], shape=tuple(int(d) for d in shape))
+        else:
+            nodes[name] = Node(name, gnode.layer, list(gnode.inputs))
         order.append(name)
-        input_names.append(name)
-    for layer in model.layers:
-        if isinstance(layer, tf.keras.layers.InputLayer):
-            continue
-        if isinstance(layer, tf.keras.Model):
-            raise TriggerHGQError(f"layer {layer.name!r}: nested models are not supported; flatten the model first")
-        nodes[layer.name] = Node(layer.name, layer, _inbound_names(layer, model))
-        order.append(layer.name)
-    outputs = [tensor.node.layer.name for tensor in model.outputs]
-    return Graph(nodes, order, input_names, outputs)
+    return Graph(nodes, order, list(mg.inputs), list(mg.outputs))
 
 
 def activation_of(obj, layer_name: str, role: str = "activation") -> str | ActivationGrid:
     """``'linear'``, ``'relu'``, ``'softmax'`` or the grid of a QKeras activation quantizer."""
-    from qkeras.quantizers import BaseQuantizer
+    from qkeras.base_quantizer import BaseQuantizer
 
     if obj is None:
         return "linear"
@@ -138,7 +140,7 @@ def node_activation(node: Node) -> str | ActivationGrid:
             )
         return "relu"
     if node.kind == "QActivation":
-        return activation_of(layer.quantizer, node.name)
+        return activation_of(layer.activation, node.name)
     return activation_of(getattr(layer, "activation", None), node.name)
 
 

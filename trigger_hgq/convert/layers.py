@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 import trigger_hgq.layers as hl
 from trigger_hgq.convert.graph import Node
@@ -77,7 +77,7 @@ def assign_f(q: FixedQuantizer, f) -> None:
 def set_range(q: FixedQuantizer, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fix the range of an activation quantizer; returns the value bounds it lets through."""
     q.set_range(lo.astype(np.float32), hi.astype(np.float32))
-    k, i, f = (t.numpy().astype(np.float64) for t in q.kif())
+    k, i, f = (np.asarray(keras.ops.convert_to_numpy(t), np.float64) for t in q.kif())
     eff_lo = -k * 2.0**i
     eff_hi = 2.0**i - 2.0**-f
     zero = (k + i + f) <= 0
@@ -127,7 +127,7 @@ def _apply_act(lo, hi, activation):
 def convert_input(name: str, shape: tuple, grid: ActivationGrid | None, opts: Options, per_particle: bool = False):
     """A model input and its quantizer (a QKeras input quantizer's grid, else ``opts.input_quantizer``);
     ``per_particle``: one width per feature, shared by the particles (see :class:`~trigger_hgq.layers.HQuantize`)."""
-    inp = tf.keras.Input(shape, name=name)
+    inp = keras.Input(shape, name=name)
     if grid is not None:
         cfg = qconfig(opts, grid.f, "RND_CONV", "SAT", f"input {name!r}", unpriced=True)
         lo, hi = grid.lo, grid.hi
@@ -142,7 +142,7 @@ def convert_input(name: str, shape: tuple, grid: ActivationGrid | None, opts: Op
     f = float(np.round(cfg.init_f))
     lo_b, hi_b = set_range(layer.oq, np.full(shape, lo, np.float64), np.full(shape, hi, np.float64))
     if grid is None:  # the input quantizer saturates to its full representable range, not to input_range
-        k, i, _ = (t.numpy().astype(np.float64) for t in layer.oq.kif())
+        k, i, _ = (np.asarray(keras.ops.convert_to_numpy(t), np.float64) for t in layer.oq.kif())
         lo_b, hi_b = -k * 2.0**i, 2.0**i - 2.0**-f
         signed, integer = bool(k.max()), int(i.max() + k.max())
         kind = "ap_fixed" if signed else "ap_ufixed"
@@ -157,8 +157,8 @@ def convert_input(name: str, shape: tuple, grid: ActivationGrid | None, opts: Op
 def _weights(node: Node, opts: Options):
     """Kernel and bias values, their fractional bits, and whether they are QKeras-exact."""
     layer = node.layer
-    kernel = layer.kernel.numpy()
-    bias = layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[-1], np.float32)
+    kernel = _numpy(layer.kernel)
+    bias = _numpy(layer.bias) if layer.use_bias else np.zeros(kernel.shape[-1], np.float32)
     kq = getattr(layer, "kernel_quantizer_internal", None) if getattr(layer, "kernel_quantizer", None) else None
     bq = getattr(layer, "bias_quantizer_internal", None) if getattr(layer, "bias_quantizer", None) else None
     exact = kq is not None
@@ -174,18 +174,22 @@ def _weights(node: Node, opts: Options):
     return kernel, bias, f_k, f_b, exact
 
 
-def _batchnorm_params(bn: tf.keras.layers.Layer, node_name: str):
+def _numpy(value) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(value), np.float32)
+
+
+def _batchnorm_params(bn: keras.layers.Layer, node_name: str):
     """(gamma, beta, mean, variance, epsilon) of a (Q)BatchNormalization, through its quantizers if any."""
     axis = bn.axis if isinstance(bn.axis, list | tuple) else [bn.axis]
-    rank = len(bn.input_shape)
+    rank = len(bn.input.shape)
     if [a % rank for a in axis] != [rank - 1]:
         raise TriggerHGQError(f"layer {bn.name!r}: BatchNormalization over axis {bn.axis} (only the last is folded)")
     n = bn.moving_mean.shape[0]
     params = {
-        "gamma": bn.gamma.numpy() if bn.scale else np.ones(n, np.float32),
-        "beta": bn.beta.numpy() if bn.center else np.zeros(n, np.float32),
-        "mean": bn.moving_mean.numpy(),
-        "variance": bn.moving_variance.numpy(),
+        "gamma": _numpy(bn.gamma) if bn.scale else np.ones(n, np.float32),
+        "beta": _numpy(bn.beta) if bn.center else np.zeros(n, np.float32),
+        "mean": _numpy(bn.moving_mean),
+        "variance": _numpy(bn.moving_variance),
     }
     for key in params:
         quantizer = getattr(bn, f"{key}_quantizer_internal", None)
@@ -194,7 +198,7 @@ def _batchnorm_params(bn: tf.keras.layers.Layer, node_name: str):
                 raise TriggerHGQError(f"layer {bn.name!r}: {key} quantizer {quantizer} uses stochastic rounding")
             if (key == "gamma" and not bn.scale) or (key == "beta" and not bn.center):
                 continue
-            params[key] = np.asarray(quantizer(params[key]), np.float32)
+            params[key] = _numpy(quantizer(params[key]))
     if getattr(bn, "activation", None) not in (None, "linear"):
         raise TriggerHGQError(f"layer {bn.name!r}: QBatchNormalization with an activation is not supported")
     return params["gamma"], params["beta"], params["mean"], params["variance"], float(bn.epsilon)
@@ -215,6 +219,35 @@ def _kernel_spec(node: Node) -> tuple[type, dict]:
                  "padding": layer.padding}
 
 
+def windows(x: np.ndarray, window: tuple[int, ...], strides: tuple[int, ...], padding: str,
+            fill: float = 0.0) -> np.ndarray:
+    """Windows of ``x`` (spatial..., channels) as ``(*out_spatial, *window, channels)``, padded with ``fill`` as
+    Keras pads for ``padding`` (``valid`` or ``same``)."""
+    spatial = x.shape[:-1]
+    pads, out_sizes = [], []
+    for n, k, s in zip(spatial, window, strides, strict=True):
+        if padding == "same":
+            out = -(-n // s)
+            total = max((out - 1) * s + k - n, 0)
+            pads.append((total // 2, total - total // 2))
+        else:
+            out = (n - k) // s + 1
+            pads.append((0, 0))
+        out_sizes.append(out)
+    padded = np.pad(x, [*pads, (0, 0)], constant_values=fill)
+    out = np.empty((*out_sizes, *window, x.shape[-1]), x.dtype)
+    for pos in np.ndindex(*out_sizes):
+        out[pos] = padded[tuple(slice(p * s, p * s + k) for p, s, k in zip(pos, strides, window, strict=True))]
+    return out
+
+
+def conv_numpy(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...], padding: str) -> np.ndarray:
+    """Channels-last convolution of one sample ``x`` (spatial..., c_in) with ``kernel`` (window..., c_in, c_out)."""
+    w = windows(x, tuple(kernel.shape[:-2]), strides, padding)
+    n_out = w.ndim - kernel.ndim + 1
+    return w.reshape(*w.shape[:n_out], -1) @ kernel.reshape(-1, kernel.shape[-1])
+
+
 def _interval_linear(layer: hl.HKernelLayer, inb: Bounds, kernel: np.ndarray, bias: np.ndarray):
     """Elementwise bounds of ``x (*) kernel + bias`` for ``x`` in ``[inb.lo, inb.hi]``."""
     pos, neg = np.maximum(kernel, 0.0), np.minimum(kernel, 0.0)
@@ -222,8 +255,10 @@ def _interval_linear(layer: hl.HKernelLayer, inb: Bounds, kernel: np.ndarray, bi
         lo = inb.lo @ pos + inb.hi @ neg
         hi = inb.hi @ pos + inb.lo @ neg
     else:
+        strides, padding = tuple(layer.strides), layer.padding
+
         def conv(x, k):
-            return layer.linear(tf.constant(x[None], tf.float64), tf.constant(k, tf.float64)).numpy()[0]
+            return conv_numpy(x, k, strides, padding)
 
         lo = conv(inb.lo, pos) + conv(inb.hi, neg)
         hi = conv(inb.hi, pos) + conv(inb.lo, neg)
@@ -300,9 +335,15 @@ def _pool_args(node: Node) -> dict:
 
 
 def _pool_bounds(layer, inb: Bounds, op: str):
-    lo = layer.pool(tf.constant(inb.lo[None], tf.float64), op).numpy()[0]
-    hi = layer.pool(tf.constant(inb.hi[None], tf.float64), op).numpy()[0]
-    return lo, hi
+    """Bounds after a ``valid`` max or average pooling (both monotonic in every input)."""
+    pool_size, strides = tuple(layer.pool_size), tuple(layer.strides)
+
+    def pool(x):
+        w = windows(x, pool_size, strides, "valid")  # (*out, *window, channels)
+        w = w.reshape(*w.shape[:-len(pool_size) - 1], -1, w.shape[-1])
+        return w.max(axis=-2) if op == "MAX" else w.mean(axis=-2)
+
+    return pool(inb.lo), pool(inb.hi)
 
 
 def convert_max_pooling(node: Node, inputs: list, bounds: list[Bounds], opts: Options):

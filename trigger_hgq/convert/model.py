@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from trigger_hgq.convert.graph import Graph, build_graph, plan
 from trigger_hgq.convert.layers import LAYER_MAP, Bounds, Options, convert_input
@@ -29,7 +29,7 @@ def _input_grid(graph: Graph, name: str) -> ActivationGrid | None:
 
 
 def from_qkeras(
-    model: tf.keras.Model,
+    model: keras.Model,
     *,
     input_quantizer: dict | None = None,
     input_range: tuple[float, float] | None = None,
@@ -41,7 +41,7 @@ def from_qkeras(
     drop_softmax: bool = True,
     rounding: str | None = None,
     name: str | None = None,
-) -> tf.keras.Model:
+) -> keras.Model:
     """Convert a Sequential or functional QKeras / Keras model into a trigger-hgq model with the same weights.
 
     Layers: QDense/Dense -> HDense, QConv1D/2D/Conv1D/2D -> HConv1D/2D, QActivation/Activation/ReLU -> fused
@@ -104,7 +104,6 @@ def from_qkeras(
     return _build(graph, opts, name or f"{model.name}_hgq")
 
 
-@tf.autograph.experimental.do_not_convert  # plain symbolic calls: autograph would only add seconds per layer
 def _feeds_per_particle(graph: Graph, name: str) -> bool:
     """The input ``name`` is ``(particles, features)`` and its first layer past the input quantizer (and its
     aliases) is a dense layer: a per-particle input, whose quantizer then shares its bits over the particles."""
@@ -122,8 +121,8 @@ def _feeds_per_particle(graph: Graph, name: str) -> bool:
     return False
 
 
-def _build(graph: Graph, opts: Options, name: str) -> tf.keras.Model:
-    tensors: dict[str, tf.Tensor] = {}
+def _build(graph: Graph, opts: Options, name: str) -> keras.Model:
+    tensors: dict[str, keras.KerasTensor] = {}
     bounds: dict[str, Bounds] = {}
     inputs = []
     for node_name in graph.order:
@@ -144,7 +143,8 @@ def _build(graph: Graph, opts: Options, name: str) -> tf.keras.Model:
     if graph.dropped_softmax:
         log.info("from_qkeras: dropped the output softmax of %s; the converted model outputs logits",
                  ", ".join(graph.dropped_softmax))
-    converted = tf.keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name)
+    converted = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
+                            name=name)
     converted.dropped_softmax = list(graph.dropped_softmax)
     converted.input_types = dict(opts.chosen_inputs)
     for inp, text in converted.input_types.items():
