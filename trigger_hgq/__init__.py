@@ -1,11 +1,12 @@
 """trigger-hgq: High Granularity Quantization for Level-1 trigger neural networks.
 
-Learnable per-weight and per-activation bitwidths on tf.keras (Keras 2), a differentiable resource penalty
-(EBOPs), and the road from ROOT datasets to bit-exact hls4ml firmware.
+Learnable per-weight and per-activation bitwidths on Keras 3 (TensorFlow or JAX backend, chosen by
+``KERAS_BACKEND``), a differentiable resource penalty (EBOPs), and the road from ROOT datasets to bit-exact hls4ml
+firmware.
 
-The public names below are imported lazily, so that ``import trigger_hgq.data`` (and the CLI's data commands)
-do not pay for importing TensorFlow. The layer classes are not listed here: they are read from the layer registry
-(:mod:`trigger_hgq.layers.registry`) when first asked for, so ``__all__`` and ``dir()`` import the layers.
+The public names below are imported lazily, so that ``import trigger_hgq.data`` (and the CLI's data commands) do
+not pay for importing Keras and its backend. The layer classes are not listed here: they are read from the layer
+registry (:mod:`trigger_hgq.layers.registry`) when first asked for, so ``__all__`` and ``dir()`` import the layers.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def _layer_names() -> list[str]:
 
 
 def custom_objects() -> dict:
-    """Everything ``tf.keras.models.load_model`` needs to reload a trigger-hgq model."""
+    """The trigger-hgq layer classes by name (they are also registered serializable under the package
+    ``trigger_hgq``, so ``keras.saving.load_model`` needs no custom objects)."""
     from trigger_hgq.layers import LAYER_CLASSES
 
     return {cls.__name__: cls for cls in LAYER_CLASSES}

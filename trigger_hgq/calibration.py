@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import contextlib
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from trigger_hgq.bops import h_layers
 from trigger_hgq.errors import TriggerHGQError
-from trigger_hgq.quantizer import FixedQuantizer
+from trigger_hgq.layers.base import connect
+from trigger_hgq.quantizer import FixedQuantizer, pow2
 
 
-def activation_quantizers(model: tf.keras.Model) -> list[FixedQuantizer]:
+def activation_quantizers(model: keras.Model) -> list[FixedQuantizer]:
     """Every activation (output) quantizer of the model."""
     return [q for layer in h_layers(model) for q in layer.quantizers() if not q.is_weight]
 
 
-def reset_ranges(model: tf.keras.Model) -> None:
+def reset_ranges(model: keras.Model) -> None:
     """Forget the recorded activation ranges (the next training batches record them anew)."""
     for q in activation_quantizers(model):
         q.reset_range()
@@ -42,7 +44,7 @@ def _flag(quantizers: list[FixedQuantizer], name: str):
             setattr(q, name, False)
 
 
-def recording(model: tf.keras.Model):
+def recording(model: keras.Model):
     """Inside the block, eager inference calls record ranges and apply no overflow."""
     return _flag(activation_quantizers(model), "recording")
 
@@ -55,12 +57,13 @@ def _batches(x, batch_size: int):
         yield [a[start:start + batch_size] for a in x] if isinstance(x, list) else x[start:start + batch_size]
 
 
-def calibrate(model: tf.keras.Model, x, batch_size: int = 16384, margin_bits: int = 0) -> tf.keras.Model:
+def calibrate(model: keras.Model, x, batch_size: int = 16384, margin_bits: int = 0) -> keras.Model:
     """Pass ``x`` through ``model`` once (inference mode) and set every activation range to what it produces.
 
     Afterwards no activation of ``x`` falls outside its representable range: the integer bits of each element
     cover the quantized values seen, plus ``margin_bits`` (see :func:`widen_ranges`). Returns the model.
     """
+    connect(model)
     reset_ranges(model)
     with recording(model):
         for batch in _batches(x, batch_size):
@@ -70,7 +73,7 @@ def calibrate(model: tf.keras.Model, x, batch_size: int = 16384, margin_bits: in
     return model
 
 
-def widen_ranges(model: tf.keras.Model, margin_bits: int) -> tf.keras.Model:
+def widen_ranges(model: keras.Model, margin_bits: int) -> keras.Model:
     """Give every element of every wrapping activation quantizer ``margin_bits`` more integer bits.
 
     The range becomes the whole representable range of ``(k, i + margin_bits, f)``: values up to
@@ -86,14 +89,14 @@ def widen_ranges(model: tf.keras.Model, margin_bits: int) -> tf.keras.Model:
         k, i, f = q.kif()
         live = k + i + f > 0
         if getattr(q.layer, "activation", "linear") != "relu":
-            k = tf.ones_like(k)
-        top = tf.pow(2.0, i + float(margin_bits))
-        full = tf.ones(q.shape)  # the element shape (k, i, f have it; the range may be shared over axes)
-        q.set_range(tf.where(live, -k * top, q.vmin * full), tf.where(live, top - tf.pow(2.0, -f), q.vmax * full))
+            k = ops.ones_like(k)
+        top = pow2(i + float(margin_bits))
+        full = ops.ones(q.shape)  # the element shape (k, i, f have it; the range may be shared over axes)
+        q.set_range(ops.where(live, -k * top, q.vmin * full), ops.where(live, top - pow2(-f), q.vmax * full))
     return model
 
 
-def unwrapped_predict(model: tf.keras.Model, x, batch_size: int = 16384) -> np.ndarray:
+def unwrapped_predict(model: keras.Model, x, batch_size: int = 16384) -> np.ndarray:
     """The model's outputs on ``x`` (inference mode) with no wrap-around anywhere: every wrapping activation keeps
     its quantized value, as if its accumulator were wide enough; saturating ones (the input quantizer) still clip.
 
@@ -101,7 +104,8 @@ def unwrapped_predict(model: tf.keras.Model, x, batch_size: int = 16384) -> np.n
     with wider ranges: wrapping a value in float32 loses its low bits once ``k + i + f`` exceeds 24.
     """
     with _flag([q for q in activation_quantizers(model) if q.config.overflow == "WRAP"], "unbounded"):
-        return np.concatenate([np.asarray(model(batch, training=False)) for batch in _batches(x, batch_size)])
+        return np.concatenate([ops.convert_to_numpy(model(batch, training=False))
+                               for batch in _batches(x, batch_size)])
 
 
 class _Probe:
@@ -113,8 +117,8 @@ class _Probe:
 
     def __call__(self, x, training=None):
         q = self.q
-        xq = q.quantize_grid(x, q.f_int()).numpy()
-        out = (xq < q.vmin.numpy()) | (xq > q.vmax.numpy())
+        xq = ops.convert_to_numpy(q.quantize_grid(x, q.f_int()))
+        out = (xq < ops.convert_to_numpy(q.vmin)) | (xq > ops.convert_to_numpy(q.vmax))
         self.flags.append(out.reshape(len(out), -1).any(axis=1))
         return q(x, training)
 
@@ -122,7 +126,7 @@ class _Probe:
         return getattr(self.q, name)
 
 
-def rows_outside_ranges(model: tf.keras.Model, x, modes: tuple[str, ...] = ("WRAP", "SAT"),
+def rows_outside_ranges(model: keras.Model, x, modes: tuple[str, ...] = ("WRAP", "SAT"),
                         batch_size: int = 16384) -> np.ndarray:
     """Per row of ``x``: whether any activation quantizer (of an overflow mode in ``modes``) sees a quantized value
     outside its range ``[vmin, vmax]`` (inference mode, as deployed). A boolean array of ``len(x)`` rows.

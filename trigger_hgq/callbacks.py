@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-import tensorflow as tf
+import keras
 
 from trigger_hgq.atomic import atomic_path, write_json_atomic
 from trigger_hgq.bops import ebops, h_layers
@@ -34,14 +34,14 @@ def beta_at(epoch: int, kind: str, beta0: float, beta1: float | None, epochs: in
     raise TriggerHGQError(f"beta schedule {kind!r}: expected one of {SCHEDULES}")
 
 
-def set_beta(model: tf.keras.Model, beta: float) -> None:
+def set_beta(model: keras.Model, beta: float) -> None:
     """Set the EBOPs penalty weight of every quantizing layer."""
     for layer in h_layers(model):
         if isinstance(layer, HQuantizedLayer):
             layer.beta.assign(beta)
 
 
-class BetaScheduler(tf.keras.callbacks.Callback):
+class BetaScheduler(keras.callbacks.Callback):
     """Sets beta at the start of each epoch: ``constant``, ``linear`` or ``loglinear`` from beta0 to beta1."""
 
     def __init__(self, beta0: float, beta1: float | None = None, epochs: int = 1, kind: str = "loglinear"):
@@ -69,7 +69,7 @@ def cosine_restart_lr(lr: float, fraction: float, cycles: int, min_fraction: flo
     return float(lr * (min_fraction + (1.0 - min_fraction) * 0.5 * (1.0 + math.cos(math.pi * pos))))
 
 
-class LearningRateRestarts(tf.keras.callbacks.Callback):
+class LearningRateRestarts(keras.callbacks.Callback):
     """Cosine learning-rate decays with restarts over ``epochs`` epochs: each cycle ends with a few settled epochs
     at a low learning rate, whose checkpoints are the front's best points (the rest is exploration)."""
 
@@ -79,17 +79,17 @@ class LearningRateRestarts(tf.keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         rate = cosine_restart_lr(self.lr, epoch / max(self.epochs, 1), self.cycles, self.min_fraction)
-        self.model.optimizer.learning_rate.assign(rate)
+        self.model.optimizer.learning_rate = rate  # assigns the optimizer's learning-rate variable
 
 
-class ResetRanges(tf.keras.callbacks.Callback):
+class ResetRanges(keras.callbacks.Callback):
     """Resets the recorded activation ranges at the start of each epoch."""
 
     def on_epoch_begin(self, epoch, logs=None):
         reset_ranges(self.model)
 
 
-class EBOPsLogger(tf.keras.callbacks.Callback):
+class EBOPsLogger(keras.callbacks.Callback):
     """Writes the exact EBOPs into the epoch logs as ``ebops``."""
 
     def on_epoch_end(self, epoch, logs=None):
@@ -104,7 +104,7 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-class ParetoFront(tf.keras.callbacks.Callback):
+class ParetoFront(keras.callbacks.Callback):
     """Keeps the checkpoints not dominated on (``metric`` higher, EBOPs lower) in ``directory``.
 
     Each kept epoch is saved as ``epoch-XXXX.keras``; ``index.json`` lists them with their metrics. Put it after

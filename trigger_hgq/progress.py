@@ -138,12 +138,12 @@ def keras_progress(bar: Progress, metrics: tuple[str, ...] = ("loss", "val_accur
 
     It survives ``copy.deepcopy`` (Keras Tuner copies callbacks for every trial): the copies share ``bar``.
     """
-    import tensorflow as tf
+    import keras
 
     if per not in ("epoch", "fit"):
         raise ValueError(f"keras_progress: per must be 'epoch' or 'fit', got {per!r}")
 
-    class _KerasProgress(tf.keras.callbacks.Callback):
+    class _KerasProgress(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self.last: dict = {}

@@ -16,7 +16,9 @@ Number format: an element with sign bit ``k`` (0/1), integer bits ``i`` (without
 ``ap_fixed<b, k + i>`` (``ap_ufixed`` when ``k = 0``). ``b <= 0`` means the element is constant zero.
 
 Gradients: straight-through for ``x``; for ``f`` the HGQ surrogate ``d q / d f = -ln(2) * (q(x) - x)`` (the
-quantization error treated as scaling like ``2**-f``). The bits of a weight (what the EBOPs penalty prices) have
+quantization error treated as scaling like ``2**-f``), summed over the batch. They are written with
+``stop_gradient`` terms that are exactly zero in the forward pass, so the forward value is the quantized value bit
+for bit under every Keras backend. The bits of a weight (what the EBOPs penalty prices) have
 gradient 1 w.r.t. ``f`` and, with ``magnitude_gradient``, that of :func:`magnitude_surrogate` w.r.t. the weight.
 """
 
@@ -25,10 +27,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from trigger_hgq.batch_ops import batch_max, batch_sum
+from trigger_hgq.batch_ops import batch_max
 from trigger_hgq.errors import TriggerHGQError
 
 ROUNDING_MODES = ("RND", "RND_CONV", "TRN")
@@ -106,88 +109,103 @@ class QuantizerConfig:
         return asdict(self)
 
 
-def round_ste(x: tf.Tensor) -> tf.Tensor:
+def round_ste(x):
     """Round half up in the forward pass, identity gradient."""
-    return x + tf.stop_gradient(tf.floor(x + 0.5) - x)
+    return x + ops.stop_gradient(ops.floor(x + 0.5) - x)
 
 
-def ceil_log2(x: tf.Tensor) -> tf.Tensor:
+def pow2(x):
+    """``2**x`` for integer-valued float ``x`` (exact: a power of two)."""
+    return ops.power(2.0, x)
+
+
+def ceil_log2(x):
     """Exact ``ceil(log2(x))`` for positive x (float log corrected against exact powers of two)."""
-    guess = tf.math.ceil(tf.math.log(x) / _LN2)
-    guess = tf.where(tf.pow(2.0, guess - 1.0) >= x, guess - 1.0, guess)
-    return tf.where(tf.pow(2.0, guess) < x, guess + 1.0, guess)
+    guess = ops.ceil(ops.log(x) / _LN2)
+    guess = ops.where(pow2(guess - 1.0) >= x, guess - 1.0, guess)
+    return ops.where(pow2(guess) < x, guess + 1.0, guess)
 
 
-def magnitude_surrogate(values: tf.Tensor, f_int: tf.Tensor) -> tf.Tensor:
+def magnitude_surrogate(values, f_int):
     """Zero, with the gradient of ``log2(1 + |w| * 2**f)`` w.r.t. the weights ``w`` (none w.r.t. ``f``).
 
     A weight's bits grow with its magnitude on the ``2**-f`` grid (``ceil(log2(|n| + 1))``, ``n = w * 2**f``), but
     the ceiling has no gradient: added to the bits, this term lets the EBOPs penalty shrink the weights that cost
     bits, most strongly the small ones about to be pruned (its effect on the front: ``docs/benchmarks.md``).
     """
-    r = tf.math.log1p(tf.abs(values) * tf.pow(2.0, tf.stop_gradient(f_int))) / _LN2
-    return r - tf.stop_gradient(r)
+    r = ops.log1p(ops.abs(values) * pow2(ops.stop_gradient(f_int))) / _LN2
+    return r - ops.stop_gradient(r)
 
 
-def round_grid(scaled: tf.Tensor, rounding: str) -> tf.Tensor:
+def round_grid(scaled, rounding: str):
     """Round values already scaled by ``2**f`` to integers with ``rounding`` (one of :data:`ROUNDING_MODES`)."""
     if rounding == "RND":
-        floor = tf.floor(scaled)  # floor + (frac >= 1/2): exact, unlike floor(scaled + 0.5) in float32
-        return floor + tf.cast(scaled - floor >= 0.5, scaled.dtype)
+        floor = ops.floor(scaled)  # floor + (frac >= 1/2): exact, unlike floor(scaled + 0.5) in float32
+        return floor + ops.cast(scaled - floor >= 0.5, scaled.dtype)
     if rounding == "RND_CONV":
-        return tf.round(scaled)  # banker's rounding: half to even
-    return tf.floor(scaled)
+        return ops.round(scaled)  # half to even
+    return ops.floor(scaled)
 
 
-def weight_kif(values_q: tf.Tensor, f_int: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def weight_kif(values_q, f_int):
     """Sign bit ``k`` and integer bits ``i`` that quantized weights need, elementwise (i = -f for zeros)."""
-    n = values_q * tf.pow(2.0, f_int)  # the integer mantissa
-    k = tf.cast(n < 0, values_q.dtype)
-    mag = tf.where(n < 0, -n, n + 1.0)  # bits of |n| (unsigned: ceil log2(n+1); signed: ceil log2(-n) + 1)
-    bits_wo_sign = tf.where(n == 0, tf.zeros_like(n), ceil_log2(tf.maximum(mag, 1.0)))
+    n = values_q * pow2(f_int)  # the integer mantissa
+    k = ops.cast(n < 0, values_q.dtype)
+    mag = ops.where(n < 0, -n, n + 1.0)  # bits of |n| (unsigned: ceil log2(n+1); signed: ceil log2(-n) + 1)
+    bits_wo_sign = ops.where(n == 0, ops.zeros_like(n), ceil_log2(ops.maximum(mag, 1.0)))
     return k, bits_wo_sign - f_int
 
 
-def range_kif(vmin: tf.Tensor, vmax: tf.Tensor, f_int: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def range_kif(vmin, vmax, f_int):
     """Sign bit ``k`` and integer bits ``i`` covering quantized values in ``[vmin, vmax]`` with ``f_int`` bits.
 
     Elements never seen (``vmin > vmax``) or always zero get ``k + i + f = 0``.
     """
+    vmin = ops.convert_to_tensor(vmin)
+    vmax = ops.convert_to_tensor(vmax)
     seen = vmin <= vmax
-    lo = tf.where(seen, tf.minimum(vmin, 0.0), 0.0)
-    hi = tf.where(seen, tf.maximum(vmax, 0.0), 0.0)
-    k = tf.cast(lo < 0, vmin.dtype)
-    need = tf.maximum(tf.where(hi > 0, hi + tf.pow(2.0, -f_int), 0.0), -lo)
-    i = tf.where(need > 0, ceil_log2(tf.maximum(need, 1e-38)), -f_int - k)
+    lo = ops.where(seen, ops.minimum(vmin, 0.0), 0.0)
+    hi = ops.where(seen, ops.maximum(vmax, 0.0), 0.0)
+    k = ops.cast(lo < 0, vmin.dtype)
+    need = ops.maximum(ops.where(hi > 0, hi + pow2(-f_int), 0.0), -lo)
+    i = ops.where(need > 0, ceil_log2(ops.maximum(need, 1e-38)), -f_int - k)
     return k, i
 
 
-def apply_overflow(xq: tf.Tensor, k, i, f_int, mode: str) -> tf.Tensor:
-    """Apply the representable range of ``(k, i, f)`` to values already on the ``2**-f`` grid."""
+def apply_overflow(xq, k, i, f_int, mode: str):
+    """Apply the representable range of ``(k, i, f)`` to values already on the ``2**-f`` grid.
+
+    WRAP works on the integer mantissas: ``n - floor(n / 2**b) * 2**b`` is exact in float32 (powers of two and
+    integers below ``2**24``), the same on every backend.
+    """
     bits = k + i + f_int
-    lo = -k * tf.pow(2.0, i)
+    lo = -k * pow2(i)
     if mode == "SAT":
-        hi = tf.pow(2.0, i) - tf.pow(2.0, -f_int)
-        out = tf.clip_by_value(xq, lo, tf.maximum(hi, lo))
+        hi = pow2(i) - pow2(-f_int)
+        out = ops.minimum(ops.maximum(xq, lo), ops.maximum(hi, lo))
     else:
-        scale = tf.pow(2.0, f_int)
-        span = tf.pow(2.0, tf.maximum(bits, 0.0))
+        scale = pow2(f_int)
+        span = pow2(ops.maximum(bits, 0.0))
         lo_n = lo * scale
-        out = (tf.math.floormod(xq * scale - lo_n, span) + lo_n) / scale
-    return tf.where(bits > 0, out, tf.zeros_like(out))
+        n = xq * scale - lo_n
+        out = (n - ops.floor(n / span) * span + lo_n) / scale
+    return ops.where(bits > 0, out, ops.zeros_like(out))
 
 
 class FixedQuantizer:
     """A fixed-point quantizer whose fractional bits are trained; its variables belong to ``layer``.
 
+    A plain Python object (Keras does not track it); its variables are created with ``layer.add_weight``, so the
+    layer saves, reloads and trains them.
+
     Args:
-        layer: the owning Keras layer (variables are created with ``layer.add_weight``).
+        layer: the owning Keras layer.
         name: prefix of the variable names (``kernel``, ``bias``, ``out``...).
         config: a :class:`QuantizerConfig`.
         is_weight: weights (integer bits from values) or activations (integer bits from recorded ranges).
     """
 
-    def __init__(self, layer: tf.keras.layers.Layer, name: str, config: QuantizerConfig, is_weight: bool):
+    def __init__(self, layer: keras.layers.Layer, name: str, config: QuantizerConfig, is_weight: bool):
         self.layer = layer
         self.name = name
         self.config = config
@@ -220,116 +238,107 @@ class FixedQuantizer:
         self.f = self.layer.add_weight(
             name=f"{self.name}_f",
             shape=f_shape,
-            initializer=tf.keras.initializers.Constant(self.config.init_f / self.config.lr_scale),
+            initializer=keras.initializers.Constant(self.config.init_f / self.config.lr_scale),
             trainable=self.config.trainable,
         )
         if not self.is_weight:
             self.vmin = self.layer.add_weight(
                 name=f"{self.name}_vmin", shape=range_shape,
-                initializer=tf.keras.initializers.Constant(_NO_RANGE), trainable=False,
+                initializer=keras.initializers.Constant(_NO_RANGE), trainable=False,
             )
             self.vmax = self.layer.add_weight(
                 name=f"{self.name}_vmax", shape=range_shape,
-                initializer=tf.keras.initializers.Constant(-_NO_RANGE), trainable=False,
+                initializer=keras.initializers.Constant(-_NO_RANGE), trainable=False,
             )
 
-    def f_int(self) -> tf.Tensor:
+    def f_int(self):
         """Integer fractional bits (clipped, rounded half up; straight-through gradient), full shape."""
-        f = tf.clip_by_value(self.f * self.config.lr_scale, self.config.f_min, self.config.f_max)
-        return tf.broadcast_to(round_ste(f), self.shape)
+        f = ops.clip(self.f * self.config.lr_scale, self.config.f_min, self.config.f_max)
+        return ops.broadcast_to(round_ste(f), self.shape)
 
     def reset_range(self) -> None:
         if self.vmin is not None:
-            self.vmin.assign(tf.fill(self.vmin.shape, _NO_RANGE))
-            self.vmax.assign(tf.fill(self.vmax.shape, -_NO_RANGE))
+            self.vmin.assign(ops.full(self.vmin.shape, _NO_RANGE))
+            self.vmax.assign(ops.full(self.vmax.shape, -_NO_RANGE))
 
     def set_range(self, vmin, vmax) -> None:
         """Fix the range (e.g. from a QKeras quantizer): broadcast to the element shape, then the widest over the
         shared axes."""
-        self.vmin.assign(self._shared(tf.broadcast_to(tf.cast(vmin, tf.float32), self.shape), tf.reduce_min))
-        self.vmax.assign(self._shared(tf.broadcast_to(tf.cast(vmax, tf.float32), self.shape), tf.reduce_max))
+        vmin = ops.broadcast_to(ops.cast(vmin, "float32"), self.shape)
+        vmax = ops.broadcast_to(ops.cast(vmax, "float32"), self.shape)
+        self.vmin.assign(self._shared(vmin, ops.min))
+        self.vmax.assign(self._shared(vmax, ops.max))
 
-    def _shared(self, values: tf.Tensor, reduce) -> tf.Tensor:
+    def _shared(self, values, reduce):
         """``values`` of the element shape reduced over the shared axes (kept as size 1)."""
         if not self.shared_axes:
             return values
-        return reduce(values, axis=list(self.shared_axes), keepdims=True)
+        return reduce(values, axis=self.shared_axes, keepdims=True)
 
     # ----------------------------------------------------------------------------------------- forward
-    def quantize_grid(self, x: tf.Tensor, f_int: tf.Tensor) -> tf.Tensor:
-        """Round x onto the 2**-f grid: straight-through for x, HGQ surrogate for f (one fused gradient).
+    def quantize_grid(self, x, f_int):
+        """Round x onto the 2**-f grid: straight-through for x, HGQ surrogate for f.
 
-        The grid values are divided by ``2**f`` rather than multiplied by ``2**-f``: both are exact (a power of
-        two), but XLA never copies a division into several consumers, so the compiled train step computes each
-        quantized tensor once and the next layer, the range tracking and the bit gradient read it. With the
-        multiplication XLA recomputed the quantizer in up to four loops over the batch. The trained weights are
-        the same either way.
+        Forward: ``round(x * 2**f) / 2**f`` exactly (powers of two); the two extra terms are exactly zero.
+        Gradients: identity w.r.t. ``x``; ``-ln2 * (q(x) - x)`` w.r.t. ``f`` per element, summed over the batch
+        (``f_int`` broadcasts against the batch axis).
         """
-        rounding = self.config.rounding
-        batched = len(x.shape) > len(self.shape)
+        x = ops.convert_to_tensor(x)
+        scale = pow2(ops.stop_gradient(f_int))
+        xq = ops.stop_gradient(round_grid(x * scale, self.config.rounding) / scale)
+        surrogate = ops.stop_gradient(-_LN2 * (xq - x))
+        return xq + (x - ops.stop_gradient(x)) + (f_int - ops.stop_gradient(f_int)) * surrogate
 
-        @tf.custom_gradient
-        def quantize(x, f_int):
-            scale = tf.pow(2.0, f_int)
-            xq = round_grid(x * scale, rounding) / scale  # powers of 2: exact
-
-            def grad(dy):
-                df = dy * (xq - x)
-                if batched:
-                    df = batch_sum(df)
-                return dy, -_LN2 * df
-
-            return xq, grad
-
-        return quantize(x, f_int)
-
-    def __call__(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+    def __call__(self, x, training: bool | None = None):
         f_int = self.f_int()
         xq = self.quantize_grid(x, f_int)
         if self.is_weight:
             return xq
         if training or self.recording:
-            self.track_range(tf.stop_gradient(xq), exact=self.recording)
+            self.track_range(ops.stop_gradient(xq), exact=self.recording)
             return xq
         if self.unbounded:
             return xq
-        k, i = range_kif(self.vmin, self.vmax, tf.stop_gradient(f_int))
-        return apply_overflow(xq, k, i, tf.stop_gradient(f_int), self.config.overflow)
+        k, i = range_kif(self.vmin, self.vmax, ops.stop_gradient(f_int))
+        return apply_overflow(xq, k, i, ops.stop_gradient(f_int), self.config.overflow)
 
-    def track_range(self, xq: tf.Tensor, exact: bool) -> None:
+    def track_range(self, xq, exact: bool) -> None:
         """Widen the running range by a batch. ``exact`` (calibration) records the true minimum; while training
         (the range only feeds the penalty's integer bits) values that cannot be negative pin the minimum at 0
         instead: ``range_kif`` gives the same bits (a range starting at or above 0 has no sign bit either way), and
-        a batch reduction is one of the costliest ops of the step at large batch (``benchmarks/bench_training.py``,
-        and :func:`trigger_hgq.batch_ops.batch_max` for the form that XLA compiles fastest)."""
-        lo = 0.0 if self.nonnegative and not exact else self._shared(-batch_max(-xq), tf.reduce_min)
-        self.vmin.assign(tf.minimum(self.vmin, lo))
-        self.vmax.assign(tf.maximum(self.vmax, self._shared(batch_max(xq), tf.reduce_max)))
+        a batch reduction is one of the costliest ops of the step at large batch (:mod:`trigger_hgq.batch_ops`)."""
+        if self.nonnegative and not exact:
+            lo = 0.0
+        else:
+            lo = self._shared(-batch_max(-xq), ops.min)
+        self.vmin.assign(ops.minimum(self.vmin, lo))
+        self.vmax.assign(ops.maximum(self.vmax, self._shared(batch_max(xq), ops.max)))
 
     # ----------------------------------------------------------------------------------------- bits
-    def kif(self, values: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Sign, integer and fractional bits per element (no gradient). Weights need their ``values``."""
-        f_int = tf.stop_gradient(self.f_int())
+    def kif(self, values=None):
+        """Sign, integer and fractional bits per element, as backend tensors (no gradient). Weights need their
+        ``values``."""
+        f_int = ops.stop_gradient(self.f_int())
         if self.is_weight:
-            k, i = weight_kif(self.quantize_grid(tf.stop_gradient(values), f_int), f_int)
+            k, i = weight_kif(self.quantize_grid(ops.stop_gradient(values), f_int), f_int)
         else:
             k, i = range_kif(self.vmin, self.vmax, f_int)
         return k, i, f_int
 
-    def bits(self, values: tf.Tensor | None = None) -> tf.Tensor:
+    def bits(self, values=None):
         """Differentiable bits per element: ``k + i + f`` with gradient 1 w.r.t. ``f`` (and, for weights with
         ``magnitude_gradient``, :func:`magnitude_surrogate` w.r.t. ``values``); 0 where constant zero."""
         f_int = self.f_int()
         k, i, _ = self.kif(values)
-        b = f_int + tf.stop_gradient(k + i)
+        b = f_int + ops.stop_gradient(k + i)
         if self.is_weight and self.config.magnitude_gradient:
             b = b + magnitude_surrogate(values, f_int)
-        return tf.where(tf.stop_gradient(b) > 0, b, tf.zeros_like(b))
+        return ops.where(ops.stop_gradient(b) > 0, b, ops.zeros_like(b))
 
-    def kif_numpy(self, values: tf.Tensor | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def kif_numpy(self, values=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(k, i, f) as int arrays; ``b = k + i + f``; elements with ``b <= 0`` are set to (0, 0, 0)."""
         if values is not None:
-            values = tf.convert_to_tensor(values, tf.float32)
-        k, i, f = (np.asarray(t.numpy(), dtype=np.int64) for t in self.kif(values))
+            values = ops.convert_to_tensor(np.asarray(ops.convert_to_numpy(values), np.float32))
+        k, i, f = (np.asarray(ops.convert_to_numpy(t), dtype=np.int64) for t in self.kif(values))
         zero = (k + i + f) <= 0
         return np.where(zero, 0, k), np.where(zero, 0, i), np.where(zero, 0, f)

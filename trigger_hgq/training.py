@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from trigger_hgq.callbacks import (
     SCHEDULES,
@@ -21,6 +21,7 @@ from trigger_hgq.callbacks import (
     ParetoFront,
     ResetRanges,
 )
+from trigger_hgq.layers.base import connect
 from trigger_hgq.schema import Enum, Float, Int, Obj, validate
 
 VALIDATION_BATCH_ROWS = 16384
@@ -69,24 +70,26 @@ SCHEDULE_SPEC = Obj({
 
 
 STEPS_PER_EXECUTION = 32
-"""Train steps that :func:`compile_for_hgq` runs per call into TensorFlow (Keras ``steps_per_execution``): each
+"""Train steps that :func:`compile_for_hgq` runs per compiled call (Keras ``steps_per_execution``): each
 call costs a fixed dispatch, which an HGQ model (a bits tensor beside every weight and activation) pays more of
 than float Keras. The steps and their arithmetic are the same, so the trained weights are identical; batch-level
 callbacks see one call per 32 steps (epoch-level ones, which every trigger-hgq callback is, are unaffected)."""
 
 
-def compile_for_hgq(model: tf.keras.Model, learning_rate: float, jit_compile: bool = True,
-                    steps_per_execution: int = STEPS_PER_EXECUTION) -> tf.keras.Model:
+def compile_for_hgq(model: keras.Model, learning_rate: float, jit_compile: bool = True,
+                    steps_per_execution: int = STEPS_PER_EXECUTION) -> keras.Model:
     """Compile with the loss HGQ models use: they output logits (no softmax in bit-exact firmware).
 
     ``jit_compile``: the whole train step is compiled by XLA, which fuses the many small elementwise ops of the
     quantizers, range tracking and EBOPs penalty (timings: ``benchmarks/bench_training.py``); the quantized values
     are unchanged (powers of two and floor are exact).
     ``steps_per_execution``: see :data:`STEPS_PER_EXECUTION`.
+    Connects every trigger-hgq layer to its producers first (:func:`trigger_hgq.layers.base.connect`).
     """
+    connect(model)
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate),
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
@@ -95,7 +98,7 @@ def compile_for_hgq(model: tf.keras.Model, learning_rate: float, jit_compile: bo
 
 
 def train_hgq(
-    model: tf.keras.Model,
+    model: keras.Model,
     train: tuple[np.ndarray, np.ndarray],
     val: tuple[np.ndarray, np.ndarray],
     schedule: HGQSchedule,
@@ -106,10 +109,10 @@ def train_hgq(
     """Train ``model`` with the schedule; returns the Pareto front (sorted by EBOPs) saved in ``front_dir``.
 
     Each front point: ``{"epoch", "val_accuracy", "ebops", "metrics", "path"}`` with ``path`` relative to
-    ``front_dir`` (a ``.keras`` checkpoint; reload with ``custom_objects()``). ``callbacks`` run after the
+    ``front_dir`` (a ``.keras`` checkpoint; reload with ``keras.saving.load_model``). ``callbacks`` run after the
     schedule's own, so their epoch logs hold ``beta`` and ``ebops`` (e.g. a progress bar).
     """
-    tf.keras.utils.set_random_seed(schedule.seed)
+    keras.utils.set_random_seed(schedule.seed)
     compile_for_hgq(model, schedule.learning_rate)
     front = ParetoFront(front_dir, metric="val_accuracy")
     callbacks = [

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
+import keras
+from keras import ops
 
 from trigger_hgq.layers.base import HQuantizedLayer, activation_fn, register
 
@@ -37,7 +38,7 @@ class HActivation(HQuantizedLayer):
         return self._act(x)
 
     def proxy_ops(self):
-        return [tf.keras.layers.Activation("relu", name=f"{self.name}_relu")] if self.activation == "relu" else []
+        return [keras.layers.Activation("relu", name=f"{self.name}_relu")] if self.activation == "relu" else []
 
     def trace(self, inputs, ops):
         return ops.relu(inputs[0]) if self.activation == "relu" else inputs[0]
@@ -51,13 +52,16 @@ class HAdd(HQuantizedLayer):
     """Elementwise sum of its inputs, quantized. Additions cost no EBOPs (only multiplications are counted)."""
 
     def forward(self, inputs, training=None):
-        return tf.add_n(list(inputs))
+        y = inputs[0]
+        for other in inputs[1:]:
+            y = ops.add(y, other)
+        return y
 
     def compute_output_shape(self, input_shape):
-        return input_shape[0]
+        return tuple(input_shape[0])
 
     def proxy_ops(self):
-        return [tf.keras.layers.Add(name=f"{self.name}_add")]
+        return [keras.layers.Add(name=f"{self.name}_add")]
 
     def trace(self, inputs, ops):
         y = inputs[0]

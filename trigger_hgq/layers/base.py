@@ -13,12 +13,17 @@ Every layer also says how it is built in firmware, without importing hls4ml or d
 (the plain Keras layers of the hls4ml proxy model, :mod:`trigger_hgq.export.proxy`) and :meth:`HLayer.trace`
 (its dataflow on arrays of da4ml variables, through the operations object that :mod:`trigger_hgq.export.rtl.trace`
 passes in).
+
+A layer learns which layers feed it from the model graph: :func:`connect` (idempotent, called by
+``compile_for_hgq``, ``ebops``, ``calibrate`` and the exporters) gives every trigger-hgq layer of a model its
+producer layers.
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.layers.registry import add_layer_class
@@ -31,19 +36,46 @@ def register(cls):
     """Register a layer class: Keras (de)serialization under the ``trigger_hgq`` package, and the layer list
     (:mod:`trigger_hgq.layers.registry`; a second class of the same name is an error)."""
     add_layer_class(cls)
-    return tf.keras.utils.register_keras_serializable(package=SERIALIZE_PACKAGE)(cls)
+    return keras.saving.register_keras_serializable(package=SERIALIZE_PACKAGE)(cls)
 
 
-def producer_layers(layer: tf.keras.layers.Layer) -> list[tf.keras.layers.Layer]:
-    """The layers whose outputs feed ``layer`` (first call site)."""
-    nodes = getattr(layer, "_inbound_nodes", None)
-    if not nodes:
-        raise TriggerHGQError(f"layer {layer.name!r}: not connected in a model, its input bits are unknown")
-    inbound = nodes[0].inbound_layers
-    return list(inbound) if isinstance(inbound, list | tuple) else [inbound]
+class Producers:
+    """The layers feeding an :class:`HLayer` in its model (a plain holder: Keras does not track what it holds, so
+    the producers are not sublayers of the layer and their weights are not its weights)."""
+
+    __slots__ = ("layers",)
+
+    def __init__(self, layers: list[keras.layers.Layer]):
+        self.layers = list(layers)
 
 
-def bits_of(layer: tf.keras.layers.Layer) -> tf.Tensor:
+def connect(model: keras.Model) -> keras.Model:
+    """Give every trigger-hgq layer of ``model`` (nested models included) its producer layers, read from
+    :func:`trigger_hgq.graph.model_graph`. Idempotent; a layer connected in another model is re-connected."""
+    from trigger_hgq.graph import model_graph
+
+    graph = model_graph(model)
+    for name, node in graph.nodes.items():
+        layer = node.layer
+        if isinstance(layer, HLayer):
+            layer.producers_holder = Producers(graph.producers(name))
+        elif isinstance(layer, keras.Model):
+            connect(layer)
+    return model
+
+
+def producer_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """The layers whose outputs feed ``layer`` (set by :func:`connect`)."""
+    holder = getattr(layer, "producers_holder", None)
+    if holder is None:
+        raise TriggerHGQError(
+            f"layer {layer.name!r} ({type(layer).__name__}): not connected to its model, its input bits are "
+            "unknown: call trigger_hgq.compile_for_hgq(model, ...) or trigger_hgq.layers.base.connect(model) first"
+        )
+    return list(holder.layers)
+
+
+def bits_of(layer: keras.layers.Layer):
     """Differentiable bits of each output element of ``layer`` (no batch axis)."""
     if isinstance(layer, HLayer):
         return layer.output_bits()
@@ -53,28 +85,33 @@ def bits_of(layer: tf.keras.layers.Layer) -> tf.Tensor:
     )
 
 
-class HLayer(tf.keras.layers.Layer):
+class HLayer(keras.layers.Layer):
     """Base of every trigger-hgq layer. Subclasses define :meth:`output_bits`; those that multiply, EBOPs."""
 
     has_ebops = False  # True for layers that multiply (and so cost EBOPs)
+    producers_holder: Producers | None = None  # set by connect()
 
-    def input_bits(self) -> tf.Tensor | list[tf.Tensor]:
+    def input_bits(self):
         """Bits of the input elements (a list for multi-input layers)."""
         bits = [bits_of(layer) for layer in producer_layers(self)]
         return bits if len(bits) > 1 else bits[0]
 
-    def output_bits(self) -> tf.Tensor:
+    def output_bits(self):
         raise NotImplementedError
 
-    def ebops_tensor(self, dtype=tf.float32) -> tf.Tensor:
-        """Differentiable effective bit operations of this layer (0 when it does no multiplication)."""
-        return tf.constant(0.0, dtype)
+    def ebops_tensor(self):
+        """Differentiable effective bit operations of this layer, float32 (0 when it does no multiplication)."""
+        return ops.convert_to_tensor(0.0)
+
+    def ebops_exact(self) -> float:
+        """Effective bit operations from the current variables, summed in float64 (0 without multiplication)."""
+        return 0.0
 
     def quantizers(self) -> list[FixedQuantizer]:
         return []
 
     # ---------------------------------------------------------------------------------- firmware forms
-    def proxy_ops(self) -> list[tf.keras.layers.Layer]:
+    def proxy_ops(self) -> list[keras.layers.Layer]:
         """Plain Keras layers computing this layer in the hls4ml proxy model, without its output quantizer."""
         raise TriggerHGQError(
             f"layer {self.name!r} ({type(self).__name__}) has no firmware mapping for hls4ml export"
@@ -127,7 +164,7 @@ class HQuantizedLayer(HLayer):
         """Whether bits are shared over the particle axis when ``per_particle`` is not given: no by default."""
         return False
 
-    def forward(self, inputs, training=None) -> tf.Tensor:
+    def forward(self, inputs, training=None):
         """The computation before the output quantizer."""
         raise NotImplementedError
 
@@ -151,16 +188,16 @@ class HQuantizedLayer(HLayer):
 
     def build_penalty(self) -> None:
         self.beta = self.add_weight(
-            name="beta", shape=(), initializer=tf.keras.initializers.Constant(self.init_beta), trainable=False
+            name="beta", shape=(), initializer=keras.initializers.Constant(self.init_beta), trainable=False
         )
 
-    def output_bits(self) -> tf.Tensor:
+    def output_bits(self):
         return self.oq.bits()
 
     def quantizers(self) -> list[FixedQuantizer]:
         return [self.oq]
 
-    def weight_bits(self) -> list[tf.Tensor]:
+    def weight_bits(self) -> list:
         """Differentiable bits of this layer's own quantized tensors (for the L1 penalty)."""
         return [self.oq.bits()]
 
@@ -170,7 +207,7 @@ class HQuantizedLayer(HLayer):
             return
         loss = self.beta * self.ebops_tensor()
         if self.l1_bits:
-            loss = loss + self.l1_bits * tf.add_n([tf.reduce_sum(b) for b in self.weight_bits()])
+            loss = loss + self.l1_bits * sum(ops.sum(b) for b in self.weight_bits())
         self.add_loss(loss)
 
     def get_config(self) -> dict:
@@ -189,7 +226,7 @@ def activation_fn(name: str, layer_name: str):
     if name in (None, "linear"):
         return lambda x: x
     if name == "relu":
-        return tf.nn.relu
+        return ops.relu
     raise TriggerHGQError(
         f"layer {layer_name!r}: activation {name!r} is not supported (bit-exact firmware needs 'linear' or 'relu')"
     )

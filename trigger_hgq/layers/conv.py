@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.layers.base import register
@@ -44,16 +45,33 @@ class HConv(HKernelLayer):
         for size, k, s in zip(input_shape[1:-1], self.kernel_size, self.strides, strict=True):
             n = -(-int(size) // s) if self.padding == "same" else (int(size) - k) // s + 1
             spatial.append(n)
-        return tf.TensorShape((input_shape[0], *spatial, self.filters))
+        return (input_shape[0], *spatial, self.filters)
 
     def linear(self, x, kernel):
-        return tf.nn.convolution(x, kernel, strides=self.strides, padding=self.padding.upper())
+        return ops.conv(x, kernel, strides=self.strides, padding=self.padding)
 
     def ebops_linear(self, in_bits, kernel_bits):
-        return tf.reduce_sum(self.linear(in_bits[None], kernel_bits))
+        return ops.sum(self.linear(ops.expand_dims(in_bits, 0), kernel_bits))
+
+    def ebops_numpy(self, in_bits, kernel_bits):
+        """Per kernel offset: the input bits it meets over every output position (padding is zero bits), times
+        the bits of the weights at that offset summed over the filters."""
+        spatial = in_bits.shape[:-1]
+        out = self.compute_output_shape((None, *spatial, in_bits.shape[-1]))[1:-1]
+        pads = []
+        for n, k, s, o in zip(spatial, self.kernel_size, self.strides, out, strict=True):
+            total = max((o - 1) * s + k - n, 0) if self.padding == "same" else 0
+            pads.append((total // 2, total - total // 2))
+        padded = np.pad(in_bits, [*pads, (0, 0)])
+        per_offset = kernel_bits.sum(axis=-1)  # (*kernel_size, channels_in)
+        total = 0.0
+        for offset in np.ndindex(*self.kernel_size):
+            window = tuple(slice(d, d + (o - 1) * s + 1, s) for d, o, s in zip(offset, out, self.strides, strict=True))
+            total += float(np.sum(padded[window].reshape(-1, in_bits.shape[-1]).sum(axis=0) * per_offset[offset]))
+        return total
 
     def proxy_linear(self):
-        cls = tf.keras.layers.Conv1D if self.rank == 1 else tf.keras.layers.Conv2D
+        cls = keras.layers.Conv1D if self.rank == 1 else keras.layers.Conv2D
         return cls(self.filters, self.kernel_size, strides=self.strides, padding=self.padding,
                    name=f"{self.name}_conv")
 

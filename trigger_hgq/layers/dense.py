@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
+import keras
+import numpy as np
+from keras import ops
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.layers.base import register
@@ -31,21 +33,24 @@ class HDense(HKernelLayer):
         return (int(input_shape[-1]), self.units)
 
     def compute_output_shape(self, input_shape):
-        return tf.TensorShape((*input_shape[:-1], self.units))
+        return (*tuple(input_shape)[:-1], self.units)
 
     def particle_default(self, input_shape) -> bool:
         return len(input_shape) == 3  # per particle: every particle gets the same bits (order-independent)
 
     def linear(self, x, kernel):
         if len(x.shape) == 2:
-            return tf.matmul(x, kernel)
-        return tf.tensordot(x, kernel, [[2], [0]])  # the same weights for every particle
+            return ops.matmul(x, kernel)
+        return ops.tensordot(x, kernel, axes=[[2], [0]])  # the same weights for every particle
 
     def ebops_linear(self, in_bits, kernel_bits):
-        return tf.reduce_sum(in_bits[..., None] * kernel_bits)
+        return ops.sum(ops.expand_dims(in_bits, -1) * kernel_bits)
+
+    def ebops_numpy(self, in_bits, kernel_bits):
+        return float(np.sum(in_bits * kernel_bits.sum(axis=-1)))
 
     def proxy_linear(self):
-        return tf.keras.layers.Dense(self.units, name=f"{self.name}_dense")
+        return keras.layers.Dense(self.units, name=f"{self.name}_dense")
 
     def trace_linear(self, x, kernel, ops):
         return ops.matmul(x, kernel)

@@ -9,7 +9,8 @@ particles that are exactly zero (zero padding through bias-free layers) add noth
 
 from __future__ import annotations
 
-import tensorflow as tf
+import keras
+from keras import ops
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.layers.base import HQuantizedLayer, register
@@ -31,13 +32,13 @@ class HGlobalAveragePooling1D(HQuantizedLayer):
             )
 
     def compute_output_shape(self, input_shape):
-        return tf.TensorShape((input_shape[0], input_shape[-1]))
+        return (input_shape[0], input_shape[-1])
 
     def forward(self, x, training=None):
-        return tf.reduce_mean(x, axis=1)
+        return ops.mean(x, axis=1)
 
     def proxy_ops(self):
-        return [tf.keras.layers.GlobalAveragePooling1D(name=f"{self.name}_pool")]
+        return [keras.layers.GlobalAveragePooling1D(name=f"{self.name}_pool")]
 
     def trace(self, inputs, ops):
         steps = inputs[0].shape[0]

@@ -7,8 +7,9 @@ statistics otherwise), so the quantized, folded weights are exactly what the fir
 
 from __future__ import annotations
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from trigger_hgq.batch_ops import add_bias
 from trigger_hgq.layers.base import HQuantizedLayer, activation_fn
@@ -38,8 +39,8 @@ class HKernelLayer(HQuantizedLayer):
         self._act = activation_fn(self.activation, self.name)
         self.oq.nonnegative = self.activation == "relu"  # lets training track the max alone
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
-        self.bias_initializer = tf.keras.initializers.get(bias_initializer)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_quantizer = QuantizerConfig.from_any(kernel_quantizer, f"layer {self.name!r} kernel_quantizer")
         self.bias_quantizer = QuantizerConfig.from_any(bias_quantizer, f"layer {self.name!r} bias_quantizer",
                                                        f_max=UNPRICED_F_MAX)
@@ -53,14 +54,18 @@ class HKernelLayer(HQuantizedLayer):
     def kernel_shape(self, input_shape) -> tuple[int, ...]:
         raise NotImplementedError
 
-    def linear(self, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    def linear(self, x, kernel):
         raise NotImplementedError
 
-    def ebops_linear(self, in_bits: tf.Tensor, kernel_bits: tf.Tensor) -> tf.Tensor:
-        """Sum over every multiplication of (input element bits) x (weight bits)."""
+    def ebops_linear(self, in_bits, kernel_bits):
+        """Sum over every multiplication of (input element bits) x (weight bits), differentiable (keras.ops)."""
         raise NotImplementedError
 
-    def proxy_linear(self) -> tf.keras.layers.Layer:
+    def ebops_numpy(self, in_bits: np.ndarray, kernel_bits: np.ndarray) -> float:
+        """The same sum as :meth:`ebops_linear` on float64 NumPy arrays (exact)."""
+        raise NotImplementedError
+
+    def proxy_linear(self) -> keras.layers.Layer:
         """The plain Keras layer of the linear operation (weights set by the proxy builder)."""
         raise NotImplementedError
 
@@ -85,18 +90,18 @@ class HKernelLayer(HQuantizedLayer):
         self.kq.build(kshape)
         self.bq.build((n_out,))
 
-    def folded(self, x: tf.Tensor | None = None, training=None) -> tuple[tf.Tensor, tf.Tensor]:
+    def folded(self, x=None, training=None) -> tuple:
         """Float kernel and bias with the BatchNormalization folded in (batch statistics when training)."""
         if not self.batchnorm:
             return self.kernel, self.bias
         if training and x is not None:
             z = self.linear(x, self.kernel) + self.bias
-            mean, var = tf.nn.moments(z, axes=list(range(len(z.shape) - 1)))
+            mean, var = ops.moments(z, axes=list(range(len(z.shape) - 1)))
             self.moving_mean.assign(self.momentum * self.moving_mean + (1 - self.momentum) * mean)
             self.moving_var.assign(self.momentum * self.moving_var + (1 - self.momentum) * var)
         else:
             mean, var = self.moving_mean, self.moving_var
-        scale = self.gamma * tf.math.rsqrt(var + self.epsilon)
+        scale = self.gamma * ops.rsqrt(var + self.epsilon)
         return self.kernel * scale, (self.bias - mean) * scale + self.offset
 
     def forward(self, x, training=None):
@@ -104,12 +109,17 @@ class HKernelLayer(HQuantizedLayer):
         return self._act(add_bias(self.linear(x, self.kq(kernel)), self.bq(bias)))
 
     # ---------------------------------------------------------------------------------- bits / export
-    def ebops_tensor(self, dtype=tf.float32) -> tf.Tensor:
+    def ebops_tensor(self):
         kernel, _ = self.folded()
-        in_bits = tf.cast(self.input_bits(), dtype)
-        return self.ebops_linear(in_bits, tf.cast(self.kq.bits(kernel), dtype))
+        return self.ebops_linear(self.input_bits(), self.kq.bits(kernel))
 
-    def weight_bits(self) -> list[tf.Tensor]:
+    def ebops_exact(self) -> float:
+        kernel, _ = self.folded()
+        in_bits = np.asarray(ops.convert_to_numpy(self.input_bits()), np.float64)
+        kernel_bits = np.asarray(ops.convert_to_numpy(self.kq.bits(kernel)), np.float64)
+        return float(self.ebops_numpy(in_bits, kernel_bits))
+
+    def weight_bits(self) -> list:
         kernel, bias = self.folded()
         return [self.kq.bits(kernel), self.bq.bits(bias), self.oq.bits()]
 
@@ -119,15 +129,15 @@ class HKernelLayer(HQuantizedLayer):
     def quantized_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """The (folded) kernel and bias exactly as the firmware uses them."""
         kernel, bias = self.folded()
-        return self.kq(kernel).numpy(), self.bq(bias).numpy()
+        return ops.convert_to_numpy(self.kq(kernel)), ops.convert_to_numpy(self.bq(bias))
 
-    def proxy_ops(self) -> list[tf.keras.layers.Layer]:
+    def proxy_ops(self) -> list[keras.layers.Layer]:
         op = self.proxy_linear()
         op.trigger_hgq_weights = list(self.quantized_weights())  # set once the op is built (called) in to_proxy
-        ops = [op]
+        layers = [op]
         if self.activation == "relu":
-            ops.append(tf.keras.layers.Activation("relu", name=f"{self.name}_relu"))
-        return ops
+            layers.append(keras.layers.Activation("relu", name=f"{self.name}_relu"))
+        return layers
 
     def trace(self, inputs, ops) -> np.ndarray:
         kernel, bias = (np.asarray(a, np.float64) for a in self.quantized_weights())
@@ -141,8 +151,8 @@ class HKernelLayer(HQuantizedLayer):
         config.update(
             activation=self.activation,
             use_bias=self.use_bias,
-            kernel_initializer=tf.keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=tf.keras.initializers.serialize(self.bias_initializer),
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
             kernel_quantizer=self.kernel_quantizer.to_dict(),
             bias_quantizer=self.bias_quantizer.to_dict(),
             batchnorm=self.batchnorm,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from trigger_hgq.layers.base import HLayer, register
 
@@ -11,19 +12,19 @@ from trigger_hgq.layers.base import HLayer, register
 @register
 class HFlatten(HLayer):
     def call(self, x, training=None):
-        return tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))
+        return ops.reshape(x, (-1, int(np.prod(x.shape[1:]))))
 
     def compute_output_shape(self, input_shape):
         n = 1
         for d in input_shape[1:]:
             n *= int(d)
-        return tf.TensorShape((input_shape[0], n))
+        return (input_shape[0], n)
 
     def output_bits(self):
-        return tf.reshape(self.input_bits(), (-1,))
+        return ops.reshape(self.input_bits(), (-1,))
 
     def proxy_ops(self):
-        return [tf.keras.layers.Flatten(name=self.name)]
+        return [keras.layers.Flatten(name=self.name)]
 
     def trace(self, inputs, ops):
         return inputs[0].reshape(-1)
@@ -36,16 +37,16 @@ class HReshape(HLayer):
         self.target_shape = tuple(int(d) for d in target_shape)
 
     def call(self, x, training=None):
-        return tf.reshape(x, (-1, *self.target_shape))
+        return ops.reshape(x, (-1, *self.target_shape))
 
     def compute_output_shape(self, input_shape):
-        return tf.TensorShape((input_shape[0], *self.target_shape))
+        return (input_shape[0], *self.target_shape)
 
     def output_bits(self):
-        return tf.reshape(self.input_bits(), self.target_shape)
+        return ops.reshape(self.input_bits(), self.target_shape)
 
     def proxy_ops(self):
-        return [tf.keras.layers.Reshape(self.target_shape, name=self.name)]
+        return [keras.layers.Reshape(self.target_shape, name=self.name)]
 
     def trace(self, inputs, ops):
         return inputs[0].reshape(self.target_shape)
@@ -62,10 +63,11 @@ class HDropout(HLayer):
         super().__init__(**kwargs)
         self.rate = float(rate)
         self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, x, training=None):
         if training and self.rate > 0:
-            return tf.nn.dropout(x, rate=self.rate, seed=self.seed)
+            return keras.random.dropout(x, rate=self.rate, seed=self.seed_generator)
         return x
 
     def compute_output_shape(self, input_shape):

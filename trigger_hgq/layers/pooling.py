@@ -6,7 +6,8 @@ is an exact shift in the firmware as in the Keras model.
 
 from __future__ import annotations
 
-import tensorflow as tf
+import keras
+from keras import ops
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.layers.base import HLayer, HQuantizedLayer, register
@@ -32,14 +33,15 @@ class HPooling(HLayer):
             raise TriggerHGQError(f"layer {self.name!r}: only padding='valid' is supported for pooling")
         self.padding = "valid"
 
-    def pool(self, x: tf.Tensor, op: str) -> tf.Tensor:
+    def pool(self, x, op: str):
         """``op`` (``MAX`` or ``AVG``) pooling of a batch ``x`` with this layer's window."""
-        return tf.nn.pool(x, window_shape=self.pool_size, pooling_type=op, strides=self.strides, padding="VALID")
+        fn = ops.max_pool if op == "MAX" else ops.average_pool
+        return fn(x, pool_size=self.pool_size, strides=self.strides, padding="valid")
 
     def compute_output_shape(self, input_shape):
         spatial = [(int(n) - k) // s + 1 for n, k, s in zip(input_shape[1:-1], self.pool_size, self.strides,
                                                             strict=True)]
-        return tf.TensorShape((input_shape[0], *spatial, input_shape[-1]))
+        return (input_shape[0], *spatial, input_shape[-1])
 
     def keras_pool_kwargs(self) -> dict:
         return {"pool_size": self.pool_size, "strides": self.strides, "padding": "valid"}
@@ -56,10 +58,10 @@ class HMaxPooling(HPooling):
         return self.pool(x, "MAX")
 
     def output_bits(self):
-        return self.pool(self.input_bits()[None], "MAX")[0]
+        return self.pool(ops.expand_dims(self.input_bits(), 0), "MAX")[0]
 
     def proxy_ops(self):
-        cls = tf.keras.layers.MaxPooling1D if self.rank == 1 else tf.keras.layers.MaxPooling2D
+        cls = keras.layers.MaxPooling1D if self.rank == 1 else keras.layers.MaxPooling2D
         return [cls(name=self.name, **self.keras_pool_kwargs())]
 
     def trace(self, inputs, ops):
@@ -83,7 +85,7 @@ class HAveragePooling(HPooling, HQuantizedLayer):
         return self.pool(x, "AVG")
 
     def proxy_ops(self):
-        cls = tf.keras.layers.AveragePooling1D if self.rank == 1 else tf.keras.layers.AveragePooling2D
+        cls = keras.layers.AveragePooling1D if self.rank == 1 else keras.layers.AveragePooling2D
         return [cls(name=f"{self.name}_pool", **self.keras_pool_kwargs())]
 
     def trace(self, inputs, ops):
