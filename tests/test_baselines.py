@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
-import tensorflow as tf
 
 from trigger_hgq import TriggerHGQError
-from trigger_hgq.baselines import baseline_from_yaml, build_qkeras_model, load_baseline_config, train_baseline
+from trigger_hgq.baselines import (
+    baseline_from_yaml,
+    build_qkeras_model,
+    load_baseline_config,
+    quantizer_specs,
+    train_baseline,
+)
 from trigger_hgq.data.synthetic import make_classification
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,7 +26,7 @@ BITS = {"jet_tagger_4bit": 4, "jet_tagger_6bit": 6, "jet_tagger_8bit": 8, "jet_t
 
 
 def _dense_layers(model):
-    return [layer for layer in model.layers if isinstance(layer, tf.keras.layers.Dense)]
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
 
 
 @pytest.mark.parametrize("name", ["jet_tagger_float", *BITS])
@@ -41,8 +48,8 @@ def test_shipped_jet_tagger_configs(name):
         assert layer.kernel_quantizer_internal.alpha == 1
     qacts = [layer for layer in model.layers if type(layer).__name__ == "QActivation"]
     inq, relus = qacts[0], qacts[1:]  # the input quantizer: the firmware input ap_fixed<16,6>
-    assert (inq.quantizer.bits, inq.quantizer.integer) == (16, 5)
-    assert len(relus) == 3 and all(layer.quantizer.bits == bits for layer in relus)
+    assert (inq.activation.bits, inq.activation.integer) == (16, 5)
+    assert len(relus) == 3 and all(layer.activation.bits == bits for layer in relus)
 
 
 def test_6bit_baseline_matches_the_reference_qkeras_tagger(shared):
@@ -55,9 +62,10 @@ def test_6bit_baseline_matches_the_reference_qkeras_tagger(shared):
         theirs = ref_layers[name]["config"]
         assert ours["units"] == theirs["units"]
         for key in ("kernel_quantizer", "bias_quantizer"):
-            assert ours[key]["config"] == theirs[key]["config"]
+            mine = ours[key]["config"]
+            assert {k: mine[k] for k in theirs[key]["config"]} == theirs[key]["config"]
     ref_relu = ref_layers["relu1"]["config"]["activation"]["config"]
-    ours = model.get_layer("fc1_relu").quantizer.get_config()
+    ours = model.get_layer("fc1_relu").activation.get_config()
     assert (ours["bits"], ours["integer"]) == (ref_relu["bits"], ref_relu["integer"])
 
 
@@ -89,8 +97,28 @@ def test_conv_and_input_quantizer_entries():
     kinds = [type(layer).__name__ for layer in model.layers[1:]]
     assert kinds == ["QActivation", "QConv2D", "BatchNormalization", "QActivation", "MaxPooling2D", "Flatten",
                      "Dropout", "QDense", "Activation"]
-    assert model.get_layer("input_quantizer").quantizer.bits == 10
+    assert model.get_layer("input_quantizer").activation.bits == 10
     assert model.output_shape == (None, 3)
+
+
+def test_baseline_saves_and_loads_as_a_keras_file(tmp_path):
+    """A trained QKeras baseline round-trips through a ``.keras`` file with no custom objects: same layers,
+    quantizers and outputs."""
+    config = load_baseline_config(CONFIGS / "jet_tagger_6bit.yaml")
+    config["training"].update(epochs=1, batch_size=256)
+    x, y = make_classification(1000, seed=1)
+    model = build_qkeras_model(config)
+    train_baseline(model, config, x, y, x[:200], y[:200])
+    path = tmp_path / "jet_tagger_6bit.keras"
+    model.save(path)
+    again = keras.saving.load_model(path, compile=False)
+    assert [type(layer).__name__ for layer in again.layers] == [type(layer).__name__ for layer in model.layers]
+    assert quantizer_specs(again) == quantizer_specs(model)
+    assert quantizer_specs(again)["fc1"] == {"kernel": "quantized_bits(6,0,0,alpha=1)",
+                                             "bias": "quantized_bits(6,0,0,alpha=1)", "activation": None,
+                                             "units": 64}
+    assert quantizer_specs(again)["fc1_relu"]["activation"] == "quantized_relu(6,0)"
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 @pytest.mark.parametrize(

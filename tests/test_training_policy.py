@@ -69,7 +69,7 @@ def test_plateau_schedule_halves_the_learning_rate_down_to_its_floor():
     policy = TrainingPolicy(epochs=80, batch_size=64, learning_rate=3e-3,
                             reduce_lr_on_plateau=PlateauSchedule(factor=0.5, patience=3, min_lr=1e-4))
     run = train_baseline(model, config, x, y, xv, yv, policy=policy)
-    lrs = run.history["lr"]
+    lrs = run.history["learning_rate"]
     values = [lrs[0]] + [b for a, b in zip(lrs, lrs[1:], strict=False) if b != a]  # each rate it took
     print("learning rates:", values)
     assert values[0] == pytest.approx(3e-3) and len(values) > 2
@@ -97,11 +97,11 @@ def test_shipped_baselines_train_to_convergence(path):
 def test_best_of_seeds_keeps_the_most_accurate_seed_and_records_every_seed():
     from trigger_hgq.baselines.seeds import best_of_seeds, seed_model_name
 
-    runs = {0: {"val_accuracy": 0.62, "path": "a.h5", "training": {"epochs_run": 90}},
-            3: {"val_accuracy": 0.65, "path": "b.h5", "training": {"epochs_run": 120}},
-            1: {"val_accuracy": 0.65, "path": "c.h5", "training": {"epochs_run": 80}}}
+    runs = {0: {"val_accuracy": 0.62, "path": "a.keras", "training": {"epochs_run": 90}},
+            3: {"val_accuracy": 0.65, "path": "b.keras", "training": {"epochs_run": 120}},
+            1: {"val_accuracy": 0.65, "path": "c.keras", "training": {"epochs_run": 80}}}
     best = best_of_seeds(runs)
-    assert best["path"] == "c.h5"  # a tie goes to the lowest seed
+    assert best["path"] == "c.keras"  # a tie goes to the lowest seed
     assert best["training"] == {"epochs_run": 80, "seed": 1,
                                 "seed_val_accuracy": {"0": 0.62, "1": 0.65, "3": 0.65}}
     assert runs[1]["training"] == {"epochs_run": 80}  # the task's result is not changed

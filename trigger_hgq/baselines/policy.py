@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import tensorflow as tf
+import keras
 
 from trigger_hgq.config import config_source
 from trigger_hgq.schema import Bool, Field, Float, Int, Nullable, Obj, fail, validate
@@ -93,8 +93,8 @@ class TrainingPolicy:
         out: list = []
         if self.reduce_lr_on_plateau is not None:
             p = self.reduce_lr_on_plateau
-            out.append(tf.keras.callbacks.ReduceLROnPlateau("val_loss", factor=p.factor, patience=p.patience,
-                                                            min_lr=p.min_lr, verbose=0))
+            out.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=p.factor, patience=p.patience,
+                                                         min_lr=p.min_lr, verbose=0))
         best = None
         if self.restore_best_weights or self.early_stopping_patience:
             patience = self.early_stopping_patience or self.epochs + 1  # restore-only: never stops
@@ -103,17 +103,12 @@ class TrainingPolicy:
         return out, best
 
 
-class RestoreBest(tf.keras.callbacks.EarlyStopping):
-    """Early stopping on val_loss (``best_epoch``: 0-based) that restores the best weights at the end of training,
-    also when the epoch cap (not the patience) ended it."""
+class RestoreBest(keras.callbacks.EarlyStopping):
+    """Early stopping on val_loss (``best_epoch``: 0-based) that ends training with the best epoch's weights, also
+    when the epoch cap (not the patience) ended it (Keras' ``EarlyStopping`` restores them in ``on_train_end``)."""
 
     def __init__(self, patience: int, restore: bool):
         super().__init__("val_loss", patience=patience, restore_best_weights=restore)
-
-    def on_train_end(self, logs=None):
-        if self.restore_best_weights and self.stopped_epoch == 0 and self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
-        super().on_train_end(logs)
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import os
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from trigger_hgq.baselines.policy import POLICY_FIELDS, TrainingPolicy, TrainingRun
 from trigger_hgq.config import check_config, config_source, load_yaml
@@ -132,7 +132,8 @@ def validate_baseline_config(config: dict) -> None:
 
 
 def _quantizers(config: dict):
-    """(kernel/bias quantizer, relu quantizer, input quantizer) as QKeras objects, or Nones for a float model."""
+    """Factories (fresh QKeras quantizer objects per layer) for (kernel/bias, relu, input), or Nones for a float
+    model (and an input factory of None without an input quantizer)."""
     from qkeras import quantized_bits, quantized_relu
 
     quant = config.get("quantization")
@@ -141,11 +142,18 @@ def _quantizers(config: dict):
     bits, integer = int(quant["bits"]), int(quant.get("integer", 0))
     abits = int(quant.get("activation_bits", bits))
     aint = int(quant.get("activation_integer", 0))
-    weights = quantized_bits(bits, integer, alpha=1)
-    relu = quantized_relu(abits, aint)
     inp = quant.get("input")
-    input_q = quantized_bits(int(inp["bits"]), int(inp.get("integer", 0)), alpha=1) if inp else None
-    return weights, relu, input_q
+
+    def weights():
+        return quantized_bits(bits, integer, alpha=1)
+
+    def relu():
+        return quantized_relu(abits, aint)
+
+    def input_q():
+        return quantized_bits(int(inp["bits"]), int(inp.get("integer", 0)), alpha=1)
+
+    return weights, relu, input_q if inp else None
 
 
 def input_shape_of(config: dict, data_shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
@@ -182,8 +190,7 @@ def check_input_fits(config: dict, data_shape: tuple[int, ...], particles_key: s
                 f"the particles (layers[{idx}], global_average_pooling): not an exact shift in firmware")
 
 
-@tf.autograph.experimental.do_not_convert  # symbolic construction needs no autograph (saves seconds per layer)
-def build_qkeras_model(config: dict, input_shape: tuple[int, ...] | None = None) -> tf.keras.Model:
+def build_qkeras_model(config: dict, input_shape: tuple[int, ...] | None = None) -> keras.Model:
     """The (uncompiled) QKeras model of a baseline config; a float Keras model when it has no ``quantization``.
 
     ``input_shape`` (the data's, without the batch axis) fills the config's null sizes (:func:`input_shape_of`).
@@ -193,26 +200,26 @@ def build_qkeras_model(config: dict, input_shape: tuple[int, ...] | None = None)
     validate_baseline_config(config)
     weights_q, relu_q, input_q = _quantizers(config)
     quantized = weights_q is not None
-    inp = tf.keras.Input(input_shape_of(config, input_shape), name="inputs")
-    x = QActivation(input_q, name="input_quantizer")(inp) if input_q is not None else inp
+    inp = keras.Input(input_shape_of(config, input_shape), name="inputs")
+    x = QActivation(input_q(), name="input_quantizer")(inp) if input_q is not None else inp
     layers = config["layers"]
     for idx, entry in enumerate(layers):
         kind = entry["type"]
         name = entry.get("name") or ("output" if idx == len(layers) - 1 and kind == "dense" else f"{kind}_{idx}")
-        qargs = {"kernel_quantizer": weights_q, "bias_quantizer": weights_q} if quantized else {}
+        qargs = {"kernel_quantizer": weights_q(), "bias_quantizer": weights_q()} if quantized else {}
         if kind == "dense":
-            cls = QDense if quantized else tf.keras.layers.Dense
+            cls = QDense if quantized else keras.layers.Dense
             if not entry.get("use_bias", True):
-                qargs = {"use_bias": False, **({"kernel_quantizer": weights_q} if quantized else {})}
+                qargs = {"use_bias": False, **({"kernel_quantizer": weights_q()} if quantized else {})}
             x = cls(int(entry["units"]), name=name, **qargs)(x)
         elif kind in ("conv1d", "conv2d"):
-            cls = {"conv1d": (tf.keras.layers.Conv1D, QConv1D), "conv2d": (tf.keras.layers.Conv2D, QConv2D)}[kind]
+            cls = {"conv1d": (keras.layers.Conv1D, QConv1D), "conv2d": (keras.layers.Conv2D, QConv2D)}[kind]
             x = cls[int(quantized)](
                 int(entry["filters"]), entry["kernel_size"], strides=entry.get("strides", 1),
                 padding=entry.get("padding", "valid"), name=name, **qargs,
             )(x)
         elif kind in ("maxpool1d", "maxpool2d"):
-            cls = tf.keras.layers.MaxPooling1D if kind == "maxpool1d" else tf.keras.layers.MaxPooling2D
+            cls = keras.layers.MaxPooling1D if kind == "maxpool1d" else keras.layers.MaxPooling2D
             x = cls(entry.get("pool_size", 2), name=name)(x)
             continue
         elif kind == "global_average_pooling":
@@ -223,42 +230,42 @@ def build_qkeras_model(config: dict, input_shape: tuple[int, ...] | None = None)
             if steps & (steps - 1):
                 raise fail(config_source(config), f"layers[{idx}]",
                            f"a mean over {steps} particles: not a power of two (not an exact shift in firmware)")
-            x = tf.keras.layers.GlobalAveragePooling1D(name=name)(x)
+            x = keras.layers.GlobalAveragePooling1D(name=name)(x)
             continue
         elif kind == "flatten":
-            x = tf.keras.layers.Flatten(name=name)(x)
+            x = keras.layers.Flatten(name=name)(x)
             continue
         else:
-            x = tf.keras.layers.Dropout(float(entry.get("rate", 0.1)), name=name)(x)
+            x = keras.layers.Dropout(float(entry.get("rate", 0.1)), name=name)(x)
             continue
         if entry.get("batchnorm"):
-            x = tf.keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
         act = entry.get("activation", "linear")
         if act == "relu":
-            x = QActivation(relu_q, name=f"{name}_relu")(x) if quantized else \
-                tf.keras.layers.Activation("relu", name=f"{name}_relu")(x)
+            x = QActivation(relu_q(), name=f"{name}_relu")(x) if quantized else \
+                keras.layers.Activation("relu", name=f"{name}_relu")(x)
         elif act == "softmax":
-            x = tf.keras.layers.Activation("softmax", name=f"{name}_softmax")(x)
-    return tf.keras.Model(inp, x, name=str(config.get("name", "baseline")))
+            x = keras.layers.Activation("softmax", name=f"{name}_softmax")(x)
+    return keras.Model(inp, x, name=str(config.get("name", "baseline")))
 
 
-def loss_for(y: np.ndarray, from_logits: bool = False) -> tf.keras.losses.Loss:
+def loss_for(y: np.ndarray, from_logits: bool = False) -> keras.losses.Loss:
     """Sparse or one-hot categorical cross-entropy, following the label array's shape."""
     if np.ndim(y) == 1:
-        return tf.keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
-    return tf.keras.losses.CategoricalCrossentropy(from_logits=from_logits)
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    return keras.losses.CategoricalCrossentropy(from_logits=from_logits)
 
 
-def compile_baseline(model: tf.keras.Model, config: dict, y: np.ndarray,
-                     policy: TrainingPolicy | None = None) -> tf.keras.Model:
-    """Compile with the policy's (default: the config's) learning rate (legacy Adam: reusable across rebuilt
-    models), accuracy metric."""
+def compile_baseline(model: keras.Model, config: dict, y: np.ndarray,
+                     policy: TrainingPolicy | None = None) -> keras.Model:
+    """Compile with a fresh Adam at the policy's (default: the config's) learning rate, the cross-entropy of the
+    labels' form (:func:`loss_for`) and the accuracy metric."""
     lr = (policy or TrainingPolicy.from_config(config)).learning_rate
-    model.compile(optimizer=tf.keras.optimizers.legacy.Adam(lr), loss=loss_for(y), metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_for(y), metrics=["accuracy"])
     return model
 
 
-def train_baseline(model: tf.keras.Model, config: dict, x_train, y_train, x_val, y_val, verbose: int = 0,
+def train_baseline(model: keras.Model, config: dict, x_train, y_train, x_val, y_val, verbose: int = 0,
                    callbacks: list | None = None, policy: TrainingPolicy | None = None) -> TrainingRun:
     """Compile and fit ``model`` under ``policy`` (default: the config's ``training``): learning-rate plateau
     schedule, early stopping on val_loss, the best epoch's weights restored. Extra Keras ``callbacks`` (e.g. a
@@ -273,18 +280,23 @@ def train_baseline(model: tf.keras.Model, config: dict, x_train, y_train, x_val,
     return TrainingRun.of({k: [float(v) for v in vals] for k, vals in history.history.items()}, best)
 
 
-def baseline_from_yaml(path: str | os.PathLike) -> tuple[tf.keras.Model, dict]:
+def baseline_from_yaml(path: str | os.PathLike) -> tuple[keras.Model, dict]:
     """Read a baseline config and build its model: ``(model, config)``."""
     config = load_baseline_config(path)
     return build_qkeras_model(config), config
 
 
-def quantizer_specs(model: tf.keras.Model) -> dict[str, dict]:
-    """Per QKeras layer: its quantizers as QKeras writes them (``kernel``, ``bias``, ``activation``) and width."""
+def quantizer_specs(model: keras.Model) -> dict[str, dict]:
+    """Per QKeras layer: its quantizers as QKeras writes them (``kernel``, ``bias``, ``activation``: a QDense /
+    QConv activation quantizer or a QActivation's quantizer) and its width (units / filters)."""
     out = {}
     for layer in model.layers:
         kernel = getattr(layer, "kernel_quantizer_internal", None)
-        act = getattr(layer, "quantizer", None) if type(layer).__name__ == "QActivation" else None
+        if type(layer).__name__ == "QActivation":
+            act = layer.activation
+        else:
+            act = getattr(layer, "activation", None) if kernel is not None else None
+            act = act if act is not None and hasattr(act, "bits") else None  # a quantizer, not a Keras function
         if kernel is None and act is None:
             continue
         bias = getattr(layer, "bias_quantizer_internal", None)
