@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 import trigger_hgq as th
+from trigger_hgq.layers.base import connect
 
 FAST_BITS = {"lr_scale": 30.0, "init_f": 5.0}
 
@@ -14,18 +16,18 @@ def _q(**extra) -> dict:
     return {"kernel_quantizer": dict(FAST_BITS), "output_quantizer": dict(FAST_BITS), **extra}
 
 
-def mlp_batchnorm() -> tf.keras.Model:
-    inp = tf.keras.Input((16,), name="x")
+def mlp_batchnorm() -> keras.Model:
+    inp = keras.Input((16,), name="x")
     h = th.HQuantize(output_quantizer=dict(FAST_BITS), name="inq")(inp)
     h = th.HDenseBatchNorm(24, activation="relu", name="dense_bn", **_q())(h)
     h = th.HDense(16, activation="relu", name="dense1", **_q())(h)
     h = th.HDropout(0.1, name="drop")(h)
     out = th.HDense(5, name="logits", **_q())(h)
-    return tf.keras.Model(inp, out, name="mlp_batchnorm")
+    return keras.Model(inp, out, name="mlp_batchnorm")
 
 
-def conv1d_pooling() -> tf.keras.Model:
-    inp = tf.keras.Input((32, 3), name="x")
+def conv1d_pooling() -> keras.Model:
+    inp = keras.Input((32, 3), name="x")
     h = th.HQuantize(output_quantizer=dict(FAST_BITS), name="inq")(inp)
     h = th.HConv1D(6, 3, activation="relu", name="conv_a", **_q())(h)
     h = th.HMaxPooling1D(2, name="maxpool")(h)
@@ -33,11 +35,11 @@ def conv1d_pooling() -> tf.keras.Model:
     h = th.HAveragePooling1D(2, name="avgpool", output_quantizer=dict(FAST_BITS))(h)
     h = th.HFlatten(name="flat")(h)
     out = th.HDense(5, name="logits", **_q())(h)
-    return tf.keras.Model(inp, out, name="conv1d_pooling")
+    return keras.Model(inp, out, name="conv1d_pooling")
 
 
-def conv2d_residual() -> tf.keras.Model:
-    inp = tf.keras.Input((8, 8, 2), name="x")
+def conv2d_residual() -> keras.Model:
+    inp = keras.Input((8, 8, 2), name="x")
     h = th.HQuantize(output_quantizer=dict(FAST_BITS), name="inq")(inp)
     a = th.HConv2D(4, 3, padding="same", activation="relu", name="conv_a", **_q())(h)
     b = th.HConv2DBatchNorm(4, (3, 3), padding="same", name="conv_b", **_q())(a)
@@ -47,13 +49,13 @@ def conv2d_residual() -> tf.keras.Model:
     s = th.HAveragePooling2D((2, 2), name="avgpool", output_quantizer=dict(FAST_BITS))(s)
     s = th.HReshape((16,), name="reshape")(s)
     out = th.HDense(5, name="logits", **_q())(s)
-    return tf.keras.Model(inp, out, name="conv2d_residual")
+    return keras.Model(inp, out, name="conv2d_residual")
 
 
 BUILDERS = {"mlp_batchnorm": mlp_batchnorm, "conv1d_pooling": conv1d_pooling, "conv2d_residual": conv2d_residual}
 
 
-def make_data(model: tf.keras.Model, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def make_data(model: keras.Model, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Inputs of the model's shape and labels from a fixed non-linear teacher (learnable)."""
     shape = tuple(model.input_shape[1:])
     rng = np.random.default_rng(seed)
@@ -66,15 +68,36 @@ def make_data(model: tf.keras.Model, n: int, seed: int) -> tuple[np.ndarray, np.
 
 def train_hgq(name: str, n_train: int = 4096, epochs: int = 4, beta: float = 3e-5, seed: int = 0):
     """Build, train with an EBOPs penalty and calibrate one of the test models. Returns (model, x_train)."""
-    tf.keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)
     model = BUILDERS[name]()
     x, y = make_data(model, n_train, seed)
+    connect(model)
     model.compile(
-        tf.keras.optimizers.Adam(3e-3),
-        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(3e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     model.fit(x, y, batch_size=256, epochs=epochs, verbose=0,
               callbacks=[th.ResetRanges(), th.BetaScheduler(beta, kind="constant")])
     th.calibrate(model, x)
     return model, x
+
+
+def value_and_grads(fn, variables: list) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """``fn()`` (a scalar of the current backend) and its gradients w.r.t. ``variables`` (Keras variables), as
+    NumPy arrays, under TensorFlow or JAX. A gradient that does not reach a variable is None or zeros."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        def pure(values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+                return fn()
+
+        value, grads = jax.value_and_grad(pure)([v.value for v in variables])
+        return np.asarray(value), [np.asarray(g) for g in grads]
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        value = fn()
+    grads = tape.gradient(value, [v.value for v in variables])
+    return ops.convert_to_numpy(value), [None if g is None else ops.convert_to_numpy(g) for g in grads]

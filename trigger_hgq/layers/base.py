@@ -14,12 +14,14 @@ Every layer also says how it is built in firmware, without importing hls4ml or d
 (its dataflow on arrays of da4ml variables, through the operations object that :mod:`trigger_hgq.export.rtl.trace`
 passes in).
 
-A layer learns which layers feed it from the model graph: :func:`connect` (idempotent, called by
-``compile_for_hgq``, ``ebops``, ``calibrate`` and the exporters) gives every trigger-hgq layer of a model its
-producer layers.
+A layer learns which layers feed it when it is called on the outputs of other trigger-hgq layers while a model is
+built (symbolic call), and from the model graph: :func:`connect` (idempotent, called by ``compile_for_hgq``,
+``ebops``, ``calibrate`` and the exporters) gives every trigger-hgq layer of a model its producer layers.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import keras
 import numpy as np
@@ -47,6 +49,13 @@ class Producers:
 
     def __init__(self, layers: list[keras.layers.Layer]):
         self.layers = list(layers)
+
+
+_PRODUCED_BY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # symbolic output -> its trigger-hgq layer
+
+
+def _symbolic(value) -> list:
+    return [t for t in keras.tree.flatten(value) if isinstance(t, keras.KerasTensor)]
 
 
 def connect(model: keras.Model) -> keras.Model:
@@ -90,6 +99,19 @@ class HLayer(keras.layers.Layer):
 
     has_ebops = False  # True for layers that multiply (and so cost EBOPs)
     producers_holder: Producers | None = None  # set by connect()
+
+    def __call__(self, *args, **kwargs):
+        """Call the layer; on symbolic inputs that trigger-hgq layers produced, also remember those producers
+        (:func:`connect` sets them from the whole model graph in any case)."""
+        outputs = super().__call__(*args, **kwargs)
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        sources, produced = _symbolic(first), _symbolic(outputs)
+        if produced:
+            for t in produced:
+                _PRODUCED_BY[t] = self
+            if sources and all(t in _PRODUCED_BY for t in sources):
+                self.producers_holder = Producers([_PRODUCED_BY[t] for t in sources])
+        return outputs
 
     def input_bits(self):
         """Bits of the input elements (a list for multi-input layers)."""
