@@ -17,8 +17,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from trigger_hgq.atomic import write_json_atomic
 from trigger_hgq.errors import TriggerHGQError
@@ -72,20 +72,21 @@ def float32_risk_layers(hls_model, max_bits: int = 24) -> list[str]:
     return risky
 
 
-def unranged_layers(model: tf.keras.Model) -> list[str]:
+def unranged_layers(model: keras.Model) -> list[str]:
     """Layers with an activation quantizer that never recorded a range (model never trained or calibrated)."""
     from trigger_hgq.bops import h_layers
 
     names = []
     for layer in h_layers(model):
         for q in layer.quantizers():
-            if not q.is_weight and q.vmin is not None and not bool(tf.reduce_any(q.vmin <= q.vmax)):
+            if not q.is_weight and q.vmin is not None and not bool(np.any(
+                    keras.ops.convert_to_numpy(q.vmin) <= keras.ops.convert_to_numpy(q.vmax))):
                 names.append(layer.name)
                 break
     return names
 
 
-def check_ranges(model: tf.keras.Model) -> None:
+def check_ranges(model: keras.Model) -> None:
     """Refuse an HGQ model whose activation ranges were never recorded (its firmware would output zeros)."""
     missing = unranged_layers(model)
     if missing:
@@ -96,7 +97,7 @@ def check_ranges(model: tf.keras.Model) -> None:
         )
 
 
-def check_inputs(model: tf.keras.Model, x, what: str = "x") -> list[np.ndarray]:
+def check_inputs(model: keras.Model, x, what: str = "x") -> list[np.ndarray]:
     """Check ``x`` against the model's inputs (count, shape, numbers, finite); returns the arrays as a list."""
     arrays = list(x) if isinstance(x, list | tuple) else [x]
     shapes = [tuple(t.shape[1:]) for t in model.inputs]
@@ -166,7 +167,7 @@ def synthesize(hls_model, backend: str, vsynth: bool = True) -> None:
 
 
 def to_hls4ml(
-    model: tf.keras.Model,
+    model: keras.Model,
     out_dir: str | os.PathLike,
     x=None,
     backend: str = "Vitis",

@@ -1,7 +1,8 @@
 """hls4ml conversion, a fast C-simulation build and the bit-exact check against the Keras model.
 
 * :func:`convert` turns a trigger-hgq model (through its proxy, see :mod:`trigger_hgq.export.proxy`), a QKeras
-  model or a float Keras model into an hls4ml ``ModelGraph`` and writes the project.
+  model or a float Keras model into an hls4ml ``ModelGraph`` through hls4ml's Keras 3 frontend (every layer by
+  a registered handler, :mod:`trigger_hgq.export.handlers`; no fallback converter) and writes the project.
 * :func:`compile_csim` builds the C simulation library with g++. hls4ml's own ``build_lib.sh`` compiles three
   translation units at -O3; here the top function and the Python bridge are compiled as one unit at -O1 (the
   same C++ sources and semantics; about half the compile time, and -O1 runs as fast as -O3 for these designs).
@@ -22,12 +23,13 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.export.proxy import Proxy, to_proxy
 from trigger_hgq.fpga import DEFAULT_PART
+from trigger_hgq.graph import model_graph
 from trigger_hgq.layers.base import HLayer
 
 BACKENDS = ("Vivado", "Vitis")
@@ -73,9 +75,9 @@ class ExportOptions:
         return float(text) / self.clock_ns
 
 
-def model_kind(model: tf.keras.Model) -> str:
+def model_kind(model: keras.Model) -> str:
     """``hgq`` (trigger-hgq layers), ``qkeras`` (any QKeras layer) or ``float``."""
-    layers = [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     if any(isinstance(layer, HLayer) for layer in layers):
         return "hgq"
     if any(type(layer).__module__.startswith("qkeras") for layer in layers):
@@ -92,18 +94,20 @@ def _merge(base: dict, extra: dict) -> dict:
     return base
 
 
-def _exact_mean_precisions(model: tf.keras.Model) -> dict[str, str]:
+def _exact_mean_precisions(model: keras.Model) -> dict[str, str]:
     """Per ``GlobalAveragePooling1D`` of a QKeras model fed by a ``QActivation``: the fixed-point type that holds
     the mean of its input type exactly (``log2(steps)`` more integer bits for the sum, as many more fractional
     bits for the division); hls4ml infers none for global pooling and would use its default precision."""
     out = {}
-    for layer in model.layers:
-        if not isinstance(layer, tf.keras.layers.GlobalAveragePooling1D):
+    graph = model_graph(model)
+    for node in graph.nodes.values():
+        layer = node.layer
+        if not isinstance(layer, keras.layers.GlobalAveragePooling1D) or len(node.inputs) != 1:
             continue
-        inbound = layer._inbound_nodes[0].inbound_layers
-        quantizer = getattr(inbound, "quantizer", None) if type(inbound).__name__ == "QActivation" else None
+        inbound = graph.nodes[node.inputs[0]].layer
+        quantizer = getattr(inbound, "activation", None) if type(inbound).__name__ == "QActivation" else None
         bits, integer = getattr(quantizer, "bits", None), getattr(quantizer, "integer", None)
-        steps = int(layer.input_shape[1])
+        steps = int(layer.input.shape[1])
         if bits is None or integer is None or steps & (steps - 1):
             continue
         extra = steps.bit_length() - 1
@@ -114,10 +118,13 @@ def _exact_mean_precisions(model: tf.keras.Model) -> dict[str, str]:
     return out
 
 
-def hls_config_for(model: tf.keras.Model, kind: str, opts: ExportOptions, proxy: Proxy | None) -> dict:
+def hls_config_for(model: keras.Model, kind: str, opts: ExportOptions, proxy: Proxy | None) -> dict:
     """The hls4ml config: every layer traced; float models fixed to ``opts.precision`` throughout."""
     import hls4ml
 
+    from trigger_hgq.export.handlers import register
+
+    register()
     model_cfg = {"Precision": opts.precision, "ReuseFactor": opts.reuse_factor, "Strategy": opts.strategy}
     if kind == "hgq":
         # Precisions come from the proxy's quantizers through hls4ml's bit-exact flow.
@@ -130,6 +137,7 @@ def hls_config_for(model: tf.keras.Model, kind: str, opts: ExportOptions, proxy:
                 default_reuse_factor=opts.reuse_factor,
             )
         config["Model"]["Strategy"] = opts.strategy
+        input_names = set(model_graph(model).inputs)
         if kind == "qkeras":
             for name, precision in _exact_mean_precisions(model).items():
                 config["LayerName"].setdefault(name, {})["Precision"] = {"accum": precision, "result": precision}
@@ -140,7 +148,7 @@ def hls_config_for(model: tf.keras.Model, kind: str, opts: ExportOptions, proxy:
                 for key, value in precision.items():
                     if value == "auto":
                         precision[key] = opts.precision
-            if opts.input_precision and name in {t.node.layer.name for t in model.inputs}:
+            if opts.input_precision and name in input_names:
                 layer_cfg.setdefault("Precision", {})
                 if isinstance(layer_cfg["Precision"], dict):
                     layer_cfg["Precision"]["result"] = opts.input_precision
@@ -150,7 +158,7 @@ def hls_config_for(model: tf.keras.Model, kind: str, opts: ExportOptions, proxy:
 
 
 @contextlib.contextmanager
-def _per_particle_kernels_quantized(model: tf.keras.Model):
+def _per_particle_kernels_quantized(model: keras.Model):
     """While hls4ml reads ``model``: the kernel of each QKeras ``QDense`` on inputs (particles, features) holds its
     quantized values. hls4ml turns such a layer into a pointwise convolution and drops its kernel quantizer on the
     way, so it would write the float kernel wrapped into the weight type; the quantized values are what QKeras
@@ -158,9 +166,9 @@ def _per_particle_kernels_quantized(model: tf.keras.Model):
     saved = []
     for layer in model.layers:
         quantizer = getattr(layer, "kernel_quantizer_internal", None)
-        if type(layer).__name__ == "QDense" and quantizer is not None and len(layer.input_shape) > 2:
-            saved.append((layer, layer.kernel.numpy()))
-            layer.kernel.assign(np.asarray(quantizer(layer.kernel), np.float32))
+        if type(layer).__name__ == "QDense" and quantizer is not None and len(layer.input.shape) > 2:
+            saved.append((layer, keras.ops.convert_to_numpy(layer.kernel)))
+            layer.kernel.assign(np.asarray(keras.ops.convert_to_numpy(quantizer(layer.kernel)), np.float32))
     try:
         yield
     finally:
@@ -168,10 +176,13 @@ def _per_particle_kernels_quantized(model: tf.keras.Model):
             layer.kernel.assign(kernel)
 
 
-def convert(model: tf.keras.Model, out_dir: str | os.PathLike, opts: ExportOptions):
+def convert(model: keras.Model, out_dir: str | os.PathLike, opts: ExportOptions):
     """Convert ``model`` to an hls4ml ``ModelGraph`` writing to ``out_dir``. Returns (hls_model, proxy, kind)."""
     import hls4ml
 
+    from trigger_hgq.export.handlers import register
+
+    register()
     opts.validate()
     kind = model_kind(model)
     proxy = to_proxy(model) if kind == "hgq" else None
@@ -180,7 +191,8 @@ def convert(model: tf.keras.Model, out_dir: str | os.PathLike, opts: ExportOptio
     config = hls_config_for(model, kind, opts, proxy)
     kwargs = dict(output_dir=str(out_dir), project_name=opts.project_name, backend=opts.backend, part=opts.part,
                   clock_period=opts.clock_ns, io_type=opts.io_type, hls_config=config,
-                  bit_exact=config["Model"].get("BitExact"))  # hls4ml takes this flag only as an argument
+                  bit_exact=config["Model"].get("BitExact"),  # hls4ml takes this flag only as an argument
+                  allow_da_fallback=False, allow_v2_fallback=False)  # every layer through a Keras 3 handler
     if opts.clock_uncertainty:
         kwargs["clock_uncertainty"] = opts.clock_uncertainty
     try:
@@ -245,7 +257,7 @@ def _flat(y, n: int) -> np.ndarray:
     return np.concatenate([np.asarray(p, np.float64).reshape(n, -1) for p in parts], axis=1)
 
 
-def keras_predict(model: tf.keras.Model, xs: list[np.ndarray], batch_size: int = 16384) -> np.ndarray:
+def keras_predict(model: keras.Model, xs: list[np.ndarray], batch_size: int = 16384) -> np.ndarray:
     """Inference-mode outputs of ``model`` (eager calls in large batches; float64, outputs concatenated)."""
     parts = []
     for start in range(0, len(xs[0]), batch_size):
@@ -277,12 +289,13 @@ def csim_trace(hls_model, xs: list[np.ndarray]) -> dict[str, np.ndarray]:
     return {name: np.asarray(v, np.float64).reshape(n, -1) for name, v in trace.items()}
 
 
-def keras_layer_outputs(model: tf.keras.Model, names: list[str], xs: list[np.ndarray]) -> dict[str, np.ndarray]:
+def keras_layer_outputs(model: keras.Model, names: list[str], xs: list[np.ndarray]) -> dict[str, np.ndarray]:
     """Outputs of the named layers of ``model`` (float64, flattened per row)."""
     layers = [model.get_layer(name) for name in names]
     if not layers:
         return {}
-    probe = tf.keras.Model(model.inputs, [layer.output for layer in layers])
+    inputs = model.inputs if len(model.inputs) > 1 else model.inputs[0]
+    probe = keras.Model(inputs, [layer.output for layer in layers])
     outs = probe(xs if len(xs) > 1 else xs[0], training=False)
     outs = outs if isinstance(outs, list | tuple) else [outs]
     n = len(xs[0])
@@ -325,7 +338,7 @@ class CheckResult:
         }
 
 
-def _compare_layers(hls_model, ref_model: tf.keras.Model, sources: dict[str, str], xs) -> list[LayerCheck]:
+def _compare_layers(hls_model, ref_model: keras.Model, sources: dict[str, str], xs) -> list[LayerCheck]:
     trace = csim_trace(hls_model, xs)
     keras_names = {layer.name for layer in ref_model.layers}
     order = [layer.name for layer in hls_model.get_layers() if layer.name in trace and layer.name in keras_names]
@@ -339,7 +352,7 @@ def _compare_layers(hls_model, ref_model: tf.keras.Model, sources: dict[str, str
     return checks
 
 
-def check(model: tf.keras.Model, hls_model, x, kind: str, proxy: Proxy | None, n_rows: int | None = None,
+def check(model: keras.Model, hls_model, x, kind: str, proxy: Proxy | None, n_rows: int | None = None,
           n_trace: int = 1000) -> CheckResult:
     """Compare C simulation and Keras on the rows of ``x``; trace layers to locate differences.
 

@@ -1,12 +1,13 @@
 """The proxy model: a plain Keras model that hls4ml 1.3.0 converts with per-element fixed-point precision.
 
-hls4ml's Keras-2 converter reads a layer of class ``FixedPointQuantizer`` (``converters/keras/hgq_proxy_model.py``)
-carrying three weights of shape ``(1, *element_shape)``: ``keep_negative`` (sign bit k), ``bits`` (width
-``b = k + i + f``) and ``integers`` (the ap_fixed ``I = k + i``, sign included), and the config keys ``RND``,
-``SAT``, ``fusible`` and ``overrides``. Its bit-exact flow (``model/optimizer/passes/bit_exact.py``) then derives
-every accumulator and result precision from these masks and from the (already quantized) float weights of the
-compute layers in between, and each quantizer becomes one ``ap_fixed<b, I, AP_<RND>, AP_<SAT>>`` cast per element
-(``backends/fpga/passes/hgq_proxy_model.py``).
+Its quantizers are :class:`FixedPointQuantizer` layers carrying three integer weights of shape
+``(1, *element_shape)``: ``keep_negative`` (sign bit k), ``bits`` (width ``b = k + i + f``) and ``integers`` (the
+ap_fixed ``I = k + i``, sign included), and the settings ``RND``, ``SAT``, ``fusible`` and ``overrides``.
+:mod:`trigger_hgq.export.handlers` registers a handler for this layer in hls4ml's Keras 3 frontend, which emits
+hls4ml's ``FixedPointQuantizer`` layer (``mask_kbi``: the per-element ``(k, B, I)``). hls4ml's bit-exact flow
+(``model/optimizer/passes/bit_exact.py``) then derives every accumulator and result precision from these masks
+and from the (already quantized) float weights of the compute layers in between, and each quantizer becomes one
+``ap_fixed<b, I, AP_<RND>, AP_<SAT>>`` cast per element (``backends/fpga/passes/hgq_proxy_model.py``).
 
 :func:`to_proxy` rebuilds a calibrated trigger-hgq model in that form: each compute layer becomes the plain Keras
 layers it names itself (:meth:`~trigger_hgq.layers.HLayer.proxy_ops`: Dense, Conv1D/2D, Add, pooling, Activation
@@ -20,16 +21,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.graph import model_graph
 from trigger_hgq.layers import HLayer, HQuantize, HQuantizedLayer
 from trigger_hgq.quantizer import FixedQuantizer, apply_overflow, round_grid
 
 
-class FixedPointQuantizer(tf.keras.layers.Layer):
-    """Per-element ``ap_fixed<bits, integers>`` cast in the layout hls4ml's proxy-model converter reads.
+class FixedPointQuantizer(keras.layers.Layer):
+    """Per-element ``ap_fixed<bits, integers>`` cast (see the module docstring).
 
     Args:
         keep_negative, bits, integers: arrays of the element shape (or ``(1, *shape)``): sign bit, total bits and
@@ -54,22 +57,23 @@ class FixedPointQuantizer(tf.keras.layers.Layer):
         init = self._init_kbi or [np.zeros(shape, np.int32)] * 3
         # Integer variables: hls4ml formats their values into the C++ type names (ap_fixed<b, I>).
         self.keep_negative, self.bits, self.integers = (
-            self.add_weight(name=name, shape=shape, dtype=tf.int32, trainable=False,
-                            initializer=tf.keras.initializers.Constant(np.broadcast_to(value.reshape(shape), shape)))
+            self.add_weight(name=name, shape=shape, dtype="int32", trainable=False,
+                            initializer=keras.initializers.Constant(np.broadcast_to(value.reshape(shape), shape)))
             for name, value in zip(("keep_negative", "bits", "integers"), init, strict=True)
         )
         super().build(input_shape)
 
     def call(self, x):
-        k, b, big_i = (tf.cast(w, x.dtype) for w in (self.keep_negative, self.bits, self.integers))
+        k, b, big_i = (ops.cast(w, x.dtype) for w in (self.keep_negative, self.bits, self.integers))
         f = b - big_i
-        scale = tf.pow(2.0, f)
+        scale = ops.power(2.0, f)
         xq = round_grid(x * scale, self.RND) / scale
         return apply_overflow(xq, k, big_i - k, f, self.SAT)
 
     def kbi(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(keep_negative, bits, integers) as int arrays of the element shape."""
-        return tuple(np.asarray(w.numpy()[0], np.int64) for w in (self.keep_negative, self.bits, self.integers))
+        return tuple(np.asarray(ops.convert_to_numpy(w)[0], np.int64)
+                     for w in (self.keep_negative, self.bits, self.integers))
 
     def get_config(self):
         return {**super().get_config(), "RND": self.RND, "SAT": self.SAT, "fusible": self.fusible,
@@ -86,7 +90,7 @@ class Proxy:
         quantizers: proxy quantizer layer name -> the trigger-hgq layer whose output it is.
     """
 
-    model: tf.keras.Model
+    model: keras.Model
     source: dict[str, str] = field(default_factory=dict)
     quantizers: dict[str, str] = field(default_factory=dict)
 
@@ -105,36 +109,30 @@ def fixed_point_quantizer(q: FixedQuantizer, name: str) -> FixedPointQuantizer:
                                fusible=fusible, name=name)
 
 
-def _inbound(layer: tf.keras.layers.Layer):
-    node = layer._inbound_nodes[0]
-    tensors = node.input_tensors
-    return tensors if isinstance(tensors, list | tuple) else [tensors]
-
-
-def to_proxy(model: tf.keras.Model) -> Proxy:
+def to_proxy(model: keras.Model) -> Proxy:
     """Build the hls4ml proxy model of a calibrated trigger-hgq ``model`` (see the module docstring)."""
-    built: dict = {}
+    graph = model_graph(model)
+    built: dict[str, keras.KerasTensor] = {}
     inputs = []
-    for t in model.inputs:
-        inp = tf.keras.Input(shape=tuple(t.shape[1:]), name=t.node.layer.name)
-        built[t.ref()] = inp
+    for name in graph.inputs:
+        inp = keras.Input(shape=tuple(graph.nodes[name].layer.output.shape[1:]), name=name)
+        built[name] = inp
         inputs.append(inp)
     proxy = Proxy(model=None)
-    input_layers = {t.node.layer.name for t in model.inputs}
-    for layer in model.layers:
-        if isinstance(layer, tf.keras.layers.InputLayer):
+    for name, node in graph.nodes.items():
+        layer = node.layer
+        if name in graph.inputs:
             continue
         if not isinstance(layer, HLayer):
             raise TriggerHGQError(
                 f"layer {layer.name!r} ({type(layer).__name__}) is not a trigger-hgq layer: an HGQ model for export "
                 "must be built from trigger-hgq layers only"
             )
-        sources = _inbound(layer)
-        if not isinstance(layer, HQuantize) and any(t.node.layer.name in input_layers for t in sources):
+        if not isinstance(layer, HQuantize) and any(src in graph.inputs for src in node.inputs):
             raise TriggerHGQError(
                 f"layer {layer.name!r} reads the model input unquantized: put an HQuantize layer after the input"
             )
-        x = [built[t.ref()] for t in sources]
+        x = [built[src] for src in node.inputs]
         y = x if len(x) > 1 else x[0]
         for op in layer.proxy_ops():
             y = op(y)
@@ -147,7 +145,8 @@ def to_proxy(model: tf.keras.Model) -> Proxy:
             y = fpq(y)
             proxy.source[fpq.name] = layer.name
             proxy.quantizers[fpq.name] = layer.name
-        built[layer._inbound_nodes[0].output_tensors.ref()] = y
-    outputs = [built[t.ref()] for t in model.outputs]
-    proxy.model = tf.keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=f"{model.name}_proxy")
+        built[name] = y
+    outputs = [built[name] for name in graph.outputs]
+    proxy.model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
+                              name=f"{model.name}_proxy")
     return proxy

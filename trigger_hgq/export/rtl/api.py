@@ -7,8 +7,8 @@ import os
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from trigger_hgq.atomic import write_json_atomic
 from trigger_hgq.errors import TriggerHGQError
@@ -20,22 +20,23 @@ _ESTIMATE_SOURCES = (None, "estimate", "yosys")  # top-level resources that yosy
 _ESTIMATE_LATENCY = (None, "estimate", "rtl")
 
 
-def _as_inputs(model: tf.keras.Model, x) -> list[np.ndarray]:
+def _as_inputs(model: keras.Model, x) -> list[np.ndarray]:
     xs = list(x) if isinstance(x, list | tuple) else [x]
     if len(xs) != len(model.inputs):
         raise TriggerHGQError(f"model {model.name!r} has {len(model.inputs)} inputs, got {len(xs)} input arrays")
     return [np.asarray(a, np.float32) for a in xs]
 
 
-def quantized_inputs(model: tf.keras.Model, traced, x: list[np.ndarray]) -> np.ndarray:
+def quantized_inputs(model: keras.Model, traced, x: list[np.ndarray]) -> np.ndarray:
     """The RTL inputs for rows ``x``: the outputs of the model's input quantizers, flattened in port order."""
-    sub = tf.keras.Model(model.inputs, [q.output for q in traced.input_layers])
+    sub = keras.Model(model.inputs if len(model.inputs) > 1 else model.inputs[0],
+                      [q.output for q in traced.input_layers])
     outs = sub.predict(x if len(x) > 1 else x[0], batch_size=8192, verbose=0)
     outs = outs if isinstance(outs, list) else [outs]
     return np.concatenate([np.asarray(o, np.float64).reshape(len(o), -1) for o in outs], axis=1)
 
 
-def keras_outputs(model: tf.keras.Model, x: list[np.ndarray]) -> np.ndarray:
+def keras_outputs(model: keras.Model, x: list[np.ndarray]) -> np.ndarray:
     y = model.predict(x if len(x) > 1 else x[0], batch_size=8192, verbose=0)
     ys = y if isinstance(y, list) else [y]
     return np.concatenate([np.asarray(a, np.float64).reshape(len(a), -1) for a in ys], axis=1)
@@ -75,7 +76,7 @@ def merge_report(out_dir: Path, rtl: dict) -> dict:
     return report
 
 
-def build_rtl(model: tf.keras.Model, out_dir: str | os.PathLike, x=None, *, clock_ns: float = 5.0,
+def build_rtl(model: keras.Model, out_dir: str | os.PathLike, x=None, *, clock_ns: float = 5.0,
               part_family: str = "xcup", part: str = DEFAULT_PART, adders_per_stage: float | None = None,
               hard_dc: int = 2, top: str = "hgq_model", n_check: int | None = 10000, synth: bool = True,
               simulate: bool = True, strict: bool = True, close_timing: bool = True,

@@ -16,13 +16,13 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.export.optional import da4ml_trace
+from trigger_hgq.graph import model_graph
 from trigger_hgq.layers import HLayer, HQuantize, HQuantizedLayer
-from trigger_hgq.layers.base import producer_layers
 from trigger_hgq.quantizer import FixedQuantizer
 
 _NO_OVERFLOW_I = 64  # integer bits large enough that a quantization only rounds
@@ -187,7 +187,7 @@ class TraceOps:
 
 def _trace_layer(layer, inputs: list[np.ndarray], ops: TraceOps) -> np.ndarray:
     where = f"layer {layer.name!r} ({type(layer).__name__})"
-    if isinstance(layer, tf.keras.layers.Dropout):  # a plain Keras dropout is the identity in firmware
+    if isinstance(layer, keras.layers.Dropout):  # a plain Keras dropout is the identity in firmware
         return inputs[0]
     if not isinstance(layer, HLayer):
         raise TriggerHGQError(f"{where}: no RTL form for this layer (supported: trigger-hgq layers only)")
@@ -203,7 +203,7 @@ def _input_vars(layer: HQuantize, hwconf) -> np.ndarray:
     return da4ml_trace().FixedVariableArray.from_kif(k, i, f, hwconf)._vars
 
 
-def trace_model(model: tf.keras.Model, hwconf=(1, -1, -1), hard_dc: int = 2) -> TracedModel:
+def trace_model(model: keras.Model, hwconf=(1, -1, -1), hard_dc: int = 2) -> TracedModel:
     """Trace ``model`` (calibrated) into a ``CombLogic``; raises :class:`TriggerHGQError` naming the layer that has
     no RTL form. ``hwconf`` is da4ml's ``(adder_size, carry_size, latency_cutoff)``; ``hard_dc`` the extra adder
     depth the constant-multiplication solver may spend to save adders."""
@@ -211,36 +211,40 @@ def trace_model(model: tf.keras.Model, hwconf=(1, -1, -1), hard_dc: int = 2) -> 
     comb_trace = trace_mod.comb_trace
     hwconf = trace_mod.HWConfig(*hwconf)
     ops = TraceOps({"hard_dc": int(hard_dc)})
-    if any(isinstance(layer, tf.keras.Model) for layer in model.layers):
+    if any(isinstance(layer, keras.Model) for layer in model.layers):
         raise TriggerHGQError(f"model {model.name!r}: nested models have no RTL form here; flatten the model first")
+    graph = model_graph(model)
     values: dict[str, np.ndarray] = {}
     inputs: list[HQuantize] = []
+    input_of: dict[str, str] = {}  # HQuantize layer name -> the model input it reads
     layer_cost: dict[str, float] = {}
-    for layer in model.layers:
-        if isinstance(layer, tf.keras.layers.InputLayer):
+    for name, node in graph.nodes.items():
+        layer = node.layer
+        if name in graph.inputs:
             continue
-        parents = producer_layers(layer)
-        if isinstance(layer, HQuantize) and isinstance(parents[0], tf.keras.layers.InputLayer):
-            values[layer.name] = _input_vars(layer, hwconf)
+        if isinstance(layer, HQuantize) and len(node.inputs) == 1 and node.inputs[0] in graph.inputs:
+            values[name] = _input_vars(layer, hwconf)
             inputs.append(layer)
+            input_of[name] = node.inputs[0]
             continue
-        missing = [p.name for p in parents if p.name not in values]
+        missing = [src for src in node.inputs if src not in values]
         if missing:
             raise TriggerHGQError(
-                f"layer {layer.name!r} ({type(layer).__name__}): its input {missing[0]!r} is not quantized; "
+                f"layer {name!r} ({type(layer).__name__}): its input {missing[0]!r} is not quantized; "
                 "start the model with HQuantize and use trigger-hgq layers throughout"
             )
-        args = [values[p.name] for p in parents]
+        args = [values[src] for src in node.inputs]
         out = _trace_layer(layer, args, ops)
-        values[layer.name] = out
+        values[name] = out
         flat_in = [v for a in args for v in a.ravel()]
-        layer_cost[layer.name] = float(comb_trace(flat_in, list(out.ravel())).cost)
+        layer_cost[name] = float(comb_trace(flat_in, list(out.ravel())).cost)
     if not inputs:
         raise TriggerHGQError(f"model {model.name!r}: no HQuantize layer reads the model inputs")
-    out_layers = [t._keras_history.layer for t in model.outputs]
-    in_order = [t._keras_history.layer.name for t in model.inputs]
-    inputs.sort(key=lambda q: in_order.index(producer_layers(q)[0].name))
+    missing = [name for name in graph.outputs if name not in values]
+    if missing:
+        raise TriggerHGQError(f"model {model.name!r}: output {missing[0]!r} is not quantized (no RTL form)")
+    inputs.sort(key=lambda q: graph.inputs.index(input_of[q.name]))
     in_vars = [v for q in inputs for v in values[q.name].ravel()]
-    out_vars = [v for layer in out_layers for v in values[layer.name].ravel()]
+    out_vars = [v for name in graph.outputs for v in values[name].ravel()]
     comb = comb_trace(in_vars, out_vars)
-    return TracedModel(comb, inputs, [values[layer.name].shape for layer in out_layers], layer_cost)
+    return TracedModel(comb, inputs, [values[name].shape for name in graph.outputs], layer_cost)

@@ -18,17 +18,17 @@ WARMUP_SEED = 0
 def warm_up() -> float:
     """Trace a 6-16-3 HGQ MLP (relu) into da4ml logic; returns its adder cost (a trace that really ran)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    import keras
 
     from trigger_hgq.calibration import calibrate
     from trigger_hgq.export.rtl.trace import trace_model
     from trigger_hgq.layers import HDense, HQuantize
 
-    tf.keras.utils.set_random_seed(WARMUP_SEED)
-    inp = tf.keras.Input((6,))
+    keras.utils.set_random_seed(WARMUP_SEED)
+    inp = keras.Input((6,))
     h = HQuantize(beta=0)(inp)
     h = HDense(16, activation="relu")(h)
-    model = tf.keras.Model(inp, HDense(3)(h))
+    model = keras.Model(inp, HDense(3)(h))
     calibrate(model, np.random.default_rng(WARMUP_SEED).normal(size=(256, 6)).astype(np.float32))
     return float(trace_model(model).comb.cost)
 
