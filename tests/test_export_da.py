@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import trigger_hgq as th
 from trigger_hgq.export import to_hls4ml
@@ -24,12 +24,12 @@ def test_da_depth_reads_the_kernel_latencies():
 @pytest.mark.slow
 def test_distributed_arithmetic_export_is_bit_exact_without_dsps(tmp_path):
     pytest.importorskip("da4ml", reason="the da extra (da4ml) is not installed")
-    tf.keras.utils.set_random_seed(0)
-    inp = tf.keras.Input((16,))
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,))
     h = th.HQuantize(name="inq")(inp)
     h = th.HDense(12, activation="relu", name="d1")(h)
     out = th.HDense(5, name="out")(h)
-    model = tf.keras.Model(inp, out)
+    model = keras.Model(inp, out)
     x = np.random.default_rng(0).normal(size=(2000, 16)).astype(np.float32)
     th.calibrate(model, x)
     exported = to_hls4ml(model, tmp_path / "da", x=x, strategy="distributed_arithmetic", n_check=2000)

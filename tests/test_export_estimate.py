@@ -74,15 +74,15 @@ def test_float_precision_is_user_settable(shared, tmp_path):
 def test_da_cost_is_hls4ml_distributed_arithmetic_cost(tmp_path):
     """da_costs reproduces the cost hls4ml's own distributed-arithmetic pass records for each kernel."""
     pytest.importorskip("da4ml", reason="optional extra 'da' (da4ml) not installed")
-    import tensorflow as tf
+    import keras
 
     import trigger_hgq as th
     from trigger_hgq.export.da_cost import da_costs
 
-    inp = tf.keras.Input((6,))
+    inp = keras.Input((6,))
     h = th.HQuantize(name="q")(inp)
     h = th.HDense(5, activation="relu", name="d1")(h)
-    model = tf.keras.Model(inp, th.HDense(3, name="d2")(h))
+    model = keras.Model(inp, th.HDense(3, name="d2")(h))
     th.calibrate(model, np.random.default_rng(2).normal(size=(500, 6)).astype(np.float32))
     hls_model, _, _ = convert(model, tmp_path / "a", ExportOptions())
     ours = da_costs(hls_model)

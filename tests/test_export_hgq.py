@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import trigger_hgq as th
 from trigger_hgq.errors import TriggerHGQError
@@ -16,12 +16,12 @@ pytestmark = pytest.mark.slow
 N_CHECK = 10_000
 
 
-def _compile(model: tf.keras.Model) -> tf.keras.Model:
-    model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+def _compile(model: keras.Model) -> keras.Model:
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
 
-def _all_bits(model: tf.keras.Model) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _all_bits(model: keras.Model) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per-element bits of every activation quantizer and of every (folded) kernel."""
     acts, kernels = [], []
     for layer in model.layers:
@@ -34,7 +34,7 @@ def _all_bits(model: tf.keras.Model) -> tuple[list[np.ndarray], list[np.ndarray]
     return acts, kernels
 
 
-def _assert_heterogeneous(model: tf.keras.Model) -> None:
+def _assert_heterogeneous(model: keras.Model) -> None:
     acts, kernels = _all_bits(model)
     assert any(np.unique(b).size > 1 for b in acts), "activation bits should differ per element"
     assert any((b == 0).any() for b in acts), "some activation elements should have zero bits"
@@ -78,7 +78,7 @@ def test_conv1d_add_batchnorm_pooling_exact(tmp_path):
     rng = np.random.default_rng(11)
     x, y = _sequences(N_CHECK + 500, rng)
     beta = 3e-5
-    inp = tf.keras.Input((32, 3), name="tracks")
+    inp = keras.Input((32, 3), name="tracks")
     q = th.HQuantize(beta=beta, name="q")(inp)
     c1 = th.HConv1DBatchNorm(8, 3, padding="same", activation="relu", beta=beta, name="c1")(q)
     c2 = th.HConv1D(8, 3, padding="same", activation="relu", beta=beta, name="c2")(c1)
@@ -89,7 +89,7 @@ def test_conv1d_add_batchnorm_pooling_exact(tmp_path):
     flat = th.HFlatten(name="flat")(avg)
     d1 = th.HDenseBatchNorm(16, activation="relu", beta=beta, name="d1")(flat)
     out = th.HDense(3, beta=beta, name="out")(d1)
-    model = _compile(tf.keras.Model(inp, out))
+    model = _compile(keras.Model(inp, out))
     model.fit(x[:4000], y[:4000], epochs=3, batch_size=128, verbose=0)
     th.calibrate(model, x)
     _assert_heterogeneous(model)
@@ -104,7 +104,7 @@ def test_conv2d_pooling_dropout_exact(tmp_path):
     x[y == 1, 2:5, 2:5, 0] += 1.5
     x[:, :, 7, :] = 0.0  # a dead detector column
     beta = 3e-5
-    inp = tf.keras.Input((8, 8, 1), name="image")
+    inp = keras.Input((8, 8, 1), name="image")
     h = th.HQuantize(beta=beta, name="q")(inp)
     h = th.HConv2D(4, 3, activation="relu", beta=beta, name="c1")(h)
     h = th.HAveragePooling2D(2, beta=beta, name="ap")(h)
@@ -113,20 +113,20 @@ def test_conv2d_pooling_dropout_exact(tmp_path):
     h = th.HFlatten(name="flat")(h)
     h = th.HDropout(0.1, name="drop")(h)
     out = th.HDense(2, beta=beta, name="out")(h)
-    model = _compile(tf.keras.Model(inp, out))
+    model = _compile(keras.Model(inp, out))
     model.fit(x[:4000], y[:4000], epochs=3, batch_size=128, verbose=0)
     th.calibrate(model, x)
     _assert_heterogeneous(model)
     _assert_exact_export(model, x, tmp_path / "conv2d")
 
 
-def _numerics_model() -> tf.keras.Model:
-    inp = tf.keras.Input((6,), name="x")
+def _numerics_model() -> keras.Model:
+    inp = keras.Input((6,), name="x")
     h = th.HQuantize(output_quantizer={"rounding": "RND_CONV", "overflow": "SAT"}, name="q")(inp)
     h = th.HDense(5, output_quantizer={"rounding": "RND", "overflow": "WRAP"}, name="d1")(h)
     h = th.HActivation("relu", output_quantizer={"rounding": "TRN", "overflow": "WRAP"}, name="act")(h)
     out = th.HDense(2, output_quantizer={"rounding": "RND", "overflow": "WRAP", "init_f": 3}, name="d2")(h)
-    return tf.keras.Model(inp, out)
+    return keras.Model(inp, out)
 
 
 def test_rounding_wrap_negative_integer_bits_and_error_path(tmp_path):
@@ -150,7 +150,7 @@ def test_rounding_wrap_negative_integer_bits_and_error_path(tmp_path):
     from trigger_hgq.export.proxy import to_proxy
 
     proxy = to_proxy(model).model
-    pre = tf.keras.Model(proxy.inputs, proxy.get_layer("d1_dense").output)(x).numpy()
+    pre = np.asarray(keras.Model(proxy.inputs, proxy.get_layer("d1_dense").output)(x))
     k, b, big_i = quantizer_kbi(model.get_layer("d1").oq)
     assert ((pre >= 2.0 ** (big_i - k)) | (pre < -k * 2.0 ** (big_i - k))).any()
     export = th.to_hls4ml(model, tmp_path / "numerics", x=x)
@@ -169,6 +169,6 @@ def test_rounding_wrap_negative_integer_bits_and_error_path(tmp_path):
     # independently: does the input quantizer see a different value once the input is cut to ap_fixed<8,3>?
     cut = (np.mod(np.floor(row * 32) + 128, 256) - 128) / 32
     q = model.get_layer("q")
-    q_differs = not np.array_equal(q(row[None], training=False).numpy(), q(cut[None].astype(np.float32)).numpy())
+    q_differs = not np.array_equal(np.asarray(q(row[None], training=False)), np.asarray(q(cut[None].astype(np.float32))))
     assert check["first_differing_layer"] == ("q" if q_differs else "d1_dense")
     assert check["first_differing_source"] == ("q" if q_differs else "d1")

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import trigger_hgq as th
 from trigger_hgq.calibration import recording
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.graph import model_graph
 from trigger_hgq.quantizer import OVERFLOW_MODES, ROUNDING_MODES
 
 MODES = [(r, o) for r in ROUNDING_MODES for o in OVERFLOW_MODES]
@@ -66,25 +67,25 @@ CASES: dict[str, tuple[tuple[int, ...], Callable[[dict], Callable]]] = {
 NAMES = sorted(CASES)  # a bracket names a second case of one class, e.g. HDense on (particles, features)
 
 
-def build(name: str, rounding: str = "RND", overflow: str = "WRAP") -> tf.keras.Model:
+def build(name: str, rounding: str = "RND", overflow: str = "WRAP") -> keras.Model:
     """Input quantizer -> the layer under test -> (flatten) -> quantized dense head, every quantizer in one mode."""
     shape, make = CASES[name]
     q = _q(rounding, overflow)
-    inp = tf.keras.Input(shape, name="x")
+    inp = keras.Input(shape, name="x")
     h = th.HQuantize(name="inq", **_out_kw(q))(inp)
     h = make(q)(h)
     if len(h.shape) > 2:
         h = th.HFlatten(name="flat_head")(h)
     out = th.HDense(2, name="head", **_kernel_kw(q))(h)
-    return tf.keras.Model(inp, out, name=f"{name.replace('[', '_').rstrip(']')}_{rounding}_{overflow}")
+    return keras.Model(inp, out, name=f"{name.replace('[', '_').rstrip(']')}_{rounding}_{overflow}")
 
 
-def data(model: tf.keras.Model, n: int, seed: int) -> np.ndarray:
+def data(model: keras.Model, n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, *model.input_shape[1:])).astype(np.float32)
 
 
-def calibrated(name: str, rounding: str, overflow: str) -> tuple[tf.keras.Model, np.ndarray]:
-    tf.keras.utils.set_random_seed(0)
+def calibrated(name: str, rounding: str, overflow: str) -> tuple[keras.Model, np.ndarray]:
+    keras.utils.set_random_seed(0)
     model = build(name, rounding, overflow)
     x = data(model, 256, 1)
     th.calibrate(model, x)
@@ -102,7 +103,7 @@ def test_every_registered_layer_is_in_the_matrix():
     assert {cls.__name__ for cls in th.custom_objects().values()} == set(classes)
 
 
-def _weight_names(model: tf.keras.Model) -> list[tuple[str, list[str]]]:
+def _weight_names(model: keras.Model) -> list[tuple[str, list[str]]]:
     return [(layer.name, [w.name.split("/")[-1] for w in layer.weights]) for layer in model.layers]
 
 
@@ -110,15 +111,15 @@ def _weight_names(model: tf.keras.Model) -> list[tuple[str, list[str]]]:
 @pytest.mark.parametrize("name", NAMES)
 def test_save_load_keeps_outputs_on_overflowing_inputs(name, rounding, overflow, tmp_path):
     model, x_wide = calibrated(name, rounding, overflow)
-    want = model(x_wide, training=False).numpy()
+    want = np.asarray(model(x_wide, training=False))
     path = tmp_path / "m.keras"
     model.save(path)
-    loaded = tf.keras.models.load_model(path, custom_objects=th.custom_objects())
+    loaded = keras.models.load_model(path, custom_objects=th.custom_objects())
     assert _weight_names(loaded) == _weight_names(model)  # same variables in the same order
-    np.testing.assert_array_equal(loaded(x_wide, training=False).numpy(), want)
+    np.testing.assert_array_equal(np.asarray(loaded(x_wide, training=False)), want)
     assert th.ebops(loaded) == th.ebops(model)
     with recording(model):  # without wrap / saturation the outputs differ: the check inputs do overflow
-        assert np.any(model(x_wide, training=False).numpy() != want)
+        assert np.any(np.asarray(model(x_wide, training=False)) != want)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -131,10 +132,10 @@ def test_training_step_moves_weights_and_bits(name):
     assert len(model.losses) == n_quantized  # each quantizing layer adds its penalty, only while training
     model(x, training=False)
     assert len(model.losses) == 0
-    model.compile(tf.keras.optimizers.Adam(0.05), "mse", run_eagerly=True)
-    before = [v.numpy() for v in model.trainable_variables]
+    model.compile(keras.optimizers.Adam(0.05), "mse", run_eagerly=True)
+    before = [np.asarray(v) for v in model.trainable_variables]
     model.train_on_batch(x, y)
-    moved = {v.ref() for v, b in zip(model.trainable_variables, before, strict=True) if np.any(v.numpy() != b)}
+    moved = {v.ref() for v, b in zip(model.trainable_variables, before, strict=True) if np.any(np.asarray(v) != b)}
     layer, head = model.get_layer("under_test"), model.get_layer("head")
     # every output and kernel quantizer's bits (biases start at zero: zero bits, no gradient yet)
     expected = [q.f for q in layer.quantizers() + head.quantizers() + model.get_layer("inq").quantizers()
@@ -143,11 +144,12 @@ def test_training_step_moves_weights_and_bits(name):
     assert [v.name for v in expected if v.ref() not in moved] == []
 
 
-def _bits_by_hand(layer) -> np.ndarray:
-    """Bits of each output element of ``layer``, from the quantizers' (k, i, f) and the layers in between."""
+def _bits_by_hand(graph, name: str) -> np.ndarray:
+    """Bits of each output element of layer ``name``, from the quantizers' (k, i, f) and the layers in between."""
+    layer = graph.nodes[name].layer
     if isinstance(layer, th.HQuantizedLayer):
         return np.sum(layer.oq.kif_numpy(), axis=0)
-    src = _bits_by_hand(layer._inbound_nodes[0].inbound_layers)
+    src = _bits_by_hand(graph, graph.nodes[name].inputs[0])
     if isinstance(layer, th.HMaxPooling):
         out_shape = tuple(layer.compute_output_shape((1, *src.shape)))[1:]
         out = np.zeros(out_shape, np.int64)
@@ -159,8 +161,8 @@ def _bits_by_hand(layer) -> np.ndarray:
     return src.reshape(tuple(layer.output.shape[1:]))  # flatten, reshape, dropout: the same elements
 
 
-def _ebops_by_hand(layer) -> int:
-    a = _bits_by_hand(layer._inbound_nodes[0].inbound_layers)
+def _ebops_by_hand(graph, layer) -> int:
+    a = _bits_by_hand(graph, graph.nodes[layer.name].inputs[0])
     k, i, f = layer.kq.kif_numpy(layer.folded()[0])
     w = k + i + f
     if isinstance(layer, th.HDense):  # every particle position (if any) multiplies the same kernel
@@ -188,9 +190,29 @@ def test_ebops_equal_a_count_by_hand(name):
     by_layer = th.layer_ebops(model)
     kernels = [layer for layer in model.layers if isinstance(layer, th.HKernelLayer)]
     assert set(by_layer) == {layer.name for layer in kernels}  # only multiplying layers cost EBOPs
+    graph = model_graph(model)
     for layer in kernels:
-        assert by_layer[layer.name] == _ebops_by_hand(layer) > 0, layer.name
-    assert th.ebops(model) == sum(by_layer.values())
+        assert by_layer[layer.name] == _ebops_by_hand(graph, layer) > 0, layer.name
+
+
+def test_model_ebops_of_a_tiny_model_with_known_bits():
+    """A 2-2-1 model with hand-set weights and calibration inputs whose bits are known: EBOPs counted by hand."""
+    inp = keras.Input((2,))
+    h = th.HQuantize(output_quantizer={"init_f": 1}, name="inq")(inp)
+    h = th.HDense(2, name="d1", use_bias=False, kernel_quantizer={"init_f": 1}, output_quantizer={"init_f": 2})(h)
+    out = th.HDense(1, name="d2", use_bias=False, kernel_quantizer={"init_f": 0})(h)
+    model = keras.Model(inp, out)
+    model.get_layer("d1").kernel.assign([[1.5, 0.5], [-1.0, 0.0]])
+    model.get_layer("d2").kernel.assign([[3.0], [-2.0]])
+    th.calibrate(model, np.array([[3.5, -0.5], [0.0, 0.5]], np.float32))
+    # inputs (f=1): [0, 3.5] -> ufixed<3,2>: 3 bits; [-0.5, 0.5] -> fixed<2,1>: 2 bits
+    # d1 kernel (f=1): 1.5 -> 2 bits (0b1.1), 0.5 -> 1 bit, -1.0 -> 2 bits (sign + 1), 0.0 -> 0 bits (pruned)
+    d1 = 3 * (2 + 1) + 2 * (2 + 0)
+    # d1 outputs (f=2, exact): 1.5 x0 - x1 in [-0.5, 5.75] -> fixed<6,4>: 6 bits; 0.5 x0 in [0, 1.75] -> 3 bits
+    # d2 kernel (f=0): 3.0 -> 2 bits (0b11), -2.0 -> 2 bits (sign + 1)
+    d2 = 6 * 2 + 3 * 2
+    assert th.layer_ebops(model) == {"d1": d1, "d2": d2}
+    assert th.ebops(model) == d1 + d2 == 31
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -205,13 +227,13 @@ def test_rtl_trace_equals_keras_on_overflowing_inputs(name):
     np.testing.assert_array_equal(got, keras_outputs(model, [x_wide]))
 
 
-def _calibrated_check_rows(model: tf.keras.Model) -> np.ndarray:
+def _calibrated_check_rows(model: keras.Model) -> np.ndarray:
     """Calibrate ``model`` on normal rows; return 1,000 check rows, half of them three times wider (overflows)."""
     th.calibrate(model, data(model, 512, 1))
     return np.concatenate([data(model, 500, 2), WIDEN * data(model, 500, 3)])
 
 
-def _exported_bit_exact(model: tf.keras.Model, x_check: np.ndarray, tmp_path):
+def _exported_bit_exact(model: keras.Model, x_check: np.ndarray, tmp_path):
     """Export ``model`` with hls4ml and check that its C simulation equals Keras on every row of ``x_check``."""
     export = th.to_hls4ml(model, tmp_path / "prj", x=x_check)
     report = json.loads((tmp_path / "prj" / "report.json").read_text())
@@ -219,49 +241,49 @@ def _exported_bit_exact(model: tf.keras.Model, x_check: np.ndarray, tmp_path):
     return export
 
 
-def _pooling_model(rounding: str, overflow: str) -> tf.keras.Model:
+def _pooling_model(rounding: str, overflow: str) -> keras.Model:
     q = _q(rounding, overflow)
-    inp = tf.keras.Input((8, 2), name="x")
+    inp = keras.Input((8, 2), name="x")
     h = th.HQuantize(name="inq", **_out_kw(q))(inp)
     h = th.HConv1D(4, 3, padding="same", activation="relu", name="conv", **_kernel_kw(q))(h)
     h = th.HAdd(name="add", **_out_kw(q))([th.HMaxPooling1D(2, name="maxpool")(h),
                                             th.HAveragePooling1D(2, name="avgpool", **_out_kw(q))(h)])
     h = th.HGlobalAveragePooling1D(name="gap", **_out_kw(q))(h)
     out = th.HDense(3, name="head", **_kernel_kw(q))(h)
-    return tf.keras.Model(inp, out, name=f"pooling_{rounding}_{overflow}")
+    return keras.Model(inp, out, name=f"pooling_{rounding}_{overflow}")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rounding,overflow", [("RND_CONV", "WRAP"), ("TRN", "SAT")])
 def test_pooling_subset_is_bit_exact_in_c_simulation(rounding, overflow, tmp_path):
     """Proxy + hls4ml C simulation of pooling (global average pooling included) equal the model, overflows too."""
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     model = _pooling_model(rounding, overflow)
     x_check = _calibrated_check_rows(model)
     export = _exported_bit_exact(model, x_check, tmp_path)
     assert "GlobalPooling1D" in {layer.class_name for layer in export.hls_model.get_layers()}
-    wrapped = model(x_check, training=False).numpy()
+    wrapped = np.asarray(model(x_check, training=False))
     with recording(model):  # the check rows do overflow: without wrap / saturation the outputs differ
-        assert np.any(model(x_check, training=False).numpy() != wrapped)
+        assert np.any(np.asarray(model(x_check, training=False)) != wrapped)
 
 
-def _deepsets_model(rounding: str, overflow: str) -> tf.keras.Model:
+def _deepsets_model(rounding: str, overflow: str) -> keras.Model:
     """Per-particle dense layers (no bias: zero-padded particles stay exactly zero), a mean, a dense head."""
     q = _q(rounding, overflow)
-    inp = tf.keras.Input((8, 3), name="particles")
+    inp = keras.Input((8, 3), name="particles")
     h = th.HQuantize(name="inq", **_out_kw(q))(inp)
     h = th.HDense(6, activation="relu", use_bias=False, name="phi1", **_kernel_kw(q))(h)
     h = th.HDense(4, activation="relu", use_bias=False, name="phi2", **_kernel_kw(q))(h)
     h = th.HGlobalAveragePooling1D(name="mean", **_out_kw(q))(h)
     out = th.HDense(3, name="rho", **_kernel_kw(q))(h)
-    return tf.keras.Model(inp, out, name=f"deepsets_{rounding}_{overflow}")
+    return keras.Model(inp, out, name=f"deepsets_{rounding}_{overflow}")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rounding,overflow", [("RND", "SAT"), ("TRN", "WRAP")])
 def test_per_particle_subset_is_bit_exact_in_c_simulation(rounding, overflow, tmp_path):
     """Dense layers on (particles, features) become hls4ml pointwise convolutions, bit-exact with the model."""
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     model = _deepsets_model(rounding, overflow)
     x_check = _calibrated_check_rows(model)
     x_check[:100, 5:] = 0.0  # zero-padded particles
@@ -279,10 +301,10 @@ def test_a_layer_without_firmware_form_is_named():
         def output_bits(self):
             return self.input_bits()
 
-    tf.keras.utils.set_random_seed(0)
-    inp = tf.keras.Input((4,))
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4,))
     h = HMystery(name="mystery")(th.HQuantize(name="inq")(inp))
-    model = tf.keras.Model(inp, th.HDense(2, name="head")(h))
+    model = keras.Model(inp, th.HDense(2, name="head")(h))
     th.calibrate(model, data(model, 32, 0))
     from trigger_hgq.export.proxy import to_proxy
 
@@ -309,4 +331,4 @@ def test_a_second_layer_class_of_the_same_name_is_refused():
 
 def test_global_average_pooling_needs_power_of_two_steps():
     with pytest.raises(TriggerHGQError, match="'gap': 6 steps is not a power of two"):
-        th.HGlobalAveragePooling1D(name="gap")(tf.keras.Input((6, 2)))
+        th.HGlobalAveragePooling1D(name="gap")(keras.Input((6, 2)))

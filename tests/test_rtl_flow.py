@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 pytest.importorskip("da4ml", reason="the rtl extra (da4ml) is not installed")
 
@@ -32,18 +32,18 @@ def trained(tmp_path_factory):
 
     from trigger_hgq.data import load_dataset
 
-    tf.keras.backend.clear_session()
-    tf.random.set_seed(1)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(1)
     ds = load_dataset(Path(__file__).resolve().parents[1] / "datasets" / "jets_hlf.yaml")
     x = np.concatenate([ds.x_train[:6000], ds.x_test[:10000]])
     y = np.concatenate([ds.y_train[:6000], ds.y_test[:10000]])
-    inp = tf.keras.Input((16,))
+    inp = keras.Input((16,))
     h = th.HQuantize(beta=2e-5, name="inq")(inp)
     h = th.HDense(16, activation="relu", beta=2e-5, name="dense1")(h)
     h = th.HDense(8, activation="relu", beta=2e-5, name="dense2")(h)
     out = th.HDense(5, beta=2e-5, name="logits")(h)
-    model = tf.keras.Model(inp, out)
-    model.compile(tf.keras.optimizers.Adam(5e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    model = keras.Model(inp, out)
+    model.compile(keras.optimizers.Adam(5e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     hist = model.fit(x[:6000], y[:6000], epochs=4, batch_size=200, verbose=0)
     th.calibrate(model, x[:6000])

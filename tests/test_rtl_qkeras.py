@@ -6,9 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 import yaml
 
 pytest.importorskip("da4ml", reason="the rtl extra (da4ml) is not installed")
@@ -79,7 +79,7 @@ def test_exact_rtl_model_keeps_qkeras_rounding_or_says_why_not(baseline):
     converted, exact = exact_rtl_model(load_model(trained["path"]), "qkeras", x)
     assert exact == 1.0
     assert {converted.get_layer(n).oq.config.rounding for n in ("fc1", "fc2")} == {"RND_CONV"}
-    float_model = tf.keras.Sequential([tf.keras.Input((16,)), tf.keras.layers.Dense(5)])
+    float_model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(5)])
     assert exact_rtl_model(float_model, "float", x) == (None, "a float model has no exact fixed-point form")
     none, why = exact_rtl_model(float_model, "qkeras", x)
     assert none is None and "does not quantize its inputs" in why

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 pytest.importorskip("da4ml", reason="the rtl extra (da4ml) is not installed")
 
@@ -19,10 +20,10 @@ from trigger_hgq.quantizer import apply_overflow, round_grid  # noqa: E402
 
 def core_quantize(x: np.ndarray, k: int, i: int, f: int, overflow: str, rounding: str) -> np.ndarray:
     """The core quantizer's own rounding and overflow functions (float64), as inference applies them."""
-    k, i, f = (tf.constant(float(a), tf.float64) for a in (k, i, f))
-    scale = tf.pow(tf.constant(2.0, tf.float64), f)
-    xq = round_grid(tf.constant(x, tf.float64) * scale, rounding) / scale
-    return apply_overflow(xq, k, i, f, overflow).numpy()
+    k, i, f = (ops.convert_to_tensor(float(a), "float64") for a in (k, i, f))
+    scale = ops.power(ops.convert_to_tensor(2.0, "float64"), f)
+    xq = round_grid(ops.convert_to_tensor(x, "float64") * scale, rounding) / scale
+    return ops.convert_to_numpy(apply_overflow(xq, k, i, f, overflow))
 
 
 def test_quantize_var_matches_core_on_every_grid_value():
@@ -84,8 +85,8 @@ def test_round_half_even_ties_go_to_even():
     np.testing.assert_array_equal(got, [-2.0, -2.0, 0.0, 0.0, 2.0, 2.0, 1.0, 0.0])
 
 
-def _every_layer_model(beta: float) -> tf.keras.Model:
-    inp = tf.keras.Input((16,))
+def _every_layer_model(beta: float) -> keras.Model:
+    inp = keras.Input((16,))
     q = th.HQuantize(beta=beta, name="inq")(inp)
     seq = th.HReshape((8, 2), name="seq")(q)
     c1 = th.HConv1D(4, 3, padding="same", activation="relu", beta=beta, name="conv1d")(seq)
@@ -99,7 +100,7 @@ def _every_layer_model(beta: float) -> tf.keras.Model:
     h2 = th.HDense(8, beta=beta, name="dense")(th.HDropout(0.1, name="drop")(th.HFlatten(name="flat2")(c2)))
     h = th.HActivation("relu", beta=beta, name="relu")(th.HAdd(beta=beta, name="add")([h1, h2]))
     out = th.HDense(5, beta=beta, name="out")(h)
-    return tf.keras.Model(inp, out)
+    return keras.Model(inp, out)
 
 
 def _blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +116,7 @@ def test_every_layer_type_traces_exactly():
     dataflow equals Keras, also on rows outside the calibration set (overflows wrap or saturate alike)."""
     x, y = _blobs(3000, 1)
     model = _every_layer_model(beta=3e-5)
-    model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=2, batch_size=128, verbose=0)
     th.calibrate(model, x[:1000])
     traced = trace_model(model)
@@ -127,10 +128,10 @@ def test_every_layer_type_traces_exactly():
 
 
 def test_unsupported_layer_is_named():
-    inp = tf.keras.Input((4,))
+    inp = keras.Input((4,))
     h = th.HQuantize(name="inq")(inp)
-    h = tf.keras.layers.Dense(3, name="plain_dense")(h)
-    model = tf.keras.Model(inp, th.HDense(2, name="out")(th.HQuantize(name="q2")(h)))
+    h = keras.layers.Dense(3, name="plain_dense")(h)
+    model = keras.Model(inp, th.HDense(2, name="out")(th.HQuantize(name="q2")(h)))
     th.calibrate(model, np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
     with pytest.raises(TriggerHGQError, match="plain_dense"):
         trace_model(model)
