@@ -1,4 +1,4 @@
-"""Magnitude-pruned QKeras baselines, as the hls4ml tutorial prunes its jet tagger (tensorflow-model-optimization).
+"""Magnitude-pruned QKeras baselines, pruned as the hls4ml tutorial prunes its jet tagger.
 
 A baseline config with a ``pruning`` section::
 
@@ -11,7 +11,12 @@ A baseline config with a ``pruning`` section::
                                # with these keys of it replaced (e.g. {epochs: 200, learning_rate: 0.001})
 
 The model starts from given weights (the trained unpruned parent) or, without them, is first trained dense under
-the training policy. The result has no pruning wrappers (``strip_pruning``): its zeros are plain kernel entries.
+the training policy. Pruning is done with plain Keras: every Dense / Conv kernel gets a :class:`KernelMask`
+constraint (Keras applies a variable's constraint after each optimizer step, so a masked weight is zero after
+every step); :class:`MagnitudePruning`, a callback of the pruning phase, recomputes the masks every ``frequency``
+steps from the smallest ``|w|`` at the sparsity of a :class:`PolynomialDecay` schedule. Fine-tuning keeps the
+masks fixed; at the end the constraints are removed again, so the result is the same model with plain kernels
+whose pruned entries are exact zeros.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import math
 import os
 from dataclasses import dataclass
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from trigger_hgq.baselines.policy import POLICY_FIELDS, TrainingPolicy, TrainingRun
 from trigger_hgq.baselines.qkeras_models import train_baseline
@@ -38,7 +44,7 @@ PRUNING_SPEC = Obj({
     "finetune": Field(Nullable(Obj(POLICY_FIELDS, strict=True)), doc="the fine-tuning policy's overrides"),
 }, strict=True)
 """The declared keys of a baseline config's ``pruning`` section."""
-PRUNABLE = (tf.keras.layers.Dense, tf.keras.layers.Conv1D, tf.keras.layers.Conv2D)  # QKeras' Q* subclass these
+PRUNABLE = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D)  # qkeras' Q* subclass these
 MAX_FREQUENCY_STEPS = 100  # masks are recomputed at most this many steps apart during the ramp
 
 
@@ -100,15 +106,15 @@ class PruningRun:
         return before + self.phases["finetune"].best_epoch
 
 
-def kernel_sparsity(model: tf.keras.Model) -> float:
+def kernel_sparsity(model: keras.Model) -> float:
     """The fraction of zero entries over the kernels of all prunable (Dense / Conv) layers."""
-    kernels = [layer.kernel.numpy() for layer in model.layers if isinstance(layer, PRUNABLE)]
+    kernels = [keras.ops.convert_to_numpy(layer.kernel) for layer in model.layers if isinstance(layer, PRUNABLE)]
     if not kernels:
         raise TriggerHGQError(f"model {model.name!r} has no Dense or Conv layer to prune")
     return float(sum(int(np.sum(k == 0)) for k in kernels) / sum(k.size for k in kernels))
 
 
-def load_initial_weights(model: tf.keras.Model, path: str | os.PathLike) -> None:
+def load_initial_weights(model: keras.Model, path: str | os.PathLike) -> None:
     """Set ``model``'s weights from a saved model of the same architecture (the unpruned parent baseline)."""
     from trigger_hgq.convert.io import load_model
 
@@ -120,32 +126,130 @@ def load_initial_weights(model: tf.keras.Model, path: str | os.PathLike) -> None
     model.set_weights(parent.get_weights())
 
 
-def _wrap(model: tf.keras.Model, schedule) -> tf.keras.Model:
-    """The model with every prunable layer inside a ``prune_low_magnitude`` wrapper (weights kept)."""
-    import tensorflow_model_optimization as tfmot
+@dataclass(frozen=True)
+class PolynomialDecay:
+    """The sparsity ramp of tensorflow-model-optimization's ``PolynomialDecay``: at step ``t`` (optimizer steps,
+    0-based) the target is ``s(t) = final + (initial - final) * (1 - p)**power`` with
+    ``p = clip((t - begin_step) / (end_step - begin_step), 0, 1)``; masks are recomputed at the steps
+    ``begin_step + k * frequency`` up to ``end_step``."""
 
-    from trigger_hgq.convert.io import qkeras_objects
+    initial_sparsity: float
+    final_sparsity: float
+    begin_step: int
+    end_step: int
+    frequency: int
+    power: float = 3.0
 
-    def clone(layer):
-        if isinstance(layer, PRUNABLE):
-            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
-        return layer
+    def sparsity(self, step: int) -> float:
+        span = max(1, self.end_step - self.begin_step)
+        p = min(1.0, max(0.0, (step - self.begin_step) / span))
+        return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * (1.0 - p) ** self.power
 
-    with tf.keras.utils.custom_object_scope(qkeras_objects()):
-        return tf.keras.models.clone_model(model, clone_function=clone)
+    def updates_at(self, step: int) -> bool:
+        """Whether the masks are recomputed after ``step`` optimizer steps."""
+        return self.begin_step <= step <= self.end_step and (step - self.begin_step) % self.frequency == 0
+
+    @classmethod
+    def over(cls, settings: PruningSettings, steps: int) -> PolynomialDecay:
+        """The ramp of ``settings`` over ``steps`` optimizer steps: masks recomputed about ten times, at most
+        :data:`MAX_FREQUENCY_STEPS` steps apart, the last update (at the target) within the ramp."""
+        frequency = max(1, min(MAX_FREQUENCY_STEPS, steps // 10))
+        return cls(settings.initial_sparsity, settings.target_sparsity, begin_step=0,
+                   end_step=frequency * (steps // frequency), frequency=frequency)
 
 
-def prune_baseline(model: tf.keras.Model, config: dict, x_train, y_train, x_val, y_val,
+class KernelMask(keras.constraints.Constraint):
+    """Zero the pruned entries of a kernel: ``w -> inner(w) * mask`` (``inner``: the constraint the kernel had,
+    e.g. qkeras' clip; ``mask``: a non-trainable variable of 0/1 of the kernel's shape). It is set on the kernel
+    variable during pruning only, never in a layer's config, so it is not saved."""
+
+    def __init__(self, mask: keras.Variable, inner=None):
+        self.mask = mask
+        self.inner = inner
+
+    def __call__(self, w):
+        if self.inner is not None:
+            w = self.inner(w)
+        return ops.multiply(w, ops.cast(self.mask, w.dtype))
+
+
+def magnitude_mask(kernel: np.ndarray, sparsity: float) -> np.ndarray:
+    """0/1 mask zeroing the ``round(sparsity * size)`` entries of smallest ``|kernel|`` (ties: in index order,
+    so entries already zero stay pruned)."""
+    flat = np.abs(np.asarray(kernel, np.float64)).ravel()
+    n_zero = int(round(float(sparsity) * flat.size))
+    mask = np.ones(flat.size, np.float32)
+    mask[np.argsort(flat, kind="stable")[:n_zero]] = 0.0
+    return mask.reshape(np.shape(kernel))
+
+
+class Masks:
+    """The :class:`KernelMask` constraints of a model's prunable kernels: attached on creation, removed by
+    :meth:`detach` (which restores each kernel's own constraint)."""
+
+    def __init__(self, model: keras.Model):
+        self.layers = [layer for layer in model.layers if isinstance(layer, PRUNABLE)]
+        if not self.layers:
+            raise TriggerHGQError(f"model {model.name!r} has no Dense or Conv layer to prune")
+        self.constraints = []
+        for layer in self.layers:
+            mask = keras.Variable(np.ones(tuple(layer.kernel.shape), np.float32), trainable=False,
+                                  name=f"{layer.name}_mask")
+            constraint = KernelMask(mask, inner=layer.kernel.constraint)
+            layer.kernel.constraint = constraint
+            self.constraints.append(constraint)
+
+    def update(self, sparsity: float) -> None:
+        """New masks at ``sparsity`` from the current kernels; the kernels are masked at once."""
+        for layer, constraint in zip(self.layers, self.constraints, strict=True):
+            kernel = keras.ops.convert_to_numpy(layer.kernel)
+            mask = magnitude_mask(kernel, sparsity)
+            constraint.mask.assign(mask)
+            layer.kernel.assign(kernel * mask)
+
+    def detach(self) -> None:
+        for layer, constraint in zip(self.layers, self.constraints, strict=True):
+            layer.kernel.constraint = constraint.inner
+
+
+class MagnitudePruning(keras.callbacks.Callback):
+    """Recompute the masks at the steps of ``schedule`` (counted over every fit this callback takes part in):
+    before the first step and after each optimizer step where :meth:`PolynomialDecay.updates_at` holds."""
+
+    def __init__(self, masks: Masks, schedule: PolynomialDecay):
+        super().__init__()
+        self.masks = masks
+        self.schedule = schedule
+        self.step = 0
+
+    def _update(self) -> None:
+        sync = getattr(self.model, "jax_state_sync", None)  # JAX: the fit's state back into the variables
+        if callable(sync):
+            sync()
+        self.masks.update(self.schedule.sparsity(self.step))
+        if keras.backend.backend() == "jax":
+            # a jitted JAX step holds the masks as constants: trace it again with the new ones
+            self.model.make_train_function(force=True)
+
+    def on_train_begin(self, logs=None):
+        if self.step == 0 and self.schedule.updates_at(0):
+            self._update()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.schedule.updates_at(self.step):
+            self._update()
+
+
+def prune_baseline(model: keras.Model, config: dict, x_train, y_train, x_val, y_val,
                    init_weights: str | os.PathLike | None = None, epochs_cap: int | None = None, verbose: int = 0,
-                   callbacks: list | None = None) -> tuple[tf.keras.Model, PruningRun]:
+                   callbacks: list | None = None) -> tuple[keras.Model, PruningRun]:
     """Prune ``model`` (built from ``config``) to ``pruning.target_sparsity``: start from ``init_weights`` or
-    train it dense under the training policy, ramp the sparsity with a polynomial decay, fine-tune with the mask
-    fixed (early stopping with restore-best), strip the wrappers. ``epochs_cap`` caps every phase.
+    train it dense under the training policy, ramp the sparsity with a polynomial decay, fine-tune with the masks
+    fixed (early stopping with restore-best), remove the mask constraints. ``epochs_cap`` caps every phase.
 
-    Returns the stripped model and its :class:`PruningRun`.
+    Returns the model (the same object, its pruned kernel entries exact zeros) and its :class:`PruningRun`.
     """
-    import tensorflow_model_optimization as tfmot
-
     settings = PruningSettings.from_config(config).capped(epochs_cap)
     policy = TrainingPolicy.from_config(config).capped(epochs_cap)
     phases: dict[str, TrainingRun] = {}
@@ -155,19 +259,17 @@ def prune_baseline(model: tf.keras.Model, config: dict, x_train, y_train, x_val,
         phases["dense"] = train_baseline(model, config, x_train, y_train, x_val, y_val, verbose=verbose,
                                          callbacks=callbacks, policy=policy)
     steps = settings.epochs * math.ceil(len(x_train) / policy.batch_size)
-    frequency = max(1, min(MAX_FREQUENCY_STEPS, steps // 10))
-    schedule = tfmot.sparsity.keras.PolynomialDecay(
-        initial_sparsity=settings.initial_sparsity, final_sparsity=settings.target_sparsity, begin_step=0,
-        end_step=frequency * (steps // frequency), frequency=frequency)  # the last update lands on the target
-    wrapped = _wrap(model, schedule)
-    # the pruning step first: it zeroes the masked weights at each epoch end, before the best epoch is recorded
-    pruning_callbacks = [tfmot.sparsity.keras.UpdatePruningStep(), *(callbacks or [])]
-    ramp = TrainingPolicy(epochs=settings.epochs, batch_size=policy.batch_size,
-                          learning_rate=settings.learning_rate, restore_best_weights=False)
-    phases["pruning"] = train_baseline(wrapped, config, x_train, y_train, x_val, y_val, verbose=verbose,
-                                       callbacks=pruning_callbacks, policy=ramp)
-    # past the schedule's end_step the masks no longer change: fine-tuning keeps them fixed
-    phases["finetune"] = train_baseline(wrapped, config, x_train, y_train, x_val, y_val, verbose=verbose,
-                                        callbacks=pruning_callbacks, policy=settings.finetune)
-    stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
-    return stripped, PruningRun(phases, kernel_sparsity(stripped))
+    masks = Masks(model)
+    try:
+        # the pruning callback first: the masks are set before the epoch's other callbacks see the weights
+        pruning = MagnitudePruning(masks, PolynomialDecay.over(settings, steps))
+        ramp = TrainingPolicy(epochs=settings.epochs, batch_size=policy.batch_size,
+                              learning_rate=settings.learning_rate, restore_best_weights=False)
+        phases["pruning"] = train_baseline(model, config, x_train, y_train, x_val, y_val, verbose=verbose,
+                                           callbacks=[pruning, *(callbacks or [])], policy=ramp)
+        # the schedule ended on the target: fine-tuning keeps the masks fixed
+        phases["finetune"] = train_baseline(model, config, x_train, y_train, x_val, y_val, verbose=verbose,
+                                            callbacks=callbacks, policy=settings.finetune)
+    finally:
+        masks.detach()
+    return model, PruningRun(phases, kernel_sparsity(model))
