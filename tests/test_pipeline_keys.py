@@ -191,3 +191,62 @@ def test_stub_run_reruns_only_the_report_after_a_report_edit(setup, sources, mon
 def test_unknown_stage_is_an_error():
     with pytest.raises(LookupError, match="Run.nonesuch"):
         code_version("nonesuch")
+
+
+# ------------------------------------------------------------------------------------------- dependency versions
+def test_dependency_versions_name_the_installed_stack():
+    import importlib.metadata
+    import platform
+
+    import keras
+
+    from trigger_hgq.stage_keys import dependency_versions
+
+    versions = dependency_versions()
+    assert versions["python"] == platform.python_version()
+    assert versions["keras"] == importlib.metadata.version("keras") == keras.__version__
+    assert versions["keras_backend"] == keras.backend.backend()
+    backend_module = __import__(keras.backend.backend())
+    assert versions["backend_version"] == backend_module.__version__
+    assert versions["hls4ml"] == importlib.metadata.version("hls4ml")
+    assert set(versions) == {"python", "keras", "keras_backend", "backend_version", "qkeras", "hls4ml", "da4ml"}
+
+
+def test_absent_dependency_is_null(monkeypatch):
+    import importlib.metadata
+
+    from trigger_hgq import stage_keys
+
+    real = importlib.metadata.version
+
+    def version(name):
+        if name == "da4ml":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    assert stage_keys.dependency_versions()["da4ml"] is None
+
+
+@pytest.mark.parametrize("dist", ["keras", "hls4ml", "da4ml", "qkeras-v3", "tensorflow-cpu"])
+def test_a_new_dependency_version_reruns_every_stage(setup, monkeypatch, dist):
+    import keras
+
+    from trigger_hgq import stage_keys
+
+    if dist == "tensorflow-cpu" and keras.backend.backend() != "tensorflow":
+        pytest.skip("the backend version is looked up for the tensorflow backend only")
+    _, _, run = setup
+    real = stage_keys.installed_version
+    monkeypatch.setattr(stage_keys, "installed_version", lambda name: "99.0" if name == dist else real(name))
+    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "report"]
+    assert run()[:-1] == []  # the same stack again: all skipped
+
+
+def test_another_backend_reruns_every_stage(setup, monkeypatch):
+    import keras
+
+    _, _, run = setup
+    other = "jax" if keras.backend.backend() != "jax" else "tensorflow"
+    monkeypatch.setattr(keras.backend, "backend", lambda: other)
+    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "report"]

@@ -2,13 +2,16 @@
 
 A stage is skipped on a rerun only when everything it reads is unchanged: the YAML files (their bytes, ``base:``
 files included), the dataset files (size and modification time, like the dataset cache), the arrays the data stage
-wrote (their digest) and the code the stage runs (a digest of those trigger_hgq source files).
+wrote (their digest), the code the stage runs (a digest of those trigger_hgq source files) and the versions of the
+installed stack it runs on (Python, Keras and its backend, QKeras, hls4ml, da4ml).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,41 @@ INSTALLED = SourceGraph()
 """The sources of the imported trigger_hgq."""
 
 CHUNK_BYTES = 1 << 20
+
+BACKEND_DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "jax": ("jax",), "torch": ("torch",)}
+"""The distributions that may provide each Keras backend, first match wins."""
+DEPENDENCIES = {"keras": ("keras",), "qkeras": ("qkeras-v3", "qkeras"), "hls4ml": ("hls4ml",), "da4ml": ("da4ml",)}
+"""The libraries whose versions enter every stage key, by the distributions that may provide them."""
+
+
+def installed_version(distribution: str) -> str | None:
+    """The installed version of a distribution (``importlib.metadata``), or ``None`` when it is not installed."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def first_version(distributions: tuple[str, ...]) -> str | None:
+    """The version of the first installed distribution of ``distributions`` (``None``: none is installed)."""
+    for name in distributions:
+        version = installed_version(name)
+        if version is not None:
+            return version
+    return None
+
+
+def dependency_versions() -> dict[str, str | None]:
+    """The stack a stage runs on: the versions of Python, keras, the Keras backend (its name from
+    ``keras.backend.backend()`` and its version), qkeras, hls4ml and da4ml (``None``: not installed). Part of every
+    stage key, so that an upgraded library reruns the stages."""
+    import keras
+
+    backend = keras.backend.backend()
+    versions: dict[str, str | None] = {"python": platform.python_version(), "keras_backend": backend,
+                                       "backend_version": first_version(BACKEND_DISTRIBUTIONS.get(backend, (backend,)))}
+    versions.update({name: first_version(dists) for name, dists in DEPENDENCIES.items()})
+    return versions
 
 
 def file_digest(path: str | Path) -> str:

@@ -31,7 +31,7 @@ from trigger_hgq.pipeline.state import RunState
 from trigger_hgq.progress import Progress, keras_progress, log
 from trigger_hgq.rtl_plan import merge_rtl, rtl_candidates, rtl_settings
 from trigger_hgq.selection import select
-from trigger_hgq.stage_keys import code_version, dataset_stamp, fingerprint, yaml_files
+from trigger_hgq.stage_keys import code_version, dataset_stamp, dependency_versions, fingerprint, yaml_files
 from trigger_hgq.verbosity import keras_verbose, quiet_warnings, set_verbosity
 
 RTL_WARMUP_WAIT_S = 600
@@ -100,10 +100,12 @@ class Run:
 
     # ------------------------------------------------------------------------------------------- stages
     def stage(self, name: str, inputs, fn: Callable[[], dict], after: tuple[str, ...] = ()) -> dict:
-        """Run ``fn`` unless ``name`` finished with the same key: its ``inputs``, the code version and the keys
-        of the stages it reads (``after``; a stage that reran with other inputs reruns those after it)."""
+        """Run ``fn`` unless ``name`` finished with the same key: its ``inputs``, the code version, the versions
+        of the installed stack (:func:`~trigger_hgq.stage_keys.dependency_versions`) and the keys of the stages it
+        reads (``after``; a stage that reran with other inputs reruns those after it)."""
         with self._key_lock:  # stages side by side: the source graph behind code_version is not thread-safe
-            key = fingerprint(name, inputs, code_version(name), [self.state.key(dep) for dep in after])
+            key = fingerprint(name, inputs, code_version(name), dependency_versions(),
+                              [self.state.key(dep) for dep in after])
         done = self.state.done(name, key)
         if done is not None:
             log(f"stage {name}: done earlier, skipped (use --force to rerun)")
