@@ -1,11 +1,11 @@
-"""Baselines HGQ is compared with: uniform-bit QKeras models from YAML configs and an AutoQKeras search."""
+"""Baselines HGQ is compared with: uniform-bit QKeras models from YAML configs, magnitude-pruned ones and a search
+by the AutoQKeras method on Keras 3."""
 
 from __future__ import annotations
 
 from trigger_hgq.baselines.autoqkeras import (
     AutoQKerasResult,
     load_autoqkeras_config,
-    qkeras_json_compat,
     retrain_best,
     run_autoqkeras,
     with_input_quantizer,
@@ -20,5 +20,5 @@ from trigger_hgq.baselines.qkeras_models import (
 
 __all__ = [
     "AutoQKerasResult", "baseline_from_yaml", "build_qkeras_model", "load_autoqkeras_config", "load_baseline_config",
-    "qkeras_json_compat", "quantizer_specs", "retrain_best", "run_autoqkeras", "train_baseline", "with_input_quantizer",
+    "quantizer_specs", "retrain_best", "run_autoqkeras", "train_baseline", "with_input_quantizer",
 ]
