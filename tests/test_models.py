@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from hgq_models import make_data, train_hgq
 
 import trigger_hgq as th
@@ -36,7 +36,7 @@ def hgq_mlp():
 @pytest.fixture(scope="module")
 def taggers():
     """The untrained 6-bit QKeras jet tagger and the float tagger of the same architecture (seeded)."""
-    tf.keras.utils.set_random_seed(3)
+    keras.utils.set_random_seed(3)
     config = load_baseline_config(BASELINES / "jet_tagger_6bit.yaml")
     q6 = build_qkeras_model(config)
     floats = build_qkeras_model({k: v for k, v in config.items() if k != "quantization"})
@@ -45,8 +45,8 @@ def taggers():
 
 
 def test_class_accuracy_is_the_fraction_of_rows_whose_argmax_is_the_label():
-    inp = tf.keras.Input((4,))
-    identity = tf.keras.Model(inp, tf.keras.layers.Dense(4, kernel_initializer="identity", use_bias=False)(inp))
+    inp = keras.Input((4,))
+    identity = keras.Model(inp, keras.layers.Dense(4, kernel_initializer="identity", use_bias=False)(inp))
     x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
     y = np.argmax(x, axis=1)
     assert class_accuracy(identity, x, y) == 1.0
@@ -57,16 +57,17 @@ def test_class_accuracy_is_the_fraction_of_rows_whose_argmax_is_the_label():
 
 
 def test_logits_model_drops_only_a_weightless_final_softmax():
-    tf.keras.utils.set_random_seed(1)
-    inp = tf.keras.Input((6,))
-    dense = tf.keras.layers.Dense(3, name="dense")(inp)
-    separate = tf.keras.Model(inp, tf.keras.layers.Activation("softmax")(dense))
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((6,))
+    dense = keras.layers.Dense(3, name="dense")(inp)
+    separate = keras.Model(inp, keras.layers.Activation("softmax")(dense))
     x = np.random.default_rng(1).normal(size=(32, 6)).astype(np.float32)
     logits = logits_model(separate)
     assert logits is not separate and logits.layers[-1].name == "dense"
-    np.testing.assert_allclose(tf.nn.softmax(logits.predict(x, verbose=0)).numpy(), separate.predict(x, verbose=0),
+    probabilities = keras.ops.convert_to_numpy(keras.activations.softmax(logits.predict(x, verbose=0)))
+    np.testing.assert_allclose(probabilities, separate.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
-    fused = tf.keras.Model(inp, tf.keras.layers.Dense(3, activation="softmax")(inp))
+    fused = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(inp))
     assert logits_model(fused) is fused  # its softmax sits inside a layer with weights: kept
     assert not outputs_logits(separate, "qkeras") and outputs_logits(logits, "qkeras")
 
@@ -88,8 +89,46 @@ def test_model_ebops_grows_with_the_bits(taggers, hgq_mlp):
     q6, floats, x = taggers
     six_bit, wide = model_ebops(q6, "qkeras", x), model_ebops(floats, "float", x)
     assert isinstance(six_bit, int) and 0 < six_bit < wide  # floats count as 10 fractional bits
-    model, x_hgq = hgq_mlp
-    assert model_ebops(model, "hgq", x_hgq) == int(th.ebops(model)) > 0
+
+
+def _two_by_two(kernel: np.ndarray, quantized: bool) -> keras.Model:
+    """Two inputs, one bias-free dense layer with ``kernel``: a QKeras model (inputs ``quantized_bits(8, 3)``,
+    4 fractional bits; kernel ``quantized_bits(4, 0)``, 3 fractional bits) or the float one."""
+    from qkeras import QActivation, QDense, quantized_bits
+
+    inp = keras.Input((2,), name="inputs")
+    if quantized:
+        h = QActivation(quantized_bits(8, 3, alpha=1), name="input_quantizer")(inp)
+        dense = QDense(kernel.shape[1], kernel_quantizer=quantized_bits(4, 0, alpha=1), use_bias=False, name="d")
+    else:
+        h, dense = inp, keras.layers.Dense(kernel.shape[1], use_bias=False, name="d")
+    model = keras.Model(inp, dense(h))
+    dense.set_weights([kernel])
+    return model
+
+
+# inputs: feature 0 in [0, 1.5] (unsigned: 1 integer bit), feature 1 in [-2, 3] (sign + 2 integer bits)
+CALIBRATION = np.array([[0.0, -2.0], [1.5, 3.0], [0.75, 0.5]], np.float32)
+
+
+def test_model_ebops_of_a_qkeras_model_by_hand():
+    """EBOPs = sum over the multiplications of (input bits) x (weight bits), bits = sign + integer + fractional."""
+    kernel = np.array([[0.5, -0.25], [0.0, 0.875]], np.float32)  # all on the 3-fractional-bit grid
+    # input bits (4 fractional): feature 0: 1 + 4 = 5; feature 1: 1 + 2 + 4 = 7
+    # weight bits (3 fractional): 0.5 = 0.100b: 3; -0.25: sign + -2 integer + 3 = 2; 0: 0; 0.875 = 0.111b: 3
+    expected = 5 * (3 + 2) + 7 * (0 + 3)
+    assert model_ebops(_two_by_two(kernel, quantized=True), "qkeras", CALIBRATION) == expected == 46
+    # an HGQ model is counted as it is: the same model converted and calibrated by hand gives the same number
+    hgq = th.from_qkeras(_two_by_two(kernel, quantized=True))
+    th.calibrate(hgq, CALIBRATION)
+    assert model_ebops(hgq, "hgq", CALIBRATION) == 46
+
+
+def test_model_ebops_of_a_float_model_by_hand():
+    """Float tensors count as 10 fractional bits."""
+    kernel = np.array([[0.5], [-0.25]], np.float32)
+    # inputs: 1 + 10 = 11 and 1 + 2 + 10 = 13 bits; weights: 0.5 -> 10 bits, -0.25 -> 1 - 2 + 10 = 9 bits
+    assert model_ebops(_two_by_two(kernel, quantized=False), "float", CALIBRATION) == 11 * 10 + 13 * 9
 
 
 def test_bits_histogram_counts_every_weight_and_activation(hgq_mlp):
@@ -105,7 +144,7 @@ def test_bits_histogram_counts_every_weight_and_activation(hgq_mlp):
 
 
 def test_calibrate_hgq_counts_rows_leaving_the_calibrated_ranges():
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     model = train_hgq("mlp_batchnorm", n_train=1024, epochs=1)[0]
     x, _ = make_data(model, 1500, seed=5)
     inside = {"x_train": x[:1000], "x_val": x[1000:], "x_test": x[:300]}
@@ -125,6 +164,15 @@ def test_hgq_start_model_warm_or_fresh(taggers, tmp_path):
     assert warm.name == "hgq_seed3" and fresh.name == "hgq_seed4"
     for model in (warm, fresh):
         assert [d.units for d in model.layers if isinstance(d, th.HDense)] == [64, 32, 32, 5]
+    # fresh: the baseline's layers as trigger-hgq layers, relu fused, the softmax dropped, an input quantizer
+    assert [(type(layer).__name__, layer.name) for layer in fresh.layers] == [
+        ("InputLayer", "inputs"), ("HQuantize", "inputs_quantizer"), ("HDense", "fc1"), ("HDense", "fc2"),
+        ("HDense", "fc3"), ("HDense", "output")]
+    assert [d.activation for d in fresh.layers if isinstance(d, th.HDense)] == ["relu", "relu", "relu", "linear"]
+    assert {q.config.rounding for d in fresh.layers if isinstance(d, th.HDense) for q in (d.kq, d.bq, d.oq)} == {"RND"}
+    assert fresh.get_layer("inputs_quantizer").oq.config.overflow == "SAT"
+    fresh_first = fresh.get_layer("fc1")
+    assert np.all(keras.ops.convert_to_numpy(fresh_first.kq.f_int()) == th.QuantizerConfig().init_f)
     assert {d.kq.config.lr_scale for d in warm.layers if isinstance(d, th.HDense)} == {7.0}
     # warm: QKeras' trained 6-bit grid (5 fractional bits); fresh: the library's default bits
     first = next(d for d in warm.layers if isinstance(d, th.HDense))
@@ -132,3 +180,18 @@ def test_hgq_start_model_warm_or_fresh(taggers, tmp_path):
     kernel, float_kernel = first.kernel.numpy(), q6.get_layer(first.name).get_weights()[0]
     np.testing.assert_array_equal(kernel * 32, np.round(kernel * 32))  # QKeras' weights, on its grid
     assert np.abs(kernel - float_kernel).max() <= 2.0 ** -6 + 1e-7
+
+
+def test_fresh_hgq_start_from_a_loaded_config_and_deep_sets():
+    """The fresh start takes the loaded config as well as its path; a Deep Sets config gets per-particle bits
+    (the model does not depend on the order of the particles) and fills the particle count from the data."""
+    config = load_baseline_config(BASELINES / "deepsets_float.yaml")
+    model = hgq_start_model("unused.h5", config, seed=0, lr_scale=2.0, input_shape=(8, 7))
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "InputLayer", "HQuantize", "HDense", "HDense", "HDense", "HGlobalAveragePooling1D", "HDense", "HDense"]
+    assert model.input_shape == (None, 8, 7) and model.output_shape == (None, 5)
+    assert {d.kq.config.lr_scale for d in model.layers if isinstance(d, th.HDense)} == {2.0}
+    x = np.random.default_rng(0).normal(size=(64, 8, 7)).astype(np.float32)
+    th.calibrate(model, x)
+    permuted = x[:, np.random.default_rng(1).permutation(8)]
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(permuted, verbose=0))

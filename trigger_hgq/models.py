@@ -7,20 +7,16 @@ implements for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
+import keras
 import numpy as np
 
 #: Rows per ``predict`` call on a candidate (the test split at once on a small machine).
 PREDICT_BATCH = 16384
 #: Rows per ``predict`` call when two models' logits are compared.
 COMPARE_BATCH = 8192
-
-
-def _softmax():
-    import tensorflow as tf
-
-    return tf.keras.activations.softmax
 
 
 def class_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
@@ -37,18 +33,16 @@ def quantizes_inputs(model) -> bool:
 def logits_model(model):
     """The model without a final weightless softmax layer (the firmware outputs logits: hls4ml's table softmax is
     never exact, and a trigger decision needs only the argmax or a threshold on the logits); else ``model``."""
-    import tensorflow as tf
-
     last = model.layers[-1]
-    if getattr(last, "activation", None) is _softmax() and not last.get_weights():
-        return tf.keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
+    if getattr(last, "activation", None) is keras.activations.softmax and not last.get_weights():
+        return keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
     return model
 
 
 def ends_in_softmax(model) -> bool:
     """The model's last layer applies a softmax (a Keras activation or a QKeras ``QActivation('softmax')``)."""
     act = getattr(model.layers[-1], "activation", None)
-    if act is _softmax():
+    if act is keras.activations.softmax:
         return True
     name = act if isinstance(act, str) else getattr(act, "__name__", None) or type(act).__name__
     return str(name).lower() in ("softmax", "quantized_softmax")
@@ -60,27 +54,77 @@ def outputs_logits(model, method: str) -> bool:
     return method == "hgq" or not ends_in_softmax(model)
 
 
-def hgq_start_model(baseline: str | Path, config: str | Path, seed: int, warm_start: bool = False,
-                    lr_scale: float | None = None, input_shape: tuple[int, ...] | None = None):
+def hgq_start_model(baseline: str | Path, config: str | Path | Mapping, seed: int, warm_start: bool = False,
+                    lr_scale: float | None = None, input_shape: tuple[int, ...] | None = None) -> keras.Model:
     """The HGQ model a run trains, named ``hgq_seed<seed>``, with HGQ's own rounding (half up).
 
     ``warm_start``: the trained QKeras model at ``baseline`` converted bit for bit; else the architecture of the
-    baseline's YAML ``config`` without its quantization, with fresh weights and the library's default bits.
-    ``lr_scale`` sets the bits' learning-rate scale; ``input_shape`` (the data's) fills the config's null sizes.
+    baseline ``config`` (a YAML path or the loaded config) built from trigger-hgq layers
+    (:func:`hgq_from_architecture`) with fresh weights and the library's default bits. ``lr_scale`` sets the bits'
+    learning-rate scale; ``input_shape`` (the data's) fills the config's null sizes.
     """
-    from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config
-    from trigger_hgq.convert import from_qkeras
-    from trigger_hgq.convert.io import load_model
-    from trigger_hgq.quantizer import QuantizerConfig
-
     bits = {"lr_scale": float(lr_scale)} if lr_scale is not None else None
     name = f"hgq_seed{seed}"
     if warm_start:
+        from trigger_hgq.convert import from_qkeras
+        from trigger_hgq.convert.io import load_model
+
         return from_qkeras(load_model(baseline), quantizer=bits, rounding="RND", name=name)
-    arch = {k: v for k, v in load_baseline_config(config).items() if k != "quantization"}
-    init_f = int(QuantizerConfig.from_any(bits, "hgq").init_f)
-    return from_qkeras(build_qkeras_model(arch, input_shape), quantizer=bits, rounding="RND", name=name,
-                       input_quantizer={"init_f": init_f}, float_weight_f=init_f, float_activation_f=init_f)
+    if not isinstance(config, Mapping):
+        from trigger_hgq.baselines.qkeras_models import load_baseline_config
+
+        config = load_baseline_config(config)
+    return hgq_from_architecture(config, input_shape, quantizer=bits, name=name)
+
+
+def hgq_from_architecture(config: Mapping, input_shape: tuple[int, ...] | None = None,
+                          quantizer: dict | None = None, name: str | None = None) -> keras.Model:
+    """The layers of a baseline config as an HGQ model with fresh weights: an input quantizer (``HQuantize``,
+    saturating), then per config entry ``HDense`` / ``HConv1D`` / ``HConv2D`` (the activation fused into the
+    layer's output quantizer; ``batchnorm`` as a trainable ``H*BatchNorm``), ``HMaxPooling1D/2D``,
+    ``HGlobalAveragePooling1D``, ``HFlatten``, ``HDropout``. The config's quantization is ignored and a final softmax
+    dropped (the model outputs logits). Every quantizer starts from :class:`~trigger_hgq.quantizer.QuantizerConfig`
+    defaults updated by ``quantizer`` (e.g. ``lr_scale``), rounding half up.
+    """
+    import trigger_hgq.layers as hl
+    from trigger_hgq.baselines.qkeras_models import input_shape_of, validate_baseline_config
+
+    validate_baseline_config(dict(config))
+    shape = input_shape_of(dict(config), input_shape)
+    q = {**(quantizer or {}), "rounding": "RND"}
+    entries = list(config["layers"])
+    inp = keras.Input(shape, name="inputs")
+    per_particle = len(shape) == 2 and bool(entries) and entries[0]["type"] == "dense"
+    x = hl.HQuantize(output_quantizer={**q, "overflow": "SAT"}, name="inputs_quantizer",
+                     per_particle=per_particle or None)(inp)
+    for idx, entry in enumerate(entries):
+        kind = entry["type"]
+        layer_name = entry.get("name") or ("output" if idx == len(entries) - 1 and kind == "dense"
+                                           else f"{kind}_{idx}")
+        if kind in ("dense", "conv1d", "conv2d"):
+            activation = entry.get("activation", "linear")
+            common = {"activation": "linear" if activation == "softmax" else activation,
+                      "use_bias": bool(entry.get("use_bias", True)), "kernel_quantizer": dict(q),
+                      "bias_quantizer": dict(q), "output_quantizer": dict(q), "name": layer_name}
+            batchnorm = bool(entry.get("batchnorm"))
+            if kind == "dense":
+                cls = hl.HDenseBatchNorm if batchnorm else hl.HDense
+                x = cls(int(entry["units"]), **common)(x)
+            else:
+                cls = {("conv1d", False): hl.HConv1D, ("conv1d", True): hl.HConv1DBatchNorm,
+                       ("conv2d", False): hl.HConv2D, ("conv2d", True): hl.HConv2DBatchNorm}[kind, batchnorm]
+                x = cls(int(entry["filters"]), entry["kernel_size"], strides=entry.get("strides", 1),
+                        padding=entry.get("padding", "valid"), **common)(x)
+        elif kind in ("maxpool1d", "maxpool2d"):
+            cls = hl.HMaxPooling1D if kind == "maxpool1d" else hl.HMaxPooling2D
+            x = cls(entry.get("pool_size", 2), name=layer_name)(x)
+        elif kind == "global_average_pooling":
+            x = hl.HGlobalAveragePooling1D(output_quantizer=dict(q), name=layer_name)(x)
+        elif kind == "flatten":
+            x = hl.HFlatten(name=layer_name)(x)
+        else:
+            x = hl.HDropout(float(entry.get("rate", 0.1)), name=layer_name)(x)
+    return keras.Model(inp, x, name=name or f"{config.get('name', 'baseline')}_hgq")
 
 
 def bits_histogram(model) -> dict[str, dict[str, dict[str, int]]]:
