@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from hgq_models import BUILDERS, train_hgq
 
 import trigger_hgq as th
 from trigger_hgq.layers.base import producer_layers
 
 N_CHECK = 10_000
+
+
+def npy(t) -> np.ndarray:
+    return keras.ops.convert_to_numpy(t)
 
 
 @dataclass
@@ -74,14 +78,14 @@ def float_to_fx(x: np.ndarray, s: int = 40) -> Fx:
 
 def weights_ref(layer) -> tuple[Fx, Fx]:
     """Quantized (and BatchNorm-folded) kernel and bias, recomputed from the layer's float parameters."""
-    kernel, bias = layer.kernel.numpy(), layer.bias.numpy()
+    kernel, bias = npy(layer.kernel), npy(layer.bias)
     if layer.batchnorm:
-        scale = layer.gamma.numpy() / np.sqrt(layer.moving_var.numpy() + np.float32(layer.epsilon))
+        scale = npy(layer.gamma) / np.sqrt(npy(layer.moving_var) + np.float32(layer.epsilon))
         kernel = kernel * scale
-        bias = (bias - layer.moving_mean.numpy()) * scale + layer.offset.numpy()
+        bias = (bias - npy(layer.moving_mean)) * scale + npy(layer.offset)
     out = []
     for values, q in ((kernel, layer.kq), (bias, layer.bq)):
-        f = q.f_int().numpy().astype(np.int64)
+        f = npy(q.f_int()).astype(np.int64)
         n = np.floor(values.astype(np.float64) * 2.0**f + 0.5).astype(np.int64)
         top = int(f.max())
         out.append(Fx(n << (top - f), top))
@@ -90,9 +94,9 @@ def weights_ref(layer) -> tuple[Fx, Fx]:
 
 def out_quantize(layer, acc: Fx) -> Fx:
     k, i, f = layer.oq.kif()
-    f_int = layer.oq.f_int().numpy().astype(np.int64)
+    f_int = npy(layer.oq.f_int()).astype(np.int64)
     cfg = layer.oq.config
-    return quantize_ref(acc, k.numpy().astype(np.int64), i.numpy().astype(np.int64), f_int, cfg.rounding,
+    return quantize_ref(acc, npy(k).astype(np.int64), npy(i).astype(np.int64), f_int, cfg.rounding,
                         cfg.overflow)
 
 
@@ -127,10 +131,10 @@ def pool_windows(m: np.ndarray, pool, strides) -> np.ndarray:
     return np.stack(views, axis=-1)
 
 
-def run_reference(model: tf.keras.Model, x: np.ndarray) -> np.ndarray:
+def run_reference(model: keras.Model, x: np.ndarray) -> np.ndarray:
     values: dict[str, Fx] = {}
     for layer in model.layers:
-        if isinstance(layer, tf.keras.layers.InputLayer):
+        if isinstance(layer, keras.layers.InputLayer):
             values[layer.name] = float_to_fx(x)
             continue
         ins = [values[p.name] for p in producer_layers(layer)]
@@ -160,7 +164,7 @@ def run_reference(model: tf.keras.Model, x: np.ndarray) -> np.ndarray:
             total = pool_windows(a.m, layer.pool_size, layer.strides).sum(-1)
             y = out_quantize(layer, Fx(total, a.s + area.bit_length() - 1))
         elif isinstance(layer, th.HFlatten | th.HReshape):
-            y = Fx(a.m.reshape(len(x), *layer.output_shape[1:]), a.s)
+            y = Fx(a.m.reshape(len(x), *layer.output.shape[1:]), a.s)
         elif isinstance(layer, th.HDropout):
             y = a
         else:

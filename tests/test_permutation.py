@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 import yaml
 
 import trigger_hgq as th
@@ -37,11 +37,11 @@ def jets(constituent_sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def model(jets):
     """The HGQ model of deepsets_8bit.yaml's architecture (fresh, default bits), trained a little, calibrated."""
     x, _, _ = jets
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     config = REPO / "pipelines" / "configs" / "baselines" / "deepsets_8bit.yaml"
     m = hgq_start_model(None, config, 0, input_shape=x.shape[1:])
     y = np.random.default_rng(0).integers(0, 5, len(x))
-    m.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    m.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     m.fit(x, y, batch_size=512, epochs=2, verbose=0)
     th.calibrate(m, x)
     return m
@@ -106,16 +106,16 @@ def test_rtl_route_is_bit_exact_on_shuffled_particles(jets, tmp_path):
     from trigger_hgq.export.rtl import build_rtl
 
     x_train, x, mask = (a[:, :8] for a in jets)
-    tf.keras.utils.set_random_seed(0)
-    inp = tf.keras.Input((8, 7))
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 7))
     h = th.HQuantize(name="inq", per_particle=True, beta=3e-5)(inp)
     h = th.HDense(8, activation="relu", use_bias=False, name="phi1", beta=3e-5)(h)
     h = th.HDense(8, activation="relu", use_bias=False, name="phi2", beta=3e-5)(h)
     h = th.HGlobalAveragePooling1D(name="mean", beta=3e-5)(h)
     out = th.HDense(5, name="rho", beta=3e-5)(h)
-    model = tf.keras.Model(inp, out)
+    model = keras.Model(inp, out)
     y = np.random.default_rng(0).integers(0, 5, len(x_train))
-    model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x_train, y, batch_size=256, epochs=2, verbose=0)
     th.calibrate(model, x_train)
     rows = np.concatenate([x, _shuffled(x, mask, 4, padding_too=False)])

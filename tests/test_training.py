@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import trigger_hgq as th
 from trigger_hgq.data.synthetic import make_classification
+from trigger_hgq.layers.base import connect
 from trigger_hgq.training import STEPS_PER_EXECUTION
 
 BITS = {"lr_scale": 10.0, "init_f": 6.0}
 
 
-def jet_mlp() -> tf.keras.Model:
-    inp = tf.keras.Input((16,))
+def jet_mlp() -> keras.Model:
+    inp = keras.Input((16,))
     h = th.HQuantize(output_quantizer=BITS)(inp)
     for units in (64, 32, 32):
         h = th.HDense(units, activation="relu", kernel_quantizer=BITS, output_quantizer=BITS)(h)
-    return tf.keras.Model(inp, th.HDense(5, kernel_quantizer=BITS, output_quantizer=BITS)(h))
+    return keras.Model(inp, th.HDense(5, kernel_quantizer=BITS, output_quantizer=BITS)(h))
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +35,9 @@ def data():
 
 def fit(data, callbacks, epochs):
     (x, y), (xv, yv) = data
-    tf.keras.utils.set_random_seed(0)
-    model = jet_mlp()
-    model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    keras.utils.set_random_seed(0)
+    model = connect(jet_mlp())
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     history = model.fit(x, y, batch_size=512, epochs=epochs, validation_data=(xv, yv), verbose=0,
                         callbacks=[th.ResetRanges(), *callbacks, th.EBOPsLogger()])
@@ -62,7 +63,7 @@ def test_loglinear_beta_gives_a_pareto_front_spanning_10x(data, tmp_path):
     for p in points:  # every checkpoint exists and reloads with the recorded EBOPs
         assert (tmp_path / "front" / p["path"]).exists()
     best = points[-1]
-    loaded = tf.keras.models.load_model(tmp_path / "front" / best["path"], custom_objects=th.custom_objects())
+    loaded = keras.saving.load_model(tmp_path / "front" / best["path"])
     assert th.ebops(loaded) == best["ebops"]
     assert best["val_accuracy"] > 0.7
 
@@ -119,13 +120,13 @@ def test_a_new_run_replaces_an_old_front_unless_resumed(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["epoch-0000.keras"]
 
 
-def default_mlp(beta: float) -> tf.keras.Model:
+def default_mlp(beta: float) -> keras.Model:
     """The README's model with every quantizer setting left at its default; only beta is given."""
-    inp = tf.keras.Input((16,))
+    inp = keras.Input((16,))
     h = th.HQuantize(beta=beta)(inp)
     for units in (32, 16):
         h = th.HDense(units, activation="relu", beta=beta)(h)
-    return tf.keras.Model(inp, th.HDense(5, beta=beta)(h))
+    return keras.Model(inp, th.HDense(5, beta=beta)(h))
 
 
 @pytest.mark.slow
@@ -134,9 +135,9 @@ def test_library_defaults_move_the_bits_in_a_short_training(data):
     (x, y), _ = data
     result = {}
     for beta in (0.0, 1e-3):
-        tf.keras.utils.set_random_seed(0)
+        keras.utils.set_random_seed(0)
         model = default_mlp(beta)
-        model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
         model.fit(x, y, batch_size=2048, epochs=8, verbose=0)
         th.calibrate(model, x)
         result[beta] = th.ebops(model)
@@ -150,12 +151,12 @@ def test_train_hgq_front_accuracy_is_the_checkpoints_accuracy_on_the_validation_
 
     (x, y), (xv, yv) = data
     assert len(yv) < VALIDATION_BATCH_ROWS  # one validation batch, against 64-row batches below
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     front = train_hgq(default_mlp(1e-5), (x[:4096], y[:4096]), (xv, yv),
                       HGQSchedule(epochs=3, batch_size=256, beta0=1e-6, beta1=1e-4), tmp_path / "front")
     assert front
     for point in front:
-        model = tf.keras.models.load_model(tmp_path / "front" / point["path"], custom_objects=th.custom_objects())
+        model = keras.saving.load_model(tmp_path / "front" / point["path"])
         hits = int(np.sum(np.argmax(model.predict(xv, batch_size=64, verbose=0), axis=1) == yv))
         assert hits == round(point["val_accuracy"] * len(yv)), point
 
@@ -168,10 +169,10 @@ def test_steps_per_execution_changes_no_trained_weight(data):
     assert STEPS_PER_EXECUTION > 1
     weights = {}
     for steps in (1, STEPS_PER_EXECUTION):
-        tf.keras.utils.set_random_seed(0)
+        keras.utils.set_random_seed(0)
         model = th.compile_for_hgq(jet_mlp(), 3e-3, steps_per_execution=steps)
         model.fit(x, y, batch_size=100, epochs=2, verbose=0, callbacks=[th.ResetRanges()])
-        weights[steps] = [w.numpy() for w in model.weights]
-        assert int(model.optimizer.iterations.numpy()) == 100
+        weights[steps] = [keras.ops.convert_to_numpy(w) for w in model.weights]
+        assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 100
     for a, b in zip(*weights.values(), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -101,7 +101,9 @@ class HKernelLayer(HQuantizedLayer):
             self.moving_var.assign(self.momentum * self.moving_var + (1 - self.momentum) * var)
         else:
             mean, var = self.moving_mean, self.moving_var
-        scale = self.gamma * ops.rsqrt(var + self.epsilon)
+        # gamma / sqrt(var + eps), each op correctly rounded: the same float32 scale eagerly and under XLA on every
+        # backend (XLA rewrites a division by a bare sqrt into an approximate rsqrt; the maximum keeps it bare-free)
+        scale = self.gamma / ops.maximum(ops.sqrt(var + self.epsilon), 1e-30)
         return self.kernel * scale, (self.bias - mean) * scale + self.offset
 
     def forward(self, x, training=None):
