@@ -169,6 +169,7 @@ def test_rounding_wrap_negative_integer_bits_and_error_path(tmp_path):
     # independently: does the input quantizer see a different value once the input is cut to ap_fixed<8,3>?
     cut = (np.mod(np.floor(row * 32) + 128, 256) - 128) / 32
     q = model.get_layer("q")
-    q_differs = not np.array_equal(np.asarray(q(row[None], training=False)), np.asarray(q(cut[None].astype(np.float32))))
+    q_differs = not np.array_equal(np.asarray(q(row[None], training=False)),
+                                   np.asarray(q(cut[None].astype(np.float32))))
     assert check["first_differing_layer"] == ("q" if q_differs else "d1_dense")
     assert check["first_differing_source"] == ("q" if q_differs else "d1")
