@@ -132,3 +132,47 @@ def test_pruned_baselines_start_from_the_unpruned_config_their_base_chain_reads(
     cfg = PipelineConfig.load(CONFIG, overrides={"baselines": {"configs": [
         str(base / "jet_tagger_4bit.yaml"), str(base / "jet_tagger_6bit_pruned50.yaml")]}})
     assert RunInputs(cfg).pruning_parents() == {base / "jet_tagger_6bit_pruned50.yaml": None}
+
+
+def test_every_input_file_is_parsed_once_into_a_frozen_object(tmp_path, monkeypatch):
+    """The run reads the dataset card, each baseline config and the AutoQKeras config once, where it starts; the
+    stages get them from one frozen object (the resume keys and the data stage reuse the parsed card)."""
+    import dataclasses
+    from collections import Counter
+
+    import trigger_hgq.baselines.autoqkeras as autoqkeras
+    import trigger_hgq.baselines.qkeras_models as qkeras_models
+    import trigger_hgq.data.card as card_module
+    from trigger_hgq.pipeline.inputs import LoadedInputs
+    from trigger_hgq.pipeline.run import Run
+    from trigger_hgq.stage_keys import dataset_stamp
+
+    calls: Counter = Counter()
+
+    def counted(module, name, key):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[key(*args)] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    counted(card_module, "parse_card", lambda data, **kw: "card")
+    counted(qkeras_models, "load_baseline_config", lambda path: Path(path).name)
+    counted(autoqkeras, "load_autoqkeras_config", lambda path: "autoqkeras")
+    cfg = PipelineConfig.load(CONFIG, profile="quick")
+    run = Run(cfg, tmp_path / "run")
+    inputs = run.inputs
+    assert isinstance(inputs, LoadedInputs)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        inputs.card = None  # type: ignore[misc]
+    names = [b.path.name for b in inputs.baselines]
+    assert "jet_tagger_6bit.yaml" in names and len(names) == len(set(names)) > 1
+    assert calls == Counter({"card": 1, "autoqkeras": 1, **{n: 1 for n in names}})
+    # the stage keys read the bytes of the files, not their contents again
+    assert dataset_stamp(inputs.dataset, inputs.card)["files"][0][0].endswith("jets_hlf.root")
+    assert calls["card"] == 1
+    assert inputs.baseline("jet_tagger_6bit").policy.batch_size == 1024
+    assert inputs.baseline("jet_tagger_6bit").config["quantization"]["bits"] == 6
+    assert inputs.autoqkeras_config() is not inputs.autoqkeras  # the stage changes its copy only

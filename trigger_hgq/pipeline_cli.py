@@ -45,8 +45,9 @@ BUDGET_FLAGS = {"latency_budget_ns": ("--latency-budget-ns", None), "clock_ns": 
                 "lut_fraction": ("--lut-fraction", 1.0), "dsp_fraction": ("--dsp-fraction", 1.0)}
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """Check the flags a user typed (numbers, --out, --data, --scheduler) before anything is created."""
+def check_arguments(args: argparse.Namespace):
+    """Check the flags a user typed (numbers, --out, --data, --scheduler) before anything is created; returns the
+    card of ``--data`` (None without it)."""
     from trigger_hgq.checks import output_dir, positive_number
     from trigger_hgq.pipeline.executor import DaskExecutor
 
@@ -56,13 +57,14 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.verbose < 0:
         raise TriggerHGQError(f"--verbose {args.verbose}: expected 0, 1 or 2")
     output_dir(args.out, "--out")
-    if args.data:
-        check_dataset(args.data, "--data")
+    card = check_dataset(args.data, "--data") if args.data else None
     DaskExecutor.check_address(args.scheduler)
+    return card
 
 
-def check_dataset(path: str | Path, what: str) -> None:
-    """The dataset (card or data file) can be read: its card parses and every file it names exists."""
+def check_dataset(path: str | Path, what: str):
+    """The dataset (card or data file) can be read: its card parses and every file it names exists. Returns the
+    card (:class:`trigger_hgq.data.Card`)."""
     import glob
 
     from trigger_hgq.checks import readable_file
@@ -70,7 +72,9 @@ def check_dataset(path: str | Path, what: str) -> None:
 
     if not glob.has_magic(str(path)):  # a Zenodo HDF5 glob is matched by its card
         readable_file(path, what)
-    resolve_card(path).resolve_files()
+    card = resolve_card(path)
+    card.resolve_files()
+    return card
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from trigger_hgq.pipeline.run import run_pipeline
     from trigger_hgq.verbosity import quiet_native_logs, set_verbosity
 
-    check_arguments(args)
+    card = check_arguments(args)
     budget = {"latency_ns": args.latency_budget_ns, "clock_ns": args.clock_ns, "part": args.part,
               "lut_fraction": args.lut_fraction, "dsp_fraction": args.dsp_fraction}
     overrides = {"budget": {k: v for k, v in budget.items() if v is not None}}
@@ -87,11 +91,13 @@ def run(args: argparse.Namespace) -> int:
         overrides["dataset"] = str(Path(args.data).resolve())
     cfg = PipelineConfig.load(args.config, profile=args.profile, overrides=overrides)
     if not args.data:
-        check_dataset(RunInputs(cfg).dataset_path(), "config key 'dataset'")
+        card = check_dataset(RunInputs(cfg).dataset_path(), "config key 'dataset'")
+    # the run's input files, read and parsed once (a sweep reads its per-count inputs itself)
+    inputs = RunInputs(cfg).load(card) if cfg.particle_counts is None else None
     set_verbosity(args.verbose)
     quiet_native_logs()  # the run's log: no TensorFlow / XLA banner lines (as in its workers) unless -v
     return run_pipeline(cfg, args.out, scheduler=args.scheduler, force=args.force, strict=args.strict,
-                        verbose=args.verbose)
+                        verbose=args.verbose, inputs=inputs, card=card)
 
 
 def register(subparsers) -> None:

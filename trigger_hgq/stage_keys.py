@@ -82,13 +82,16 @@ def yaml_files(path: str | Path) -> dict[str, str]:
     return {str(p): file_digest(p) for p in base_chain(path)}
 
 
-def dataset_stamp(path: str | Path) -> dict:
-    """The dataset a run reads: a card's bytes and the stamps of the files it names, or a data file's stamp."""
-    from trigger_hgq.data import load_card
-
+def dataset_stamp(path: str | Path, card=None) -> dict:
+    """The dataset a run reads: a card's bytes and the stamps of the files it names, or a data file's stamp.
+    ``card``: the card already parsed from ``path`` (else it is read here)."""
     path = Path(path)
     if path.suffix in (".yaml", ".yml"):
-        return {"card": yaml_files(path), "files": [file_stamp(f) for f in load_card(path).resolve_files()]}
+        if card is None:
+            from trigger_hgq.data import load_card
+
+            card = load_card(path)
+        return {"card": yaml_files(path), "files": [file_stamp(f) for f in card.resolve_files()]}
     return {"files": [file_stamp(path)]}
 
 

@@ -26,12 +26,12 @@ from trigger_hgq.pareto import dominates, thin_front
 from trigger_hgq.pipeline import tasks
 from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.pipeline.executor import DaskExecutor, PoolExecutor, SerialExecutor
-from trigger_hgq.pipeline.inputs import RunInputs
+from trigger_hgq.pipeline.inputs import LoadedInputs, RunInputs
 from trigger_hgq.pipeline.state import RunState
 from trigger_hgq.progress import Progress, keras_progress, log
 from trigger_hgq.rtl_plan import merge_rtl, rtl_candidates, rtl_settings
 from trigger_hgq.selection import select
-from trigger_hgq.stage_keys import code_version, dataset_stamp, dependency_versions, fingerprint, yaml_files
+from trigger_hgq.stage_keys import code_version, dataset_stamp, dependency_versions, fingerprint
 from trigger_hgq.verbosity import keras_verbose, quiet_warnings, set_verbosity
 
 RTL_WARMUP_WAIT_S = 600
@@ -48,10 +48,11 @@ class Run:
     """One pipeline run in ``out_dir``."""
 
     def __init__(self, cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = None,
-                 force: bool = False, verbose: int = 0):
+                 force: bool = False, verbose: int = 0, inputs: LoadedInputs | None = None):
+        """``inputs``: the run's input files as :meth:`RunInputs.load` parsed them (else they are read here)."""
         self.cfg = cfg
-        self.inputs = RunInputs(cfg)
-        self.inputs.check()  # bad input fails here, before anything is written
+        # every input file is read, checked and parsed here, once: bad input fails before anything is written
+        self.inputs = RunInputs(cfg).load() if inputs is None else inputs
         self.out = Path(out_dir).resolve()
         self.out.mkdir(parents=True, exist_ok=True)
         self.state = RunState(self.out, force=force)
@@ -121,10 +122,10 @@ class Run:
     def data(self) -> dict:
         from trigger_hgq.data import load_dataset
 
-        path = self.inputs.dataset_path()
-        ds = load_dataset(path)
+        path = self.inputs.dataset
+        ds = load_dataset(self.inputs.card)
         cap, n_particles = self.cfg.max_train_rows, self.cfg.n_particles
-        self.inputs.check_particles(ds)
+        RunInputs(self.cfg).check_particles(ds)
         arrays = {}
         for split in ("train", "val", "test"):
             part = ds.split(split)
@@ -157,34 +158,36 @@ class Run:
         from trigger_hgq.baselines.seeds import best_of_seeds, seed_model_name
 
         sec = self.cfg.section("baselines")
-        configs = self.inputs.baseline_configs()
+        baselines = self.inputs.baselines
+        configs = [b.path for b in baselines]
         parents = self.inputs.pruning_parents()  # pruned baselines start from their trained parent: a second wave
         seeds = [int(s) for s in sec.get("seeds") or [0]]
         workers = int(sec.get("workers", 2))
         results: dict[Path, dict] = {}
-        for wave in ([c for c in configs if c not in parents], [c for c in configs if c in parents]):
+        for wave in ([b for b in baselines if b.path not in parents], [b for b in baselines if b.path in parents]):
             specs = [tasks.BaselineSpec(
-                config=str(c), arrays=data["arrays"], seed=seed, epochs=sec.get("epochs"), verbose=self.verbose,
-                out=str(self.out / "models" / f"{seed_model_name(c.stem, seed, len(seeds))}.h5"),
-                init_weights=results[parents[c]]["path"] if parents.get(c) else None,
-                label=f"baseline {configs.index(c) + 1}/{len(configs)} {c.stem}"
-                      + (f" seed {seed}" if len(seeds) > 1 else "")) for c in wave for seed in seeds]
+                config=str(b.path), baseline=b, arrays=data["arrays"], seed=seed, epochs=sec.get("epochs"),
+                verbose=self.verbose,
+                out=str(self.out / "models" / f"{seed_model_name(b.path.stem, seed, len(seeds))}.keras"),
+                init_weights=results[parents[b.path]]["path"] if parents.get(b.path) else None,
+                label=f"baseline {configs.index(b.path) + 1}/{len(configs)} {b.path.stem}"
+                      + (f" seed {seed}" if len(seeds) > 1 else "")) for b in wave for seed in seeds]
             if specs:
                 done = self.map(tasks.train_baseline_task, specs, "training baselines", workers=workers)
-                for c in wave:
-                    results[c] = best_of_seeds({s.seed: r for s, r in zip(specs, done, strict=True)
-                                                if s.config == str(c)})
+                for b in wave:
+                    results[b.path] = best_of_seeds({s.seed: r for s, r in zip(specs, done, strict=True)
+                                                     if s.config == str(b.path)})
         return {"models": [results[c] for c in configs]}
 
     def autoqkeras(self, data: dict) -> dict:
         sec = self.cfg.section("autoqkeras")
         if not sec.get("enabled", True):
             return {"models": []}
-        from trigger_hgq.baselines.autoqkeras import load_autoqkeras_config, retrain_best, run_autoqkeras
+        from trigger_hgq.baselines.autoqkeras import retrain_best, run_autoqkeras
         from trigger_hgq.convert.io import save_model
         from trigger_hgq.models import class_accuracy
 
-        config = load_autoqkeras_config(self.cfg.resolve(sec["config"]))
+        config = self.inputs.autoqkeras_config()
         for key in ("max_trials", "epochs_per_trial"):
             if sec.get(key) is not None:
                 config[key] = int(sec[key])
@@ -207,7 +210,7 @@ class Run:
             info["retrained_epochs"], info["retrained_best_epoch"] = run.epochs_run, run.best_epoch
             log(f"AutoQKeras: best trial retrained for {info['retrained_epochs']} epochs")
         with quiet_warnings():
-            path = save_model(model, self.out / "models" / "autoqkeras_best.h5")
+            path = save_model(model, self.out / "models" / "autoqkeras_best.keras")
         return {"models": [{"name": "autoqkeras_best", "method": "autoqkeras", "path": str(path),
                             "autoqkeras": info}]}
 
@@ -222,7 +225,7 @@ class Run:
         specs = []
         workers = int(sec.get("workers", 1))
         for n, seed in enumerate(sec.get("seeds") or [0]):
-            specs.append(tasks.HgqSpec(start=by_name[start]["path"], config=by_name[start]["config"],
+            specs.append(tasks.HgqSpec(start=by_name[start]["path"], config=self.inputs.baseline(start).config,
                                        warm_start=bool(sec.get("warm_start", False)), arrays=data["arrays"],
                                        lr_scale=sec.get("lr_scale"), schedule={**schedule, "seed": int(seed)},
                                        verbose=self.verbose, front_dir=str(self.out / "hgq" / f"seed{seed}"),
@@ -343,10 +346,10 @@ class Run:
             self._rtl_warmup = subprocess.Popen([sys.executable, "-m", "trigger_hgq.export.rtl.warmup"],
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            data = self.stage("data", [dataset_stamp(self.inputs.dataset_path()), cfg.max_train_rows,
+            data = self.stage("data", [dataset_stamp(self.inputs.dataset, self.inputs.card), cfg.max_train_rows,
                                        cfg.n_particles], self.data)
             aq_stage = functools.partial(
-                self.stage, "autoqkeras", [data, cfg.section("autoqkeras"), self.inputs.autoqkeras_files(),
+                self.stage, "autoqkeras", [data, cfg.section("autoqkeras"), self.inputs.autoqkeras_files,
                                            cfg.section("baselines").get("epochs")],
                 lambda: self.autoqkeras(data), after=("data",))
             # AutoQKeras trains in this process: beside baselines that train in worker processes (map with
@@ -355,7 +358,7 @@ class Run:
             with concurrent.futures.ThreadPoolExecutor(1) as pool:
                 aq_future = pool.submit(aq_stage) if beside else None
                 base = self.stage("baselines", [data, cfg.section("baselines"), cfg.section("float"),
-                                                [yaml_files(c) for c in self.inputs.baseline_configs()]],
+                                                [b.files for b in self.inputs.baselines]],
                                   lambda: self.baselines(data), after=("data",))
                 aq = aq_future.result() if aq_future is not None else aq_stage()
             hgq = self.stage("hgq", [data, base, cfg.section("hgq"), self.tolerance], lambda: self.hgq(data, base),
@@ -382,15 +385,19 @@ class Run:
 
 
 def run_pipeline(cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = None, force: bool = False,
-                 strict: bool = False, verbose: int = 0) -> int:
+                 strict: bool = False, verbose: int = 0, inputs: LoadedInputs | None = None, card=None) -> int:
     """Run (or resume) the pipeline; returns the process exit code (:meth:`Run.exit_code`). A config whose
-    ``n_particles`` is a list runs once per particle count (:func:`trigger_hgq.pipeline.sweep.run_sweep`)."""
+    ``n_particles`` is a list runs once per particle count (:func:`trigger_hgq.pipeline.sweep.run_sweep`).
+    ``inputs``: the run's input files as :meth:`RunInputs.load` parsed them, else they are read here (with
+    ``card``, the dataset's card when the caller parsed it)."""
     if cfg.particle_counts is not None:
         from trigger_hgq.pipeline.sweep import run_sweep
 
-        return run_sweep(cfg, out_dir, scheduler=scheduler, force=force, strict=strict, verbose=verbose)
+        return run_sweep(cfg, out_dir, scheduler=scheduler, force=force, strict=strict, verbose=verbose, card=card)
+    if inputs is None:
+        inputs = RunInputs(cfg).load(card)
     t0 = time.perf_counter()
-    run = Run(cfg, out_dir, scheduler=scheduler, force=force, verbose=verbose)
+    run = Run(cfg, out_dir, scheduler=scheduler, force=force, verbose=verbose, inputs=inputs)
     out = run.run()
     log(f"pipeline finished in {time.perf_counter() - t0:.1f} s; report: {out['files']['report.html']}")
     return run.exit_code(out, strict)

@@ -16,9 +16,10 @@ from trigger_hgq.progress import log
 
 
 def run_sweep(cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = None, force: bool = False,
-              strict: bool = False, verbose: int = 0) -> int:
+              strict: bool = False, verbose: int = 0, card=None) -> int:
     """Run the pipeline for each of ``cfg.particle_counts``; write ``sweep.json`` and ``sweep.md`` (with its plot)
-    in ``out_dir``. Returns the largest exit code of the runs."""
+    in ``out_dir``. Returns the largest exit code of the runs. ``card``: the dataset's card, when already parsed
+    (the runs share it)."""
     from trigger_hgq.pipeline.inputs import RunInputs
     from trigger_hgq.pipeline.run import Run
     from trigger_hgq.report.sweep import write_sweep
@@ -26,12 +27,16 @@ def run_sweep(cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = 
     t0 = time.perf_counter()
     out = Path(out_dir).resolve()
     counts = cfg.particle_counts or []
-    for n in counts:  # every run's inputs checked before anything is written
-        RunInputs(cfg.for_particles(n)).check()
+    # every run's inputs read, checked and parsed before anything is written
+    inputs = {}
+    for n in counts:
+        inputs[n] = RunInputs(cfg.for_particles(n)).load(card)
+        card = inputs[n].card
     codes, reports = [], {}
     for i, n in enumerate(counts):
         log(f"sweep: {n} particles ({i + 1}/{len(counts)})")
-        run = Run(cfg.for_particles(n), out / f"n{n}", scheduler=scheduler, force=force, verbose=verbose)
+        run = Run(cfg.for_particles(n), out / f"n{n}", scheduler=scheduler, force=force, verbose=verbose,
+                  inputs=inputs[n])
         outputs = run.run()
         codes.append(run.exit_code(outputs, strict))
         reports[n] = json.loads((run.out / "report.json").read_text())

@@ -1,15 +1,15 @@
 """The pipeline's independent units of work: top-level functions of a small spec (a frozen dataclass of paths and
 numbers, picklable for a Dask worker or a spawned process).
 
-They run the same in this process or in a worker: each reads its inputs from files, seeds TensorFlow and enables
-deterministic ops, and returns a JSON-serialisable dict. A candidate's export or RTL task that fails returns its
-failure record (``{"name", "method", "failed": {"stage", "error", ...}}``) instead of raising, so that the other
-candidates finish.
+They run the same in this process or in a worker: each reads its inputs from files, seeds Keras (and its backend),
+asks the backend for deterministic ops, and returns a JSON-serialisable dict. A candidate's export or RTL task
+that fails returns its failure record (``{"name", "method", "failed": {"stage", "error", ...}}``) instead of
+raising, so that the other candidates finish.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import functools
 import os
 import time
@@ -41,10 +41,13 @@ class TaskSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class BaselineSpec(TaskSpec):
-    """Train the float/QKeras baseline of the YAML ``config`` (``epochs`` overrides its own) into ``out`` (.h5)."""
+    """Train the float/QKeras baseline of the YAML ``config`` (``epochs`` overrides its own) into ``out`` (.keras);
+    ``baseline``: that config as the run parsed it (:class:`trigger_hgq.pipeline.inputs.Baseline`; else it is read
+    from ``config``)."""
 
     config: str
     out: str
+    baseline: Any = None
     epochs: int | None = None
     seed: int = 0
     init_weights: str | None = None
@@ -52,13 +55,14 @@ class BaselineSpec(TaskSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class HgqSpec(TaskSpec):
-    """Train one HGQ model (:func:`trigger_hgq.models.hgq_start_model` of ``start`` / ``config``) with the beta
-    ``schedule`` (:class:`trigger_hgq.training.HGQSchedule` fields); its front goes to ``front_dir``."""
+    """Train one HGQ model (:func:`trigger_hgq.models.hgq_start_model` of ``start`` / ``config``, the baseline
+    config as loaded or its path) with the beta ``schedule`` (:class:`trigger_hgq.training.HGQSchedule` fields);
+    its front goes to ``front_dir``."""
 
     start: str
     schedule: dict[str, Any]
     front_dir: str
-    config: str | None = None
+    config: str | dict[str, Any] | None = None
     warm_start: bool = False
     lr_scale: float | None = None
     bar_position: int | None = None
@@ -85,13 +89,13 @@ class CandidateSpec(TaskSpec):
     def load(self):
         """The dataset arrays, the model and, for an HGQ model, its report ``overflow`` entry (calibrated,
         :func:`trigger_hgq.models.calibrate_hgq`: the same for the HLS export and the RTL route)."""
-        import tensorflow as tf
+        import keras
 
         from trigger_hgq.convert.io import load_model
         from trigger_hgq.models import calibrate_hgq
 
         data = self.load_arrays()
-        tf.keras.backend.clear_session()
+        keras.backend.clear_session()
         model = load_model(self.path)
         overflow = calibrate_hgq(model, data, self.margin_bits) if self.method == "hgq" else None
         return data, model, overflow
@@ -121,24 +125,30 @@ S = TypeVar("S", bound=TaskSpec)
 
 
 def pipeline_task(fn: Callable[[S], dict]) -> Callable[[S], dict]:
-    """A task: the spec's ``verbose`` level applies (also in a worker), TensorFlow logs only errors (warnings
-    with ``-v``) and runs deterministic ops, and harmless third-party warnings raised while it runs are dropped
-    (:func:`trigger_hgq.verbosity.quiet_warnings`)."""
+    """A task: the spec's ``verbose`` level applies (also in a worker), the Keras backend logs only errors
+    (warnings with ``-v``) and runs deterministic ops (:func:`configure_backend`), and harmless third-party warnings
+    raised while it runs are dropped (:func:`trigger_hgq.verbosity.quiet_warnings`)."""
 
     @functools.wraps(fn)
     def task(spec: S) -> dict:
         if spec.verbose is not None:
             set_verbosity(int(spec.verbose))
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR" if verbosity() == 0 else "WARNING")
-        with contextlib.suppress(RuntimeError):  # already set in this process
-            tf.config.experimental.enable_op_determinism()
+        configure_backend()
         with quiet_warnings():
             return fn(spec)
 
     return task
+
+
+def configure_backend() -> None:
+    """Backend settings of a worker (:func:`trigger_hgq.backend.configure_worker`: quiet logs at verbosity 0,
+    deterministic ops), when the library has backend hooks; else the backend's defaults stay."""
+    try:
+        from trigger_hgq.backend import configure_worker
+    except ImportError:
+        return
+    configure_worker(quiet=verbosity() == 0)
 
 
 def candidate_task(stage: str) -> Callable[[Callable[[CandidateSpec], dict]], Callable[[CandidateSpec], dict]]:
@@ -165,38 +175,41 @@ def candidate_task(stage: str) -> Callable[[Callable[[CandidateSpec], dict]], Ca
 @pipeline_task
 def train_baseline_task(spec: BaselineSpec) -> dict:
     """Train one float/QKeras baseline from its YAML config (pruned when it has ``pruning``, from the weights at
-    ``spec.init_weights`` if given); save it to ``spec.out`` (.h5)."""
-    import tensorflow as tf
+    ``spec.init_weights`` if given); save it to ``spec.out`` (.keras)."""
+    import keras
 
-    from trigger_hgq.baselines.policy import TrainingPolicy
-    from trigger_hgq.baselines.pruning import PruningSettings, prune_baseline
-    from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config, train_baseline
+    from trigger_hgq.baselines.pruning import prune_baseline
+    from trigger_hgq.baselines.qkeras_models import build_qkeras_model, train_baseline
     from trigger_hgq.convert.io import save_model
     from trigger_hgq.models import class_accuracy
+    from trigger_hgq.pipeline.inputs import Baseline
 
     t0 = time.perf_counter()
-    config = load_baseline_config(spec.config)
+    baseline = spec.baseline if spec.baseline is not None else Baseline.read(Path(spec.config))
+    config = baseline.config_copy()
+    policy = baseline.policy
     if spec.epochs is not None:
         config.setdefault("training", {})["epochs"] = int(spec.epochs)
+        policy = dataclasses.replace(policy, epochs=int(spec.epochs))
     data = spec.load_arrays()
-    tf.keras.backend.clear_session()
-    tf.keras.utils.set_random_seed(int(spec.seed))
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(int(spec.seed))
     model = build_qkeras_model(config, data["x_train"].shape[1:])
-    name = config.get("name", Path(spec.config).stem)
-    epochs = TrainingPolicy.from_config(config).epochs
-    if config.get("pruning") is not None:
-        dense = None if spec.init_weights else TrainingPolicy.from_config(config)
-        epochs = PruningSettings.from_config(config).capped(spec.epochs).max_epochs(dense)
+    name = baseline.name
+    epochs = policy.epochs
+    if baseline.pruning is not None:
+        dense = None if spec.init_weights else policy
+        epochs = baseline.pruning.capped(spec.epochs).max_epochs(dense)
     fit = (data["x_train"], data["y_train"], data["x_val"], data["y_val"])
     extra = {}
     with Progress(epochs, spec.label or f"baseline {name}", unit="epoch") as bar:
         bars = [keras_progress(bar, ("loss", "val_accuracy"))]
-        if config.get("pruning") is not None:
+        if baseline.pruning is not None:
             model, run = prune_baseline(model, config, *fit, init_weights=spec.init_weights,
                                         epochs_cap=spec.epochs, verbose=keras_verbose(), callbacks=bars)
             extra = {"sparsity": run.sparsity, "phase_epochs": {k: r.epochs_run for k, r in run.phases.items()}}
         else:
-            run = train_baseline(model, config, *fit, verbose=keras_verbose(), callbacks=bars)
+            run = train_baseline(model, config, *fit, verbose=keras_verbose(), callbacks=bars, policy=policy)
     save_model(model, spec.out)
     return {"name": name,
             "method": "qkeras" if config.get("quantization") else "float",
@@ -209,16 +222,16 @@ def train_baseline_task(spec: BaselineSpec) -> dict:
 @pipeline_task
 def train_hgq_task(spec: HgqSpec) -> dict:
     """Build the starting HGQ model and train it with the beta schedule; returns its Pareto front."""
-    import tensorflow as tf
+    import keras
 
     from trigger_hgq.models import hgq_start_model
     from trigger_hgq.training import HGQSchedule, train_hgq
 
     t0 = time.perf_counter()
     data = spec.load_arrays()
-    tf.keras.backend.clear_session()
+    keras.backend.clear_session()
     schedule = HGQSchedule(**spec.schedule)
-    tf.keras.utils.set_random_seed(schedule.seed)
+    keras.utils.set_random_seed(schedule.seed)
     model = hgq_start_model(spec.start, spec.config, schedule.seed, warm_start=spec.warm_start,
                             lr_scale=spec.lr_scale, input_shape=data["x_train"].shape[1:])
     with Progress(schedule.epochs, spec.label or f"HGQ seed {schedule.seed}", unit="epoch",
