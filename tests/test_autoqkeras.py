@@ -191,6 +191,7 @@ def test_three_trial_search_returns_a_working_qkeras_model(search):
         delta = forgiving_delta(table["reference_size"], trial["trial"], 8.0, 8.0, 2.0)
         assert trial["delta"] == pytest.approx(delta)
         assert trial["val_score"] == pytest.approx(trial["val_accuracy"] * (1 + delta), rel=1e-5)
+        assert trial["score"] == pytest.approx(trial["val_score"])  # the objective: the validation score
         widths = [v for k, v in trial["hyperparameters"].items() if k.startswith("network_filters")]
         print(f"trial {trial['trial_id']}: score {trial['score']:.4f}, val_accuracy {trial['val_accuracy']:.4f}, "
               f"size {trial['trial']:.0f} bits, width factors {widths}")

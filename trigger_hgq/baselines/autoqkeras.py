@@ -16,8 +16,9 @@ qkeras-v3 layers and keras-tuner (report label "AutoQKeras method on Keras 3"):
 - The score (:class:`BitsCost`, :func:`forgiving_delta`): each trial model is compiled with the metric ``score`` =
   accuracy x (1 + delta), where delta rewards a trial smaller than the reference and penalizes a larger one, and
   keras-tuner maximizes ``val_score`` (the best epoch of each trial).
-- The driver: keras-tuner's RandomSearch, BayesianOptimization or Hyperband (``mode``); the best trial's model
-  (its best epoch's weights) is returned, and :func:`retrain_best` trains its configuration from scratch under
+- The driver: keras-tuner's RandomSearch, BayesianOptimization or Hyperband (``mode``), each trial fitted for
+  ``epochs_per_trial`` epochs (no early stopping) and recorded at its best epoch; the best trial's model (its best
+  epoch's weights) is returned, and :func:`retrain_best` trains its configuration from scratch under
   the reference baseline's training policy.
 
 The config (``pipelines/configs/autoqkeras.yaml``) names the float reference model (a baseline config), the goal
@@ -29,6 +30,7 @@ of trials and the epochs per trial.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import math
@@ -451,6 +453,58 @@ def _hypermodel_class():
     return AutoQKerasHyperModel
 
 
+class BestEpoch(keras.callbacks.Callback):
+    """Keeps the logs and weights of the epoch of highest ``val_score`` of one trial's fit."""
+
+    def __init__(self, monitor: str = "val_score"):
+        super().__init__()
+        self.monitor = monitor
+        self.logs: dict[str, float] | None = None
+        self.weights: list | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and (self.logs is None or float(value) > self.logs[self.monitor]):
+            self.logs = {k: float(v) for k, v in logs.items()}
+            self.weights = self.model.get_weights()
+
+
+def _tuner_class(base):
+    """``base`` (a keras-tuner tuner class) running each trial itself: the trial model is fitted with copies of
+    the search's callbacks, its best epoch (highest ``val_score``) is what the oracle records, and that epoch's
+    weights are saved as ``trial_<id>.weights.h5`` in the search folder (:meth:`best_model` loads them)."""
+
+    class AutoQKerasTuner(base):
+        def weights_path(self, trial_id: str) -> Path:
+            return Path(self.project_dir) / f"trial_{trial_id}.weights.h5"
+
+        def run_trial(self, trial, *args, **kwargs):
+            hp = trial.hyperparameters
+            model = self.hypermodel.build(hp)
+            if "tuner/epochs" in hp.values:  # a Hyperband bracket: its epochs, from the previous round's weights
+                kwargs["epochs"] = hp.values["tuner/epochs"]
+                kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
+                previous = hp.values.get("tuner/trial_id")
+                if previous is not None and self.weights_path(previous).is_file():
+                    model.load_weights(self.weights_path(previous))
+            best = BestEpoch()
+            kwargs["callbacks"] = [*copy.deepcopy(list(kwargs.get("callbacks") or [])), best]
+            self.hypermodel.fit(hp, model, *args, **kwargs)
+            if best.logs is None:
+                raise TriggerHGQError(f"AutoQKeras trial {trial.trial_id}: no epoch reported 'val_score' "
+                                      "(validation data missing?)")
+            model.set_weights(best.weights)
+            model.save_weights(self.weights_path(trial.trial_id))
+            return best.logs
+
+        def best_model(self, trial) -> keras.Model:
+            model = self.hypermodel.build(trial.hyperparameters)
+            model.load_weights(self.weights_path(trial.trial_id))
+            return model
+
+    return AutoQKerasTuner
+
+
 # ------------------------------------------------------------------------------------------------ search
 @dataclass
 class AutoQKerasResult:
@@ -465,14 +519,17 @@ class AutoQKerasResult:
 
 
 def _trial_row(trial, sizes: dict) -> dict:
+    """One trial: id, status, ``score`` (the objective: its best epoch's ``val_score``), hyperparameters, size in
+    bits (``trial``) and ``delta``, and the metrics of its best epoch (the training ``score`` as ``train_score``)."""
     metrics = trial.metrics
     values = dict(trial.hyperparameters.values)
-    row = {"trial_id": trial.trial_id, "status": str(trial.status), "score": trial.score, "hyperparameters": values,
+    score = None if trial.score is None else float(trial.score)
+    row = {"trial_id": trial.trial_id, "status": str(trial.status), "score": score, "hyperparameters": values,
            **sizes.get(json.dumps(values, sort_keys=True, default=str), {})}
     for name in sorted(metrics.metrics):
         value = metrics.get_last_value(name)
         if value is not None:
-            row[name] = float(np.asarray(value))
+            row["train_score" if name == "score" else name] = float(np.asarray(value))
     return row
 
 
@@ -503,9 +560,9 @@ def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_
     with quiet, quiet_warnings():
         hypermodel = _hypermodel_class()(QuantizationSpace(config, model), ForgivingGoal.from_config(config), lr,
                                          y_train)
-        tuner_cls = {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization,
-                     "hyperband": kt.Hyperband}[config.get("mode", "random")]
-        budget = {"max_epochs": int(config["epochs_per_trial"])} if tuner_cls is kt.Hyperband else \
+        tuner_cls = _tuner_class({"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization,
+                                  "hyperband": kt.Hyperband}[config.get("mode", "random")])
+        budget = {"max_epochs": int(config["epochs_per_trial"])} if issubclass(tuner_cls, kt.Hyperband) else \
             {"max_trials": int(config["max_trials"])}
         tuner = tuner_cls(hypermodel, objective=kt.Objective("val_score", "max"), directory=str(directory),
                           project_name="tuner", overwrite=True, seed=config.get("seed"), **budget)
@@ -517,7 +574,7 @@ def run_autoqkeras(config: dict | str | os.PathLike, x_train, y_train, x_val, y_
         if not done:
             raise TriggerHGQError(f"AutoQKeras search in {str(directory)!r}: no trial completed")
         best = max(done, key=lambda t: t["score"])
-        best_model = tuner.get_best_models(1)[0]
+        best_model = tuner.best_model(tuner.oracle.trials[best["trial_id"]])
     # an ordinary qkeras model: plain loss and accuracy, no search metric
     best_model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_for(y_train), metrics=["accuracy"])
     table = {"method": LABEL, "best_trial": best["trial_id"], "reference_size": float(hypermodel.reference_size),
