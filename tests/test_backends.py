@@ -91,8 +91,11 @@ def report(model, rows: np.ndarray, path: Path) -> None:
 
 
 def load(name: str, directory: Path) -> None:
-    """Reload ``name`` under the current backend and report on the saved rows."""
+    """Reload ``name`` under the current backend and report on the saved rows (importing the layers registers
+    them with Keras: no custom objects)."""
     import keras
+
+    import trigger_hgq.layers  # noqa: F401
 
     model = keras.saving.load_model(directory / f"{name}.keras")
     report(model, np.load(directory / "rows.npy"), directory / f"load_{keras.backend.backend()}.npz")
