@@ -66,8 +66,20 @@ def test_rtl_ratios_lead_where_both_have_rtl_figures():
 def test_no_point_reaches_the_baseline():
     base = dict(BASE, val_accuracy=0.75)
     (row,) = compare([base, *FRONT])["baselines"]
-    assert row["hgq_model"] is None and row["ebops_ratio"] is None
-    assert "no HGQ point" in row["note"]
+    assert row["hgq_model"] is None and row["ebops_ratio"] is None  # no ratios: not at equal accuracy
+    # the row still names the most accurate HGQ point on validation (h_d, 73.60%) and how far below it is
+    assert row["closest_hgq"] == "h_d" and row["closest_val_accuracy_hgq"] == 0.7360
+    assert row["val_accuracy_below"] == pytest.approx(0.75 - 0.7360)
+    assert row["note"] == ("no HGQ point reaches this validation accuracy; the most accurate is h_d, "
+                           "1.40 points below on validation")
+    assert matched_names([base, *FRONT], ["q6"]) == set()  # the closest point is not a match
+
+
+def test_the_most_accurate_point_is_on_validation_ties_to_fewer_ebops():
+    front = [model("lucky", "hgq", 0.70, 0.80, 1_000), model("wide", "hgq", 0.72, 0.71, 9_000),
+             model("lean", "hgq", 0.72, 0.70, 3_000)]
+    (row,) = compare([dict(BASE, val_accuracy=0.75), *front])["baselines"]
+    assert row["closest_hgq"] == "lean" and row["val_accuracy_below"] == pytest.approx(0.03)
 
 
 def test_failed_candidates_take_no_part():

@@ -432,10 +432,51 @@ def test_cli_rewrites_a_report_and_reports_bad_input(full, tmp_path, capsys):
 
 
 def test_layers_without_weights_round_trip_through_report_json(tmp_path):
-    """A written report validates again when read back (weight-less layers: no weight histogram)."""
+    """A written report validates again when read back (weight-less layers: no weight histogram), holds the same
+    histograms, and its bitwidth plot draws the layer (activations only)."""
     report = make_report()
     hgq = next(m for m in report["models"] if m.get("bits_histogram"))
     first = next(iter(hgq["bits_histogram"]))
+    activations = dict(hgq["bits_histogram"][first]["activations"])
     hgq["bits_histogram"][first].pop("weights", None)
+    written = write_report(report, tmp_path)
+    back = json.loads((tmp_path / "report.json").read_text())
+    validate_report(back)
+    back_hgq = next(m for m in back["models"] if m["name"] == hgq["name"])
+    assert back_hgq["bits_histogram"][first].get("weights") is None  # no weight counts appear
+    assert back_hgq["bits_histogram"][first]["activations"] == activations
+    assert sum(activations.values()) == 64  # dense_0's 64 outputs, every one counted
+    others = [layer for layer in back_hgq["bits_histogram"] if layer != first]
+    assert others and all(set(back_hgq["bits_histogram"][layer]) == {"weights", "activations"} for layer in others)
+    assert {k: v for k, v in back_hgq["bits_histogram"].items() if k != first} == \
+        {k: v for k, v in hgq["bits_histogram"].items() if k != first}
+    if importlib.util.find_spec("matplotlib") is not None:
+        plot = next(rel for rel in written if rel.startswith("report_plots/bits_"))
+        assert png_size((tmp_path / plot).read_bytes())[1] > 0
+        assert plot in (tmp_path / "report.md").read_text()
+
+
+def test_a_baseline_no_hgq_point_reaches_names_the_most_accurate_and_the_gap(tmp_path):
+    """The comparison never leaves a row empty: where no HGQ point reaches a baseline on validation, its row names
+    the most accurate HGQ point and how far below it is."""
+    from trigger_hgq.comparison import compare
+
+    report = make_report()
+    by_name = {m["name"]: m for m in report["models"]}
+    by_name["qkeras_8b"]["val_accuracy"] = 0.7700  # above every HGQ point (the best: hgq_b3e-07 on validation)
+    best = max((m for m in report["models"] if m["method"] == "hgq"), key=lambda m: m["val_accuracy"])
+    report["comparison"] = compare(report["models"], n_test=20_000)
+    row = next(b for b in report["comparison"]["baselines"] if b["baseline"] == "qkeras_8b")
+    assert row["hgq_model"] is None and row["closest_hgq"] == best["name"] == "hgq_b3e-07"
+    gap = 100 * (0.7700 - best["val_accuracy"])
     write_report(report, tmp_path)
-    validate_report(json.loads((tmp_path / "report.json").read_text()))
+    md = (tmp_path / "report.md").read_text()
+    line = next(ln for ln in md.splitlines() if ln.startswith("| qkeras_8b ") and "most accurate" in ln)
+    assert f"none reaches it; most accurate: hgq_b3e-07, {gap:.2f} pt below on validation" in line
+    html_text = (tmp_path / "report.html").read_text()
+    assert f"most accurate: hgq_b3e-07, {gap:.2f} pt below on validation" in html_text
+    back = json.loads((tmp_path / "report.json").read_text())
+    back_row = next(b for b in back["comparison"]["baselines"] if b["baseline"] == "qkeras_8b")
+    assert back_row["closest_hgq"] == "hgq_b3e-07" and back_row["val_accuracy_below"] == pytest.approx(gap / 100)
+    # every row names an HGQ model: the matched one or the most accurate
+    assert all(b["hgq_model"] or b["closest_hgq"] for b in back["comparison"]["baselines"])

@@ -65,7 +65,28 @@ def rtl_ratios(baseline: dict, hgq: dict | None) -> dict:
     }
 
 
-def _row(b: dict, h: dict | None, n_test: int | None, within: dict | None) -> dict:
+def most_accurate(hgq: list[dict]) -> dict:
+    """The most accurate HGQ model on validation (test accuracy where no validation figure exists); ties go to
+    fewer EBOPs, then to the name."""
+    def key(m: dict):
+        acc = m.get("val_accuracy") if m.get("val_accuracy") is not None else m.get("accuracy")
+        return (-(acc if acc is not None else -1.0), m.get("ebops") or 0, m["name"])
+
+    return min(hgq, key=key)
+
+
+def closest_note(b: dict, best: dict) -> dict:
+    """The fields of a row no HGQ model reaches: the most accurate HGQ model (``closest_hgq``), its validation
+    accuracy and how far below the baseline's it is (``val_accuracy_below``, a fraction; None when either is
+    unknown), in ``note`` as words."""
+    target, acc = b.get("val_accuracy"), best.get("val_accuracy")
+    below = float(target) - float(acc) if target is not None and acc is not None else None
+    gap = f", {100 * below:.2f} points below on validation" if below is not None else ""
+    return {"closest_hgq": best["name"], "closest_val_accuracy_hgq": acc, "val_accuracy_below": below,
+            "note": f"no HGQ point reaches this validation accuracy; the most accurate is {best['name']}{gap}"}
+
+
+def _row(b: dict, h: dict | None, n_test: int | None, within: dict | None, best: dict | None = None) -> dict:
     row = {
         "baseline": b["name"], "accuracy_baseline": b["accuracy"], "val_accuracy_baseline": b.get("val_accuracy"),
         "accuracy_baseline_stderr": binomial_stderr(b["accuracy"], n_test),
@@ -73,10 +94,11 @@ def _row(b: dict, h: dict | None, n_test: int | None, within: dict | None) -> di
         "within_ebops_ratio": ratio(b.get("ebops"), within.get("ebops")) if within else None,
     }
     if h is None:
+        closest = closest_note(b, best) if best is not None else {
+            "note": "no HGQ point reaches this validation accuracy"}
         return {**row, "hgq_model": None, "accuracy_hgq": None, "val_accuracy_hgq": None,
                 "accuracy_hgq_stderr": None, "ebops_hgq": None, "ebops_ratio": None, "lut_equiv_ratio": None,
-                "latency_ratio": None, **rtl_ratios(b, None),
-                "note": "no HGQ point reaches this validation accuracy"}
+                "latency_ratio": None, **rtl_ratios(b, None), **closest}
     return {
         **row, "hgq_model": h["name"], "accuracy_hgq": h["accuracy"], "val_accuracy_hgq": h.get("val_accuracy"),
         "accuracy_hgq_stderr": binomial_stderr(h["accuracy"], n_test), "ebops_hgq": h.get("ebops"),
@@ -90,19 +112,21 @@ def _row(b: dict, h: dict | None, n_test: int | None, within: dict | None) -> di
 def compare(models: list[dict], n_test: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
             within: float = WITHIN_TOLERANCE) -> dict | None:
     """For each baseline (every model that is not HGQ and did not fail), the HGQ model matched to it by
-    :func:`match` on validation, and the ratios; ``None`` without HGQ models or baselines. Failed candidates
-    (``failed`` set) take part in neither side."""
+    :func:`match` on validation, and the ratios; where no HGQ model reaches the baseline, the row names the most
+    accurate one and how far below it is (:func:`closest_note`). ``None`` without HGQ models or baselines. Failed
+    candidates (``failed`` set) take part in neither side."""
     usable = [m for m in models if not m.get("failed")]
     hgq = [m for m in usable if m["method"] == "hgq"]
     baselines = [m for m in usable if m["method"] != "hgq"]
     if not hgq or not baselines:
         return None
     rows = []
+    closest = most_accurate(hgq)
     for b in baselines:
         target = b.get("val_accuracy")
         h = match(hgq, target, tolerance) if target is not None else None
         loose = match(hgq, target, within) if target is not None else None
-        rows.append(_row(b, h, n_test, loose))
+        rows.append(_row(b, h, n_test, loose, closest))
     best = max(hgq, key=lambda m: (m["accuracy"], -(m.get("ebops") or 0)))
     return {"rule": RULE, "tolerance": tolerance, "within_tolerance": within, "hgq_model": best["name"],
             "n_test": n_test, "baselines": rows}

@@ -39,7 +39,12 @@ def comparison_table(report: dict) -> Table | None:
         ebops_hgq = b.get("ebops_hgq")
         if ebops_hgq is None and hgq_name in by_name:
             ebops_hgq = by_name[hgq_name]["ebops"]
-        hgq_cell = (hgq_name or DASH) + (f" ({b['note']})" if b.get("note") else "")
+        if hgq_name is None and b.get("closest_hgq"):  # none reaches the baseline: the most accurate, how far below
+            below = b.get("val_accuracy_below")
+            gap = f", {100 * below:.2f} pt below on validation" if below is not None else ""
+            hgq_cell = f"none reaches it; most accurate: {b['closest_hgq']}{gap}"
+        else:
+            hgq_cell = (hgq_name or DASH) + (f" ({b['note']})" if b.get("note") else "")
         loose = (f"{b['within_model']} ({fmt_ratio(b.get('within_ebops_ratio'))})" if b.get("within_model")
                  else DASH)
         table.rows.append([

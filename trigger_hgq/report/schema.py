@@ -174,7 +174,7 @@ BASELINE_SPEC = Obj({
     "baseline": (Str(), True, "baseline model name"),
     "accuracy_baseline": (Float(**FRACTION), True, "the baseline's accuracy"),
     "hgq_model": (Nullable(Str()), False, "the HGQ model of this row: the cheapest reaching the baseline's "
-                                          "accuracy within the tolerance (else the most accurate)"),
+                                          "accuracy within the tolerance (None: none does; see closest_hgq)"),
     "accuracy_hgq": (_nfloat(**FRACTION), True, "the HGQ model's test accuracy"),
     "val_accuracy_baseline": (_nfloat(**FRACTION), False, "the baseline's validation accuracy (the match's target)"),
     "val_accuracy_hgq": (_nfloat(**FRACTION), False, "the matched HGQ model's validation accuracy"),
@@ -188,6 +188,10 @@ BASELINE_SPEC = Obj({
     "lut_equiv_ratio": (_nfloat(positive=True), True, "baseline LUT-equivalent / HGQ LUT-equivalent"),
     "latency_ratio": (_nfloat(positive=True), True, "baseline latency / HGQ latency"),
     "note": (Nullable(Str()), False, "why the row has no ratios, e.g. no HGQ point reaches the accuracy"),
+    "closest_hgq": (Nullable(Str()), False, "where no HGQ model reaches the baseline: the most accurate one "
+                                            "(validation)"),
+    "closest_val_accuracy_hgq": (_nfloat(**FRACTION), False, "closest_hgq's validation accuracy"),
+    "val_accuracy_below": (_nfloat(), False, "how far closest_hgq is below the baseline on validation (fraction)"),
     "hls_source": (Nullable(Str()), False, "where the HLS-route figures of the ratios come from"),
     "rtl_lut_ratio": (_nfloat(positive=True), False, "RTL route: baseline yosys LUT / HGQ yosys LUT"),
     "rtl_lut_equiv_ratio": (_nfloat(positive=True), False, "RTL route: baseline / HGQ yosys LUT + 55 x DSP"),
@@ -300,6 +304,10 @@ def _cross_checks(rep: dict) -> None:
             if row_hgq is not None and row_hgq["method"] != "hgq":
                 raise ReportSchemaError(f"comparison.baselines[{j}].hgq_model",
                                         f"{b['hgq_model']!r} is a {row_hgq['method']} model")
+            closest = need_model(f"comparison.baselines[{j}].closest_hgq", b.get("closest_hgq"))
+            if closest is not None and closest["method"] != "hgq":
+                raise ReportSchemaError(f"comparison.baselines[{j}].closest_hgq",
+                                        f"{b['closest_hgq']!r} is a {closest['method']} model")
 
 
 def validate_report(report: Any) -> dict:
