@@ -22,18 +22,18 @@ from pathlib import Path
 
 
 def make_inputs(ws: Path, shared: Path) -> None:
+    import keras
     import numpy as np
-    import tensorflow as tf
 
     import trigger_hgq as th
     from trigger_hgq.convert import save_model
 
     inp = ws / "inputs"
     inp.mkdir()
-    x = tf.keras.Input((16,), name="x")
+    x = keras.Input((16,), name="x")
     h = th.HQuantize(name="inq")(x)
-    save_model(tf.keras.Model(x, th.HDense(5, name="dense")(h), name="untrained"), inp / "untrained_hgq.keras")
-    float_model = tf.keras.Sequential([tf.keras.Input((16,)), tf.keras.layers.Dense(5, name="d")])
+    save_model(keras.Model(x, th.HDense(5, name="dense")(h), name="untrained"), inp / "untrained_hgq.keras")
+    float_model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(5, name="d")])
     float_model.save(inp / "float.h5")
     rng = np.random.default_rng(0)
     np.save(inp / "good.npy", rng.normal(size=(20, 16)).astype(np.float32))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from hgq_models import mlp_batchnorm
 
 import trigger_hgq as th
@@ -54,9 +54,9 @@ def prepared(tmp_path_factory):
     arrays = {"x_train": ds.x_train[:3000], "y_train": ds.y_train[:3000], "x_val": ds.x_val[:1000],
               "y_val": ds.y_val[:1000], "x_test": ds.x_test[:1000], "y_test": ds.y_test[:1000]}
     np.savez(tmp / "arrays.npz", **arrays)
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     model = mlp_batchnorm()
-    model.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(arrays["x_train"], arrays["y_train"], batch_size=256, epochs=2, verbose=0,
               callbacks=[th.ResetRanges(), th.BetaScheduler(1e-6, kind="constant")])
     good = save_model(model, tmp / "good.keras")

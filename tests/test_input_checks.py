@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import trigger_hgq as th
 from trigger_hgq.errors import TriggerHGQError
@@ -54,10 +54,10 @@ def test_unreadable_root_file_and_card(tmp_path, monkeypatch):
         load_dataset(card, use_cache=False)
 
 
-def _tiny_hgq(calibrated: bool) -> tf.keras.Model:
-    x = tf.keras.Input((4,), name="x")
+def _tiny_hgq(calibrated: bool) -> keras.Model:
+    x = keras.Input((4,), name="x")
     h = th.HQuantize(name="inq")(x)
-    model = tf.keras.Model(x, th.HDense(3, name="dense")(h))
+    model = keras.Model(x, th.HDense(3, name="dense")(h))
     if calibrated:
         th.calibrate(model, np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
     return model

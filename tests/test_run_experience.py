@@ -30,14 +30,14 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def teacher():
     """A 5-class linear tagger with a separate softmax layer, its logit model, inputs and noisy labels."""
-    import tensorflow as tf
+    import keras
 
     from trigger_hgq.models import logits_model
 
-    tf.keras.utils.set_random_seed(7)
-    inp = tf.keras.Input((8,))
-    out = tf.keras.layers.Activation("softmax")(tf.keras.layers.Dense(5, name="dense")(inp))
-    model = tf.keras.Model(inp, out)
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((8,))
+    out = keras.layers.Activation("softmax")(keras.layers.Dense(5, name="dense")(inp))
+    model = keras.Model(inp, out)
     rng = np.random.default_rng(7)
     x = rng.normal(size=(3000, 8)).astype(np.float32)
     logits = logits_model(model).predict(x, verbose=0)
@@ -65,13 +65,13 @@ def test_logit_model_and_its_softmax_model_give_the_same_auc(teacher):
 
 
 def test_a_fused_softmax_dense_layer_counts_as_probabilities():
-    import tensorflow as tf
+    import keras
 
     from trigger_hgq.models import ends_in_softmax
 
-    inp = tf.keras.Input((3,))
-    fused = tf.keras.Model(inp, tf.keras.layers.Dense(4, activation="softmax")(inp))
-    plain = tf.keras.Model(inp, tf.keras.layers.Dense(4)(inp))
+    inp = keras.Input((3,))
+    fused = keras.Model(inp, keras.layers.Dense(4, activation="softmax")(inp))
+    plain = keras.Model(inp, keras.layers.Dense(4)(inp))
     assert ends_in_softmax(fused) and not ends_in_softmax(plain)
 
 
@@ -251,7 +251,7 @@ def test_progress_is_a_tqdm_bar_on_a_terminal():
 def test_hgq_training_drives_a_bar_with_beta_ebops_and_validation_accuracy(tmp_path):
     import copy
 
-    import tensorflow as tf
+    import keras
 
     import trigger_hgq as th
     from trigger_hgq.training import HGQSchedule, train_hgq
@@ -259,8 +259,8 @@ def test_hgq_training_drives_a_bar_with_beta_ebops_and_validation_accuracy(tmp_p
     rng = np.random.default_rng(0)
     x = rng.normal(size=(512, 16)).astype(np.float32)
     y = rng.integers(0, 5, 512)
-    inp = tf.keras.Input((16,))
-    hgq = tf.keras.Model(inp, th.HDense(5)(th.HQuantize()(inp)))
+    inp = keras.Input((16,))
+    hgq = keras.Model(inp, th.HDense(5)(th.HQuantize()(inp)))
     out = io.StringIO()
     with Progress(3, "HGQ seed 0", unit="epoch", stream=out, interval_s=0) as bar:
         train_hgq(hgq, (x, y), (x[:128], y[:128]), HGQSchedule(epochs=3, batch_size=128),
@@ -272,8 +272,8 @@ def test_hgq_training_drives_a_bar_with_beta_ebops_and_validation_accuracy(tmp_p
     # one step per fit (search trials), also through the deep copies Keras Tuner makes of its callbacks
     trials = Progress(2, "trials", stream=io.StringIO(), interval_s=0)
     cb = keras_progress(trials, ("val_accuracy",), per="fit")
-    model = tf.keras.Sequential([tf.keras.Input((16,)), tf.keras.layers.Dense(5)])
-    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(5)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     for callback in copy.deepcopy([cb, cb]):
         model.fit(x, y, validation_data=(x, y), epochs=2, batch_size=256, verbose=0, callbacks=[callback])
     assert trials.n == 2 and "val_accuracy=" in trials.line()

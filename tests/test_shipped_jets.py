@@ -72,7 +72,7 @@ def test_gluon_jets_have_more_constituents_than_quark_jets(hlf):
 @pytest.mark.slow
 def test_float_mlp_reaches_70_percent(hlf):
     """A float 16-64-32-32-5 MLP trained briefly on the standardized features (split 60/20/20, seed 42)."""
-    import tensorflow as tf
+    import keras
 
     x = np.stack([hlf[name] for name in FEATURE_NAMES], axis=1).astype(np.float32)
     y = hlf["label"].astype(np.int64)
@@ -81,18 +81,18 @@ def test_float_mlp_reaches_70_percent(hlf):
     train, val, test = np.split(order, [n_train, n_train + n_val])
     mean, std = x[train].mean(axis=0), x[train].std(axis=0)
     x = (x - mean) / std
-    tf.keras.utils.set_random_seed(0)
-    model = tf.keras.Sequential([
-        tf.keras.layers.Input(shape=(16,)),
-        tf.keras.layers.Dense(64, activation="relu"),
-        tf.keras.layers.Dense(32, activation="relu"),
-        tf.keras.layers.Dense(32, activation="relu"),
-        tf.keras.layers.Dense(5, activation="softmax"),
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.layers.Input(shape=(16,)),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(5, activation="softmax"),
     ])
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(x[train], y[train], validation_data=(x[val], y[val]), epochs=12, batch_size=256, verbose=0,
-              callbacks=[tf.keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)])
+              callbacks=[keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)])
     _, accuracy = model.evaluate(x[test], y[test], verbose=0)
     print(f"\nfloat MLP test accuracy: {accuracy:.4f}")
     assert accuracy >= 0.70
