@@ -50,8 +50,8 @@ def test_quick_constituent_profile_is_bit_exact_end_to_end(quick_run):
     seeds = base["training"]["seed_val_accuracy"]
     assert sorted(seeds) == ["0", "1"] and seeds[str(base["training"]["seed"])] == max(seeds.values())
     assert base["val_accuracy"] == pytest.approx(max(seeds.values()), abs=1e-6)
-    assert sorted(p.name for p in (out / "models").glob("deepsets_8bit*.h5")) == [
-        "deepsets_8bit_seed0.h5", "deepsets_8bit_seed1.h5"]
+    assert sorted(p.name for p in (out / "models").glob("deepsets_8bit*.keras")) == [
+        "deepsets_8bit_seed0.keras", "deepsets_8bit_seed1.keras"]
 
 
 @pytest.mark.slow

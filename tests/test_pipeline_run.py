@@ -91,7 +91,7 @@ def test_dask_sweep_equals_serial(tmp_path):
     arrays = tmp_path / "arrays.npz"
     np.savez(arrays, x_train=x[:2000], y_train=y[:2000], x_val=x[2000:2500], y_val=y[2000:2500],
              x_test=x[2500:], y_test=y[2500:])
-    start = tmp_path / "start.h5"
+    start = tmp_path / "start.keras"
     tasks.train_baseline_task(tasks.BaselineSpec(config=str(REPO / "pipelines/configs/baselines/jet_tagger_6bit.yaml"),
                                                  arrays=str(arrays), out=str(start), epochs=1))
     schedule = {"epochs": 3, "batch_size": 256, "learning_rate": 0.003, "beta0": 1e-6, "beta1": 1e-4,
