@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from hgq_models import make_data, train_hgq
 
 import trigger_hgq as th
@@ -16,6 +16,10 @@ from trigger_hgq.calibration import (
     widen_ranges,
 )
 from trigger_hgq.errors import TriggerHGQError
+
+
+def npy(t) -> np.ndarray:
+    return keras.ops.convert_to_numpy(t)
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +68,10 @@ def test_count_of_rows_outside_the_calibrated_range(mlp):
     flagged = rows_outside_ranges(model, rows)
     assert 0 < flagged.sum() < len(rows)
     calibrate(model, x_cal)
-    ranges = [(q.vmin.numpy(), q.vmax.numpy()) for q in activation_quantizers(model)]
+    ranges = [(npy(q.vmin), npy(q.vmax)) for q in activation_quantizers(model)]
     for r, flag in enumerate(flagged):  # independently: a row leaves a range iff it widens one when added
         calibrate(model, np.concatenate([x_cal, rows[r:r + 1]]))
-        widened = any(np.any(q.vmin.numpy() != lo) or np.any(q.vmax.numpy() != hi)
+        widened = any(np.any(npy(q.vmin) != lo) or np.any(npy(q.vmax) != hi)
                       for q, (lo, hi) in zip(activation_quantizers(model), ranges, strict=True))
         assert widened == flag, r
 
@@ -77,11 +81,11 @@ def test_extreme_inputs_wrap_without_margin_and_not_with_it(mlp):
     model, x_cal, x_extreme = mlp
     calibrate(model, x_cal, margin_bits=4)  # reference: wrapping ranges wide enough for these rows (16x)
     assert not rows_outside_ranges(model, x_extreme, modes=("WRAP",)).any()
-    reference = model(x_extreme, training=False).numpy()
+    reference = npy(model(x_extreme, training=False))
     results = {}
     for margin in (0, 1, 2):
         calibrate(model, x_cal, margin_bits=margin)
-        out = model(x_extreme, training=False).numpy()
+        out = npy(model(x_extreme, training=False))
         wraps = rows_outside_ranges(model, x_extreme, modes=("WRAP",))
         changed = np.any(out != reference, axis=1)
         assert not np.any(changed & ~wraps), margin  # a row that wraps nowhere gives the reference output
@@ -96,12 +100,12 @@ def test_unwrapped_predict_is_the_output_without_wrap_around(mlp):
     model, x_cal, x_extreme = mlp
     calibrate(model, x_cal, margin_bits=4)  # wide enough that none of these rows wraps
     assert not rows_outside_ranges(model, x_extreme, modes=("WRAP",)).any()
-    wide = model(x_extreme, training=False).numpy()
+    wide = npy(model(x_extreme, training=False))
     calibrate(model, x_cal)
     wraps = rows_outside_ranges(model, x_extreme, modes=("WRAP",))
     assert wraps.any()
     np.testing.assert_array_equal(unwrapped_predict(model, x_extreme), wide)  # the wrapping rows included
-    assert np.any(model(x_extreme, training=False).numpy()[wraps] != wide[wraps])  # ranges untouched: still wraps
+    assert np.any(npy(model(x_extreme, training=False))[wraps] != wide[wraps])  # ranges untouched: still wraps
 
 
 def test_unwrapped_predict_stays_exact_where_wider_ranges_round():
@@ -109,8 +113,8 @@ def test_unwrapped_predict_stays_exact_where_wider_ranges_round():
     mantissa (the class-flip reference of an earlier pipeline, which flagged flips where nothing wrapped);
     unwrapped_predict never wraps, so it equals the deployed output wherever no row leaves a range."""
     x = np.random.default_rng(0).normal(size=(2000, 8)).astype(np.float32)
-    inp = tf.keras.Input((8,))
-    model = tf.keras.Model(inp, th.HDense(4, output_quantizer={"init_f": 12})(th.HQuantize()(inp)))
+    inp = keras.Input((8,))
+    model = keras.Model(inp, th.HDense(4, output_quantizer={"init_f": 12})(th.HQuantize()(inp)))
     calibrate(model, x)
     deployed = model.predict(x, verbose=0)
     np.testing.assert_array_equal(unwrapped_predict(model, x), deployed)
