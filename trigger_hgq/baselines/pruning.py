@@ -243,15 +243,18 @@ class MagnitudePruning(keras.callbacks.Callback):
 
 def prune_baseline(model: keras.Model, config: dict, x_train, y_train, x_val, y_val,
                    init_weights: str | os.PathLike | None = None, epochs_cap: int | None = None, verbose: int = 0,
-                   callbacks: list | None = None) -> tuple[keras.Model, PruningRun]:
+                   callbacks: list | None = None, settings: PruningSettings | None = None,
+                   policy: TrainingPolicy | None = None) -> tuple[keras.Model, PruningRun]:
     """Prune ``model`` (built from ``config``) to ``pruning.target_sparsity``: start from ``init_weights`` or
     train it dense under the training policy, ramp the sparsity with a polynomial decay, fine-tune with the masks
     fixed (early stopping with restore-best), remove the mask constraints. ``epochs_cap`` caps every phase.
+    ``settings`` and ``policy`` are the config's parsed ``pruning`` section and training policy (None: parsed
+    from ``config``).
 
     Returns the model (the same object, its pruned kernel entries exact zeros) and its :class:`PruningRun`.
     """
-    settings = PruningSettings.from_config(config).capped(epochs_cap)
-    policy = TrainingPolicy.from_config(config).capped(epochs_cap)
+    settings = (settings or PruningSettings.from_config(config)).capped(epochs_cap)
+    policy = (policy or TrainingPolicy.from_config(config)).capped(epochs_cap)
     phases: dict[str, TrainingRun] = {}
     if init_weights is not None:
         load_initial_weights(model, init_weights)
