@@ -20,7 +20,7 @@ def conv_model():
 def pre_overflow_values(model, x):
     """Each quantizing layer's quantized output before any wrap/saturation (recording mode)."""
     layers = [layer for layer in model.layers if isinstance(layer, th.HQuantizedLayer)]
-    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    probe = keras.Model(model.inputs[0], [layer.output for layer in layers])
     saved = [(np.asarray(q.vmin), np.asarray(q.vmax)) for q in activation_quantizers(model)]
     with recording(probe):  # recording widens the ranges: put them back afterwards
         outs = probe(x, training=False)
