@@ -127,6 +127,23 @@ def test_a_model_trained_under_one_backend_is_bit_identical_under_the_other(trai
     assert len(np.unique(trained["out"])) > 50  # a real, varied output
 
 
+def test_configure_worker_quiets_the_current_backend():
+    import logging
+
+    import keras
+
+    from trigger_hgq.backend import configure_worker
+
+    configure_worker(quiet=True)
+    configure_worker(quiet=True)  # a second call (determinism already set) is fine
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        assert tf.get_logger().level == logging.ERROR
+    else:
+        assert logging.getLogger("jax").level == logging.ERROR
+
+
 if __name__ == "__main__":
     step, backend, model_name, folder = sys.argv[1:5]
     assert os.environ.get("KERAS_BACKEND") == backend

@@ -1,0 +1,14 @@
+"""TensorFlow-only settings of a worker process."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def configure_worker(quiet: bool) -> None:
+    """TensorFlow's logger at ERROR (``quiet``) or WARNING; deterministic kernels (set once per process)."""
+    tf.get_logger().setLevel("ERROR" if quiet else "WARNING")
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except RuntimeError:  # already set, or set after the runtime started: determinism is then as configured
+        pass
