@@ -142,12 +142,10 @@ def pipeline_task(fn: Callable[[S], dict]) -> Callable[[S], dict]:
 
 
 def configure_backend() -> None:
-    """Backend settings of a worker (:func:`trigger_hgq.backend.configure_worker`: quiet logs at verbosity 0,
-    deterministic ops), when the library has backend hooks; else the backend's defaults stay."""
-    try:
-        from trigger_hgq.backend import configure_worker
-    except ImportError:
-        return
+    """Backend settings of a worker (:func:`trigger_hgq.backend.configure_worker`): quiet logs at verbosity 0,
+    deterministic ops."""
+    from trigger_hgq.backend import configure_worker
+
     configure_worker(quiet=verbosity() == 0)
 
 
@@ -206,7 +204,8 @@ def train_baseline_task(spec: BaselineSpec) -> dict:
         bars = [keras_progress(bar, ("loss", "val_accuracy"))]
         if baseline.pruning is not None:
             model, run = prune_baseline(model, config, *fit, init_weights=spec.init_weights,
-                                        epochs_cap=spec.epochs, verbose=keras_verbose(), callbacks=bars)
+                                        epochs_cap=spec.epochs, verbose=keras_verbose(), callbacks=bars,
+                                        settings=baseline.pruning, policy=policy)
             extra = {"sparsity": run.sparsity, "phase_epochs": {k: r.epochs_run for k, r in run.phases.items()}}
         else:
             run = train_baseline(model, config, *fit, verbose=keras_verbose(), callbacks=bars, policy=policy)
