@@ -9,11 +9,19 @@ import pytest
 
 pytest.importorskip("da4ml")
 
-from trigger_hgq.export.rtl.warmup import warm_up  # noqa: E402
+import numpy as np  # noqa: E402
+
+from trigger_hgq.export.rtl.api import keras_outputs, quantized_inputs  # noqa: E402
+from trigger_hgq.export.rtl.warmup import warm_up_trace  # noqa: E402
 
 
-def test_warm_up_traces_a_real_model():
-    assert warm_up() > 0  # a 6-16-3 MLP costs adders
+def test_warm_up_trace_computes_the_model():
+    """The warm-up's traced logic is the model: da4ml's interpreter equals Keras on every calibration row."""
+    model, traced, x = warm_up_trace()
+    got = traced.comb.predict(quantized_inputs(model, traced, [x]))
+    want = keras_outputs(model, [x])
+    assert got.shape == (256, 3)
+    assert np.array_equal(got, want)
 
 
 def test_warm_up_runs_as_a_module():

@@ -15,8 +15,9 @@ import numpy as np
 WARMUP_SEED = 0
 
 
-def warm_up() -> float:
-    """Trace a 6-16-3 HGQ MLP (relu) into da4ml logic; returns its adder cost (a trace that really ran)."""
+def warm_up_trace():
+    """Trace a calibrated 6-16-3 HGQ MLP (relu) into da4ml logic; returns ``(model, traced, x)``, ``x`` the 256
+    calibration rows."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
@@ -29,8 +30,14 @@ def warm_up() -> float:
     h = HQuantize(beta=0)(inp)
     h = HDense(16, activation="relu")(h)
     model = keras.Model(inp, HDense(3)(h))
-    calibrate(model, np.random.default_rng(WARMUP_SEED).normal(size=(256, 6)).astype(np.float32))
-    return float(trace_model(model).comb.cost)
+    x = np.random.default_rng(WARMUP_SEED).normal(size=(256, 6)).astype(np.float32)
+    calibrate(model, x)
+    return model, trace_model(model), x
+
+
+def warm_up() -> float:
+    """Run :func:`warm_up_trace`; returns the traced logic's adder cost."""
+    return float(warm_up_trace()[1].comb.cost)
 
 
 if __name__ == "__main__":
