@@ -1,14 +1,18 @@
-"""One front run of the 16-64-32-32-5 jet MLP under a wall-time budget (called by bench_front.py in a subprocess).
+"""One front run of the 16-64-32-32-5 jet MLP under a wall-time or epoch budget (called by bench_front.py).
 
-Usage: python _front_worker.py IMPL DATA.npz SPEC_JSON   with IMPL in float | trigger_hgq | hgq
+Usage: python _front_worker.py IMPL DATA.npz SPEC_JSON   with IMPL in float | trigger_hgq | hgq2 | hgq
+(trigger_hgq: /work/venv313 Keras 3; hgq2: hgq2 0.2.0 in its own Keras 3 virtualenv, run with KERAS_BACKEND=jax;
+hgq: hgq 0.2.6 in its Keras 2 virtualenv).
 
-SPEC_JSON keys: ``seconds`` (training wall time), ``batch_size``, ``learning_rate``, ``beta0``, ``beta1``, ``seed``
-and, for trigger_hgq, optional ``layer_kwargs`` passed to every layer (library defaults when absent).
-Beta ramps log-linearly from beta0 to beta1 over the *wall time* (set at each epoch start from the elapsed
-fraction), so both implementations get the same schedule shape in the same seconds, whatever their speed.
-Every epoch that is not dominated on (validation accuracy, EBOPs) is kept in memory; at the end each kept point is
-calibrated on the training rows and evaluated on the test rows. EBOPs use one definition for both
-implementations: sum over multiplications of (input element bits, sign included) x (weight bits, sign included).
+SPEC_JSON keys: ``seconds`` (training wall time) or ``epochs`` (training epochs, then ``seconds`` is ignored),
+``batch_size``, ``learning_rate``, ``beta0``, ``beta1``, ``seed``, optional ``lr_cycles`` and, for trigger_hgq,
+optional ``layer_kwargs`` passed to every layer (library defaults when absent).
+Beta ramps log-linearly from beta0 to beta1 over the budget (set at each epoch start from the elapsed fraction of
+the wall time, or of the epochs), so every implementation gets the same schedule shape in the same seconds, whatever
+its speed, or over the same epochs. Every epoch that is not dominated on (validation accuracy, EBOPs) is kept in
+memory; at the end each kept point is calibrated on the training rows and evaluated on the test rows. EBOPs use one
+definition for every implementation: sum over multiplications of (input element bits, sign included) x (weight
+bits, sign included, from the quantized weight and its fractional bits: ``signed_weight_bits``); biases not counted.
 Validation runs in batches of VALIDATION_ROWS for every implementation (as ``trigger_hgq.train_hgq`` does): it is
 inference only, so the batch changes no accuracy, and at the training batch it took 25-50% of an epoch, time that
 the budget would otherwise spend on something other than training.
@@ -24,8 +28,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
 import keras  # noqa: E402  (Keras 3 for trigger-hgq and hgq2; Keras 2.15 in the hgq 0.2.6 virtualenv)
+import numpy as np  # noqa: E402
 
 VALIDATION_ROWS = 16384  # trigger_hgq.training.VALIDATION_BATCH_ROWS, not imported: the hgq 0.2.6 venv lacks it
 
@@ -39,12 +43,17 @@ def signed_weight_bits(values: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 
 class WallTimeSchedule(keras.callbacks.Callback):
-    """Log-linear beta over the wall-time budget; stops training when the budget is spent; keeps the front."""
+    """Log-linear beta over the wall-time (or epoch) budget; stops training when the budget is spent; keeps the front.
+
+    ``set_beta(beta)`` is called at each epoch start (None: the caller reads ``self.beta``, set there, itself);
+    ``fast_ebops()`` is the implementation's own EBOPs estimate, used only to choose the front during training.
+    """
 
     def __init__(self, spec: dict, set_beta, fast_ebops):
         super().__init__()
         self.spec, self.set_beta, self.fast_ebops = spec, set_beta, fast_ebops
         self.points: list[dict] = []
+        self.beta = float(spec["beta0"])
 
     def on_train_begin(self, logs=None):
         self.t0 = time.perf_counter()
@@ -63,7 +72,9 @@ class WallTimeSchedule(keras.callbacks.Callback):
             lr = self.spec["learning_rate"] * (0.1 + 0.9 * 0.5 * (1.0 + np.cos(np.pi * pos)))
             self.model.optimizer.learning_rate.assign(lr)
         b0, b1 = self.spec["beta0"], self.spec["beta1"]
-        self.set_beta(float(np.exp(np.log(b0) + (np.log(b1) - np.log(b0)) * frac)))
+        self.beta = float(np.exp(np.log(b0) + (np.log(b1) - np.log(b0)) * frac))
+        if self.set_beta is not None:
+            self.set_beta(self.beta)
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs = epoch + 1
@@ -137,6 +148,58 @@ def run_trigger_hgq(data: dict, spec: dict) -> dict:
             "train_s": train_s, "points": points}
 
 
+# ------------------------------------------------------------------------------------------------ hgq2 0.2.0
+def run_hgq2(data: dict, spec: dict) -> dict:
+    """hgq2 QDense layers with the library's default quantizers (each QDense quantizes its own input)."""
+    from hgq.layers import QDense
+    from hgq.utils import trace_minmax
+    from hgq.utils.sugar import BetaScheduler
+    from keras import ops
+
+    inp = keras.Input((16,))
+    h = inp
+    for units in (64, 32, 32):
+        h = QDense(units, activation="relu", beta0=spec["beta0"])(h)
+    model = keras.Model(inp, QDense(5, beta0=spec["beta0"])(h))
+    dense = [layer for layer in model.layers if isinstance(layer, QDense)]
+
+    def same_ebops() -> float:
+        """EBOPs by the one definition, from public hgq2 properties only.
+
+        ``qkernel``: the kernel as inference uses it; ``kq.epsilon_(shape)``: 2**-f per weight (f: fractional bits);
+        ``iq.fbits_(shape)``: per input element, the bits with the sign bit included (hgq2's ``bits_`` leaves the
+        sign out for its wrapping activation quantizers), valid after ``trace_minmax``.
+        """
+        total = 0.0
+        for layer in dense:
+            kernel = np.asarray(ops.convert_to_numpy(layer.qkernel), np.float64)
+            f = np.round(-np.log2(np.asarray(ops.convert_to_numpy(layer.kq.epsilon_(kernel.shape)), np.float64)))
+            in_bits = np.asarray(ops.convert_to_numpy(layer.iq.fbits_((1, kernel.shape[0]))), np.float64)
+            total += float(np.sum(in_bits.reshape(-1, 1) * signed_weight_bits(kernel, f)))
+        return total
+
+    def fast_ebops() -> float:
+        return float(sum(float(ops.convert_to_numpy(layer.ebops)) for layer in dense))
+
+    model.compile(keras.optimizers.Adam(spec["learning_rate"]),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    sched = WallTimeSchedule(spec, None, fast_ebops)
+    t0 = time.perf_counter()
+    model.fit(data["x_train"], data["y_train"], validation_data=(data["x_val"], data["y_val"]), epochs=100000,
+              batch_size=spec["batch_size"], validation_batch_size=VALIDATION_ROWS, verbose=0,
+              callbacks=[sched, BetaScheduler(lambda epoch: sched.beta)])  # sched first: it sets the epoch's beta
+    train_s = time.perf_counter() - t0
+    points = []
+    for p in sched.points:
+        model.set_weights(p["weights"])
+        trace_minmax(model, data["x_train"], batch_size=16384)
+        acc = float(np.mean(np.argmax(model.predict(data["x_test"], batch_size=16384, verbose=0), 1)
+                            == data["y_test"]))
+        points.append({"epoch": p["epoch"], "val_accuracy": p["val_accuracy"], "test_accuracy": acc,
+                       "ebops": int(round(same_ebops()))})
+    return {"impl": "hgq2", "epochs": sched.epochs, "train_s": train_s, "points": points}
+
+
 # ------------------------------------------------------------------------------------------------ hgq 0.2.6
 def run_hgq(data: dict, spec: dict) -> dict:
     from HGQ import ResetMinMax, trace_minmax
@@ -192,10 +255,12 @@ def main() -> None:
     with np.load(data_path) as f:
         data = {k: f[k] for k in f.files}
     keras.utils.set_random_seed(int(spec.get("seed", 0)))
-    if spec.get("threads"):
+    if spec.get("threads") and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
         tf.config.threading.set_intra_op_parallelism_threads(int(spec["threads"]))
         tf.config.threading.set_inter_op_parallelism_threads(int(spec["threads"]))
-    run = {"float": run_float, "trigger_hgq": run_trigger_hgq, "hgq": run_hgq}[impl]
+    run = {"float": run_float, "trigger_hgq": run_trigger_hgq, "hgq2": run_hgq2, "hgq": run_hgq}[impl]
     print(json.dumps(run(data, spec)))
 
 
