@@ -90,9 +90,12 @@ def smallest_ebops(points: list[dict], accuracy: float) -> int | None:
 
 
 def ratio_cell(ours: int | None, theirs: int | None) -> str:
+    """trigger-hgq EBOPs / peer EBOPs at one threshold, or which side alone reaches it."""
     if ours is not None and theirs is not None:
         return f"{ours / theirs:.2f}"
-    return "ours" if ours is not None else "-"  # "ours": only trigger-hgq reaches it, better than any ratio
+    if ours is not None:
+        return "ours"  # only trigger-hgq reaches it: better than any ratio
+    return "theirs" if theirs is not None else "-"  # only the peer reaches it: worse than any ratio
 
 
 def main() -> None:
