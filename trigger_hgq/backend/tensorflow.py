@@ -12,3 +12,8 @@ def configure_worker(quiet: bool) -> None:
         tf.config.experimental.enable_op_determinism()
     except RuntimeError:  # already set, or set after the runtime started: determinism is then as configured
         pass
+
+
+def compiled_reader(fn, variables):
+    """A ``tf.function`` of ``fn`` (it reads the variables when called; no XLA: the same kernels as eager)."""
+    return tf.function(fn, autograph=False)

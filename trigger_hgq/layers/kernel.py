@@ -115,11 +115,18 @@ class HKernelLayer(HQuantizedLayer):
         kernel, _ = self.folded()
         return self.ebops_linear(self.input_bits(), self.kq.bits(kernel))
 
-    def ebops_exact(self) -> float:
+    def ebops_operands(self) -> tuple:
+        """(input bits, kernel bits) as backend tensors: what :meth:`ebops_numpy` multiplies."""
         kernel, _ = self.folded()
-        in_bits = np.asarray(ops.convert_to_numpy(self.input_bits()), np.float64)
-        kernel_bits = np.asarray(ops.convert_to_numpy(self.kq.bits(kernel)), np.float64)
-        return float(self.ebops_numpy(in_bits, kernel_bits))
+        return self.input_bits(), self.kq.bits(kernel)
+
+    def ebops_from_operands(self, in_bits, kernel_bits) -> float:
+        """The exact EBOPs (float64 NumPy sum) of operands from :meth:`ebops_operands`."""
+        return float(self.ebops_numpy(np.asarray(ops.convert_to_numpy(in_bits), np.float64),
+                                      np.asarray(ops.convert_to_numpy(kernel_bits), np.float64)))
+
+    def ebops_exact(self) -> float:
+        return self.ebops_from_operands(*self.ebops_operands())
 
     def weight_bits(self) -> list:
         kernel, bias = self.folded()
