@@ -35,7 +35,8 @@ def logits_model(model):
     never exact, and a trigger decision needs only the argmax or a threshold on the logits); else ``model``."""
     last = model.layers[-1]
     if getattr(last, "activation", None) is keras.activations.softmax and not last.get_weights():
-        return keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
+        inputs = model.inputs if len(model.inputs) > 1 else model.inputs[0]  # a one-input model takes an array
+        return keras.Model(inputs, model.layers[-2].output, name=f"{model.name}_logits")
     return model
 
 

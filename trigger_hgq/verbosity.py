@@ -25,8 +25,8 @@ ENV = "TRIGGER_HGQ_VERBOSE"
 HARMLESS_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
     # QKeras quantizers sit in Keras' constraint slots; Keras warns on every save / get_config of such a layer
     (UserWarning, r"The `keras\.constraints\.serialize\(\)` API should only be used"),
-    # the pipeline's QKeras models are .h5 files on purpose (hls4ml and QKeras tools read them)
-    (UserWarning, r"You are saving your model as an HDF5 file"),
+    # a reloaded checkpoint is evaluated or fine-tuned with a fresh optimizer, never the saved one's state
+    (UserWarning, r"Skipping variable loading for optimizer"),
     # AutoQKeras clones models with their initializer instances; the clone's weights are then trained anyway
     (UserWarning, r"The initializer \w+ is unseeded"),
     # Keras Tuner / TF internals on every trial
