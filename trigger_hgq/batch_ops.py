@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from keras import ops
 
+from trigger_hgq.backend import as_tensor
+
 
 def batch_sum(x):
-    """``sum(x, axis=0)``, as ``ones(1, batch) @ x`` over the flattened trailing axes."""
+    """``sum(x, axis=0)``, as ``ones(1, batch) @ x`` over the flattened trailing axes (static trailing shape; the
+    batch size may be dynamic)."""
     x = ops.convert_to_tensor(x)
-    n = x.shape[0]
-    if n is None:
-        return ops.sum(x, axis=0)
+    n = x.shape[0] if x.shape[0] is not None else ops.shape(x)[0]
     flat = ops.reshape(x, (n, -1))
     return ops.reshape(ops.matmul(ops.ones((1, n), x.dtype), flat), x.shape[1:])
 
@@ -47,5 +48,15 @@ def batch_max(x):
 
 
 def add_bias(y, bias):
-    """``y + bias`` over the last axis (the bias gradient is the sum of ``dy`` over the other axes)."""
-    return y + bias
+    """``y + bias`` over the last axis; the bias gradient sums ``dy`` over the other axes with :func:`batch_sum`."""
+
+    @ops.custom_gradient
+    def add(y, bias):
+        def grad(*args, upstream=None):
+            dy = args[0] if upstream is None else upstream
+            channels = dy.shape[-1]
+            return dy, ops.reshape(batch_sum(ops.reshape(dy, (-1, channels))), bias.shape)
+
+        return y + bias, grad
+
+    return add(as_tensor(y), as_tensor(bias))

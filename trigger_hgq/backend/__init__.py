@@ -32,3 +32,10 @@ def compiled_reader(fn: Callable[[], object], variables: Sequence[keras.Variable
     """``fn`` (no arguments; it reads ``variables``, and no other variable) compiled once: each call of the result
     returns ``fn()`` on the variables' current values (a structure of backend tensors)."""
     return backend_module().compiled_reader(fn, list(variables))
+
+
+def as_tensor(x):
+    """``x`` as a backend tensor; a variable is read (its gradient still reaches the variable), so a custom-gradient
+    function given the result sees a plain tensor (TensorFlow's ``custom_gradient`` refuses functions that read
+    variables)."""
+    return backend_module().as_tensor(x)

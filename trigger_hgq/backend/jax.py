@@ -22,3 +22,8 @@ def compiled_reader(fn, variables):
 
     jitted = jax.jit(pure)
     return lambda: jitted([v.value for v in variables])
+
+
+def as_tensor(x):
+    """A JAX array (a Keras variable's current value)."""
+    return keras.ops.convert_to_tensor(x)

@@ -17,3 +17,8 @@ def configure_worker(quiet: bool) -> None:
 def compiled_reader(fn, variables):
     """A ``tf.function`` of ``fn`` (it reads the variables when called; no XLA: the same kernels as eager)."""
     return tf.function(fn, autograph=False)
+
+
+def as_tensor(x):
+    """A tensor; a ``tf.Variable`` (what a Keras variable is here) is read."""
+    return tf.convert_to_tensor(x)
