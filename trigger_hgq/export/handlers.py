@@ -31,6 +31,43 @@ def _quantizer_config(quantizer) -> dict:
     return {"class_name": type(quantizer).__name__, "config": quantizer.get_config()}
 
 
+class _NumpyResult:
+    """A quantized array that answers ``.numpy()``, as a TensorFlow tensor does."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def numpy(self) -> np.ndarray:
+        return self.array
+
+
+class _AnyBackendQuantizerFn:
+    """A qkeras quantizer whose results hls4ml's ``QKerasQuantizer`` wrappers can read under any Keras backend.
+
+    hls4ml calls ``quantizer_fn(data).numpy()``, a TensorFlow-only method; under JAX the quantizer returns a JAX
+    array. This calls the quantizer, converts its result with ``keras.ops.convert_to_numpy`` and hands it back
+    with a ``.numpy()``; every other attribute is the quantizer's.
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, data):
+        import keras
+
+        return _NumpyResult(np.asarray(keras.ops.convert_to_numpy(self.fn(data))))
+
+    def __getattr__(self, name):
+        return getattr(self.fn, name)
+
+
+def _any_backend(quantizer):
+    """hls4ml's quantizer wrapper with its qkeras function made backend-independent (None passes through)."""
+    if quantizer is not None and hasattr(quantizer, "quantizer_fn"):
+        quantizer.quantizer_fn = _AnyBackendQuantizerFn(quantizer.quantizer_fn)
+    return quantizer
+
+
 def _key(cls: type) -> str:
     """hls4ml's registry key of a layer class: ``module.Class``."""
     return f"{cls.__module__}.{cls.__name__}"
@@ -47,12 +84,16 @@ def register() -> None:
 
 def _define() -> None:  # noqa: C901 (one place for the handler classes, defined only once hls4ml is imported)
     import keras
-    from hls4ml.converters.keras.qkeras import get_activation_quantizer, get_quantizer_from_config
+    from hls4ml.converters.keras.qkeras import get_activation_quantizer
+    from hls4ml.converters.keras.qkeras import get_quantizer_from_config as hls4ml_quantizer_from_config
     from hls4ml.converters.keras_v3._base import KerasV3LayerHandler
     from hls4ml.converters.keras_v3.conv import ConvHandler
     from hls4ml.converters.keras_v3.core import DenseHandler
 
     from trigger_hgq.export.proxy import FixedPointQuantizer
+
+    def get_quantizer_from_config(config: dict, name: str):
+        return _any_backend(hls4ml_quantizer_from_config(config, name))
 
     def numpy(value) -> np.ndarray:
         return np.asarray(keras.ops.convert_to_numpy(value))
