@@ -1,6 +1,6 @@
 """What differs per Keras backend, in one small module per backend (imported only under that backend).
 
-:func:`configure_worker` prepares a worker process (a pipeline task): quiet logs and reproducible kernels.
+:func:`configure_worker` prepares a worker process (a pipeline task): quiet logs.
 :func:`compiled_reader` compiles a function of the current variable values (no arguments), such as the bits that the
 exact EBOPs count reads every epoch: one compiled call instead of hundreds of small eager operations.
 """
@@ -24,7 +24,7 @@ def backend_module():
 
 
 def configure_worker(quiet: bool) -> None:
-    """Quiet the backend's own logger (errors only when ``quiet``) and make its kernels deterministic."""
+    """Quiet the backend's own logger (errors only when ``quiet``)."""
     backend_module().configure_worker(quiet)
 
 

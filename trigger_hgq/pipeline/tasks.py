@@ -126,7 +126,7 @@ S = TypeVar("S", bound=TaskSpec)
 
 def pipeline_task(fn: Callable[[S], dict]) -> Callable[[S], dict]:
     """A task: the spec's ``verbose`` level applies (also in a worker), the Keras backend logs only errors
-    (warnings with ``-v``) and runs deterministic ops (:func:`configure_backend`), and harmless third-party warnings
+    (warnings with ``-v``) (:func:`configure_backend`), and harmless third-party warnings
     raised while it runs are dropped (:func:`trigger_hgq.verbosity.quiet_warnings`)."""
 
     @functools.wraps(fn)
@@ -142,8 +142,7 @@ def pipeline_task(fn: Callable[[S], dict]) -> Callable[[S], dict]:
 
 
 def configure_backend() -> None:
-    """Backend settings of a worker (:func:`trigger_hgq.backend.configure_worker`): quiet logs at verbosity 0,
-    deterministic ops."""
+    """Backend settings of a worker (:func:`trigger_hgq.backend.configure_worker`): quiet logs at verbosity 0."""
     from trigger_hgq.backend import configure_worker
 
     configure_worker(quiet=verbosity() == 0)
