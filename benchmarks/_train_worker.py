@@ -17,8 +17,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
 import keras  # noqa: E402  (Keras 3 here; Keras 2.15 in the hgq 0.2.6 virtualenv, same calls)
+import numpy as np  # noqa: E402
 
 BETA = 1e-6
 

@@ -81,7 +81,7 @@ def finished(prepared):
     out_dir = prepared["tmp"] / "run"
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
-        out = PreparedRun(cfg, out_dir, prepared=prepared).run()
+        out = PreparedRun.reading_inputs(cfg, out_dir, prepared=prepared).run()
     return out, out_dir, cfg, log.getvalue()
 
 
@@ -106,7 +106,7 @@ def test_a_failing_candidate_is_recorded_and_the_others_finish(prepared, finishe
     assert "**Failed**: 1 candidate left out of the models and the selection: **hgq_corrupt** (HGQ, export: " in (
         out_dir / "report.md").read_text()
     # a resumed run skips every stage and still exits with 4
-    again = PreparedRun(cfg, out_dir, prepared=prepared).run()
+    again = PreparedRun.reading_inputs(cfg, out_dir, prepared=prepared).run()
     assert "stage export: done earlier, skipped" in capsys.readouterr().out
     assert Run.exit_code(again) == 4
 

@@ -162,7 +162,7 @@ def test_every_input_file_is_parsed_once_into_a_frozen_object(tmp_path, monkeypa
     counted(qkeras_models, "load_baseline_config", lambda path: Path(path).name)
     counted(autoqkeras, "load_autoqkeras_config", lambda path: "autoqkeras")
     cfg = PipelineConfig.load(CONFIG, profile="quick")
-    run = Run(cfg, tmp_path / "run")
+    run = Run.reading_inputs(cfg, tmp_path / "run")
     inputs = run.inputs
     assert isinstance(inputs, LoadedInputs)
     with pytest.raises(dataclasses.FrozenInstanceError):

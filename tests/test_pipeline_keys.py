@@ -63,7 +63,7 @@ def setup(tmp_path):
     out = tmp_path / "run"
 
     def run() -> list[str]:
-        r = StubRun(PipelineConfig.load(configs / "jet_tagging.yaml", profile="quick"), out)
+        r = StubRun.reading_inputs(PipelineConfig.load(configs / "jet_tagging.yaml", profile="quick"), out)
         r.run()
         ran = sorted(r.ran, key=STAGES.index)  # baselines and autoqkeras run side by side: in either order
         return ran if ran[-1:] == ["report"] else [*ran, "report"]  # list the report, rerun or not
@@ -112,7 +112,9 @@ def test_code_change_and_key_parts(setup, monkeypatch):
     files = yaml_files(configs / "baselines" / "jet_tagger_4bit.yaml")
     assert sorted(Path(p).name for p in files) == ["jet_tagger_4bit.yaml", "jet_tagger_float.yaml"]
     assert dataset_stamp(data)["files"][0][1] == data.stat().st_size
-    card = dataset_stamp(REPO / "datasets" / "jets_hlf.yaml")
+    from trigger_hgq.data import load_card
+
+    card = dataset_stamp(REPO / "datasets" / "jets_hlf.yaml", load_card(REPO / "datasets" / "jets_hlf.yaml"))
     assert [Path(f[0]).name for f in card["files"]] == ["jets_hlf.root"]
 
 

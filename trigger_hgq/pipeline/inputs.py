@@ -15,6 +15,7 @@ from typing import Any
 from trigger_hgq.config import base_chain
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline.config import PipelineConfig
+from trigger_hgq.pipeline.particles import check_particles, n_particles_key
 from trigger_hgq.stage_keys import yaml_files
 
 #: Entries read from each data file when the dataset card is checked against it.
@@ -175,27 +176,11 @@ class RunInputs:
 
     def n_particles_key(self) -> str:
         """How errors name the pipeline config's ``n_particles``."""
-        return f"config {self.cfg.path}: key 'n_particles'"
+        return n_particles_key(self.cfg)
 
     def check_particles(self, card_or_dataset) -> None:
         """``n_particles`` needs a card with ``constituents`` holding at least that many particles."""
-        n = self.cfg.n_particles
-        if n is None:
-            return
-        name = getattr(card_or_dataset, "where", None) or f"dataset '{card_or_dataset.name}'"
-        if hasattr(card_or_dataset, "train"):  # a loaded dataset (also from a public-format file): its arrays
-            particles = card_or_dataset.train.constituents
-            have = None if particles is None else particles.shape[1]
-        else:
-            spec = card_or_dataset.constituents
-            have = None if spec is None else spec.max_particles
-        if have is None:
-            raise TriggerHGQError(f"{self.n_particles_key()}: {n} particles, but {name} has no 'constituents' "
-                                  "(particle lists); use a card with constituents, or drop n_particles for its "
-                                  "features")
-        if n > have:
-            raise TriggerHGQError(f"{self.n_particles_key()}: {n} particles, more than the {have} of {name} "
-                                  "(its constituents.max_particles)")
+        check_particles(self.cfg, card_or_dataset)
 
     def check_dataset(self, path: Path | None = None, card=None) -> tuple[Any, tuple[int, ...] | None]:
         """The dataset's card, parsed once (``card`` when given), and the input shape the models get.

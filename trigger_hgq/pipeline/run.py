@@ -27,6 +27,7 @@ from trigger_hgq.pipeline import tasks
 from trigger_hgq.pipeline.config import PipelineConfig
 from trigger_hgq.pipeline.executor import DaskExecutor, PoolExecutor, SerialExecutor
 from trigger_hgq.pipeline.inputs import LoadedInputs, RunInputs
+from trigger_hgq.pipeline.particles import check_particles
 from trigger_hgq.pipeline.state import RunState
 from trigger_hgq.progress import Progress, keras_progress, log
 from trigger_hgq.rtl_plan import merge_rtl, rtl_candidates, rtl_settings
@@ -47,12 +48,13 @@ EXIT_NOTHING_FITS = 3
 class Run:
     """One pipeline run in ``out_dir``."""
 
-    def __init__(self, cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = None,
-                 force: bool = False, verbose: int = 0, inputs: LoadedInputs | None = None):
-        """``inputs``: the run's input files as :meth:`RunInputs.load` parsed them (else they are read here)."""
+    def __init__(self, cfg: PipelineConfig, out_dir: str | Path, *, inputs: LoadedInputs,
+                 scheduler: str | None = None, force: bool = False, verbose: int = 0):
+        """``inputs``: the run's input files as :meth:`RunInputs.load` parsed them (:meth:`reading_inputs` reads
+        them). The stages get them from here and never read a config file again; no stage's resume key covers the
+        loader (the data stage runs no model code)."""
         self.cfg = cfg
-        # every input file is read, checked and parsed here, once: bad input fails before anything is written
-        self.inputs = RunInputs(cfg).load() if inputs is None else inputs
+        self.inputs = inputs
         self.out = Path(out_dir).resolve()
         self.out.mkdir(parents=True, exist_ok=True)
         self.state = RunState(self.out, force=force)
@@ -62,6 +64,12 @@ class Run:
         self._executor = None
         self._rtl_warmup: subprocess.Popen | None = None
         self._key_lock = threading.Lock()
+
+    @classmethod
+    def reading_inputs(cls, cfg: PipelineConfig, out_dir: str | Path, **kwargs) -> Run:
+        """A run whose input files are read, checked and parsed first, once: bad input fails before anything is
+        written."""
+        return cls(cfg, out_dir, inputs=RunInputs(cfg).load(), **kwargs)
 
     @property
     def tolerance(self) -> float:
@@ -125,7 +133,7 @@ class Run:
         path = self.inputs.dataset
         ds = load_dataset(self.inputs.card)
         cap, n_particles = self.cfg.max_train_rows, self.cfg.n_particles
-        RunInputs(self.cfg).check_particles(ds)
+        check_particles(self.cfg, ds)
         arrays = {}
         for split in ("train", "val", "test"):
             part = ds.split(split)
