@@ -20,6 +20,7 @@ import trigger_hgq.layers as hl
 from trigger_hgq.convert.graph import Node
 from trigger_hgq.convert.quantizers import ActivationGrid, weight_grid
 from trigger_hgq.errors import TriggerHGQError
+from trigger_hgq.padding import window_padding
 from trigger_hgq.quantizer import UNPRICED_F_MAX, FixedQuantizer, QuantizerConfig
 
 
@@ -224,16 +225,7 @@ def windows(x: np.ndarray, window: tuple[int, ...], strides: tuple[int, ...], pa
     """Windows of ``x`` (spatial..., channels) as ``(*out_spatial, *window, channels)``, padded with ``fill`` as
     Keras pads for ``padding`` (``valid`` or ``same``)."""
     spatial = x.shape[:-1]
-    pads, out_sizes = [], []
-    for n, k, s in zip(spatial, window, strides, strict=True):
-        if padding == "same":
-            out = -(-n // s)
-            total = max((out - 1) * s + k - n, 0)
-            pads.append((total // 2, total - total // 2))
-        else:
-            out = (n - k) // s + 1
-            pads.append((0, 0))
-        out_sizes.append(out)
+    pads, out_sizes = window_padding(spatial, window, strides, padding)
     padded = np.pad(x, [*pads, (0, 0)], constant_values=fill)
     out = np.empty((*out_sizes, *window, x.shape[-1]), x.dtype)
     for pos in np.ndindex(*out_sizes):

@@ -23,6 +23,7 @@ from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.export.optional import da4ml_trace
 from trigger_hgq.graph import model_graph
 from trigger_hgq.layers import HLayer, HQuantize, HQuantizedLayer
+from trigger_hgq.padding import window_padding
 from trigger_hgq.quantizer import FixedQuantizer
 
 _NO_OVERFLOW_I = 64  # integer bits large enough that a quantization only rounds
@@ -129,16 +130,7 @@ def _relu(values: np.ndarray) -> np.ndarray:
 def _patches(x: np.ndarray, window: tuple[int, ...], strides: tuple[int, ...], padding: str, zero) -> np.ndarray:
     """Windows of ``x`` (spatial..., channels) as ``(*out_spatial, prod(window) * channels)``; TF's padding."""
     spatial = x.shape[:-1]
-    pads, out_sizes = [], []
-    for n, k, s in zip(spatial, window, strides, strict=True):
-        if padding == "same":
-            out = -(-n // s)
-            total = max((out - 1) * s + k - n, 0)
-            pads.append((total // 2, total - total // 2))
-        else:
-            out = (n - k) // s + 1
-            pads.append((0, 0))
-        out_sizes.append(out)
+    pads, out_sizes = window_padding(spatial, window, strides, padding)
     padded = np.full(tuple(n + a + b for n, (a, b) in zip(spatial, pads, strict=True)) + x.shape[-1:], zero,
                      dtype=object)
     padded[tuple(slice(a, a + n) for n, (a, _) in zip(spatial, pads, strict=True))] = x
