@@ -110,5 +110,7 @@ def test_report_leads_the_comparison_with_the_rtl_ratios_at_equal_accuracy(tmp_p
     md = (tmp_path / "report.md").read_text()
     section = md.split("## HGQ against the baselines", 1)[1]
     first = section.strip().splitlines()[0]
-    assert first.startswith("Against **qkeras_6b** at equal accuracy")
+    assert first.startswith("Equal accuracy here means: the cheapest HGQ model whose validation accuracy is at least "
+                            "the baseline's.")
+    assert "Against **qkeras_6b** at equal accuracy, **hgq_b3e-06**" in first
     assert "**hgq_b3e-06** needs **8.00\u00d7 fewer yosys LUTs** and 2.00\u00d7 fewer pipeline cycles" in first

@@ -19,7 +19,7 @@ def test_most_accurate_model_within_latency_is_selected():
     models = [model("q6", "qkeras", 0.74, 15), model("f16", "float", 0.76, 24),
               model("h1", "hgq", 0.745, 9, lut=300, ebops=900), model("h2", "hgq", 0.70, 6, lut=100, ebops=200)]
     result = select(models, Budget(latency_ns=100, clock_ns=5))
-    assert result == {"selected": "h1", "closest": None, "nothing_fits": False}
+    assert result == {"selected": "h1", "closest": None, "nothing_fits": False, "selection_rule": "validation"}
     f16 = models[1]
     assert not f16["within_budget"] and f16["budget_violations"] == ["latency 24 cycles (120 ns) > 20 cycles (100 ns)"]
     assert [m["within_budget"] for m in models] == [True, False, True, True]
@@ -28,7 +28,7 @@ def test_most_accurate_model_within_latency_is_selected():
 def test_nothing_fits_names_the_closest():
     models = [model("q6", "qkeras", 0.74, 15), model("h1", "hgq", 0.745, 9), model("h2", "hgq", 0.70, 4)]
     result = select(models, Budget(latency_ns=10, clock_ns=5))  # 2 cycles
-    assert result == {"selected": None, "closest": "h2", "nothing_fits": True}
+    assert result == {"selected": None, "closest": "h2", "nothing_fits": True, "selection_rule": "validation"}
 
 
 def test_lut_budget_and_bit_exactness_count():

@@ -21,7 +21,26 @@ COMPARE_BATCH = 8192
 
 def class_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     """The fraction of rows of ``x`` whose predicted class (argmax) is the label ``y``."""
-    return float(np.mean(np.argmax(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), axis=1) == y))
+    return float(np.mean(correct_rows(model, x, y)))
+
+
+def correct_rows(model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per row of ``x``, whether the predicted class (argmax) is the label ``y`` (bool)."""
+    return np.argmax(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), axis=1) == y
+
+
+def select_figures(model, data: dict[str, np.ndarray], packed: bool = False) -> dict:
+    """The model's accuracy on the selection split of the run's arrays (``select_accuracy``, ``n_select``; with
+    ``packed`` also ``select_correct``, the rows it gets right: :func:`trigger_hgq.comparison.pack_correct`);
+    empty without selection rows."""
+    from trigger_hgq.comparison import pack_correct
+
+    y = data.get("y_select")
+    if y is None or not len(y):
+        return {}
+    correct = correct_rows(model, data["x_select"], y)
+    return {"select_accuracy": float(np.mean(correct)), "n_select": int(len(y)),
+            **({"select_correct": pack_correct(correct)} if packed else {})}
 
 
 def quantizes_inputs(model) -> bool:

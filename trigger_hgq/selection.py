@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from trigger_hgq.fpga import Budget, lut_equiv
 
+RULES = {"select": "select_accuracy", "validation": "val_accuracy"}
+"""The split a choice can be made on -> the model field holding its accuracy there. The test split only reports."""
+
+
+def rule_of(models: list[dict]) -> str:
+    """``select`` when every model has a selection-split accuracy (the card has a ``split.select``), else
+    ``validation``."""
+    return "select" if models and all(m.get("select_accuracy") is not None for m in models) else "validation"
+
 
 def violations(model: dict, budget: Budget) -> list[str]:
     """Why a model does not fit (empty when it fits). A model without latency figures, or whose firmware is not
@@ -44,10 +53,11 @@ def rtl_view(model: dict) -> dict:
 
 
 def select(models: list[dict], budget: Budget) -> dict:
-    """Mark each model ``within_budget`` and pick the most accurate that fits (ties: fewer LUT-equivalents).
+    """Mark each model ``within_budget`` and pick the most accurate that fits (ties: fewer LUT-equivalents), by
+    its accuracy on the selection split (:func:`rule_of`; validation without one), never the test split's.
 
     The figures are those of ``budget.implementation`` (``rtl``: :func:`rtl_view`). Returns ``{"selected",
-    "closest", "nothing_fits"}``; ``closest`` (when nothing fits) is the model with the
+    "closest", "nothing_fits", "selection_rule"}``; ``closest`` (when nothing fits) is the model with the
     smallest latency excess, then the most accurate.
     """
     view = rtl_view if budget.implementation == "rtl" else dict
@@ -60,18 +70,22 @@ def select(models: list[dict], budget: Budget) -> dict:
             m["budget_violations"] = ["no RTL figures (the RTL route did not run for this model: export.rtl)"]
         m["within_budget"] = not m["budget_violations"]
         views.append({**v, "lut_equiv": lut_equiv(v), "within_budget": m["within_budget"]})
-    return _choose(views, budget)
+    rule = rule_of(models)
+    return {**_choose(views, budget, RULES[rule]), "selection_rule": rule}
 
 
-def _choose(models: list[dict], budget: Budget) -> dict:
+def _choose(models: list[dict], budget: Budget, key: str) -> dict:
+    def accuracy(m):  # a model without the rule's figure (an old report's) by its test accuracy
+        return m[key] if m.get(key) is not None else m["accuracy"]
+
     fitting = [m for m in models if m["within_budget"]]
     if fitting:
-        best = max(fitting, key=lambda m: (m["accuracy"], -(m["lut_equiv"] or 0.0)))
+        best = max(fitting, key=lambda m: (accuracy(m), -(m["lut_equiv"] or 0.0)))
         return {"selected": best["name"], "closest": None, "nothing_fits": False}
 
     def excess(m):
         cycles = m.get("latency_cycles")
         return (cycles - budget.latency_cycles) if cycles is not None else float("inf")
 
-    closest = min(models, key=lambda m: (excess(m), -m["accuracy"])) if models else None
+    closest = min(models, key=lambda m: (excess(m), -accuracy(m))) if models else None
     return {"selected": None, "closest": closest["name"] if closest else None, "nothing_fits": True}

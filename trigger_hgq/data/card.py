@@ -112,7 +112,9 @@ class ConstituentSpec:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """Fractions of rows in train/val/test and the seed of the deterministic, file-order independent assignment.
+    """Fractions of rows in train/val/select/test and the seed of the deterministic, file-order independent
+    assignment. ``select`` (default 0: none) holds rows that neither training, early stopping nor the Pareto front
+    see: the comparison matches models on them (:mod:`trigger_hgq.comparison`), the test split stays for reporting.
 
     ``key`` (optional) lists event-identifying branches (e.g. run, luminosityBlock, event) used instead of
     (file name, entry) as the stable per-row key.
@@ -122,7 +124,13 @@ class SplitSpec:
     val: float = 0.2
     test: float = 0.2
     seed: int = 42
+    select: float = 0.0
     key: tuple[str, ...] | None = None
+
+    @property
+    def fractions(self) -> tuple[float, float, float, float]:
+        """The fractions in rank order (:data:`trigger_hgq.data.split.SPLITS`): train, val, select, test."""
+        return (self.train, self.val, self.select, self.test)
 
 
 @dataclass(frozen=True)
@@ -239,7 +247,7 @@ _EXPRESSIONS = OneOf((MapOf(Str(), nonempty=True), _NAMES), doc="a non-empty lis
                                                                "{name: branch or expression}")
 LABEL_KEYS = ("branch", "one_hot", "expression")
 FLATTEN_KEYS = ("collection", "counter", "members")
-SPLIT_KEYS = ("train", "val", "test", "seed", "key")
+SPLIT_KEYS = ("train", "val", "select", "test", "seed", "key")
 LABEL_SPEC = Where(Obj({"branch": (Nullable(Str()), False, "the integer class branch"),
                         "one_hot": (Nullable(_NAMES), False, "one branch per class"),
                         "expression": (Nullable(Str()), False, "an expression giving the class index")},
@@ -267,7 +275,7 @@ CARD_SPEC = Obj({
         "features": (Nullable(ListOf(Str(), nonempty=True)), False,
                      "derived per-particle features or raw field names, in order")}, strict=True)), False),
     "split": (Nullable(Obj({
-        **{k: Field(Float(lo=0.0, hi=1.0), default=getattr(SplitSpec, k)) for k in ("train", "val", "test")},
+        **{k: Field(Float(lo=0.0, hi=1.0), default=getattr(SplitSpec, k)) for k in ("train", "val", "select", "test")},
         "seed": Field(Int(lo=0), default=SplitSpec.seed),
         "key": (Nullable(_NAMES), False, "event-identifying branches")}, strict=True)), False),
     "nan_policy": Field(Enum(NAN_POLICIES), default="error"),
@@ -310,9 +318,9 @@ def parse_card(data: Any, source: Path | None = None, base_dir: Path | None = No
         raise fail(where, "constituents", "cannot be combined with 'flatten' (each row must own one list of "
                                           "particles)")
     split = SplitSpec() if c["split"] is None else SplitSpec(**{k: c["split"][k] for k in SPLIT_KEYS})
-    fractions = split.train + split.val + split.test
+    fractions = sum(split.fractions)
     if abs(fractions - 1.0) > 1e-6:
-        raise fail(where, "split", f"train + val + test must be 1, got {fractions:g}")
+        raise fail(where, "split", f"train + val + select + test must be 1, got {fractions:g}")
     if split.train <= 0:
         raise fail(where, "split.train", "must be above 0")
     if split.key is not None:

@@ -79,6 +79,7 @@ class Dataset:
     train: Split
     val: Split
     test: Split
+    select: Split
     feature_names: list[str]
     class_names: list[str]
     scaler: Standardizer | None
@@ -92,9 +93,12 @@ class Dataset:
     y_val = property(lambda self: self.val.y)
     x_test = property(lambda self: self.test.x)
     y_test = property(lambda self: self.test.y)
+    x_select = property(lambda self: self.select.x)
+    y_select = property(lambda self: self.select.y)
 
     def split(self, name: str) -> Split:
-        return {"train": self.train, "val": self.val, "test": self.test}[name]
+        """One of :data:`~trigger_hgq.data.split.SPLITS` (``select`` may have no rows)."""
+        return {"train": self.train, "val": self.val, "select": self.select, "test": self.test}[name]
 
     def class_counts(self) -> dict[str, list[int]]:
         """Rows per class in each split."""
@@ -109,7 +113,7 @@ def load_dataset(source: Card | str | Path | Mapping, *, files: Sequence[str | P
     ``source``: a :class:`Card`, a YAML card path, a card mapping, or a public-format file (``.arff``/``.csv`` from
     OpenML, ``.h5`` from Zenodo). ``files`` replaces the card's files. The split (``card.split``) depends on the
     rows and the seed only, not on the order of the files. With ``standardize`` the scaler is fitted on the training
-    split and applied to all three (save it with ``dataset.scaler.save(path)``); constituents get their own,
+    split and applied to every split (save it with ``dataset.scaler.save(path)``); constituents get their own,
     fitted on the real particles of the training split (``dataset.constituent_scaler``; padded slots stay 0).
     """
     try:
@@ -121,7 +125,7 @@ def load_dataset(source: Card | str | Path | Mapping, *, files: Sequence[str | P
     except PermissionError as err:  # an unreadable card, data file or cache entry
         raise TriggerHGQError(f"{err.filename or source}: permission denied ({err.strerror})") from None
     sp = card.split
-    parts = split_indices(rows.keys, (sp.train, sp.val, sp.test), sp.seed, where=card.where)
+    parts = split_indices(rows.keys, sp.fractions, sp.seed, where=card.where)
     scaler = Standardizer.fit(rows.features[parts[0]], card.feature_names) if standardize else None
     fields = card.constituents.output_names if card.constituents else []
     particle_scaler = None
@@ -138,7 +142,7 @@ def load_dataset(source: Card | str | Path | Mapping, *, files: Sequence[str | P
         splits.append(Split(scaler.transform(x) if scaler else x, rows.labels[index], particles, mask))
     info = {"files": [str(p) for p in paths], "rows": len(rows), "rows_dropped_nan": rows.n_dropped,
             "values_filled_nan": rows.n_filled, "from_cache": from_cache,
-            "split": {"train": sp.train, "val": sp.val, "test": sp.test, "seed": sp.seed,
+            "split": {**dict(zip(SPLITS, sp.fractions, strict=True)), "seed": sp.seed,
                       "key": list(sp.key) if sp.key else ["file", "entry"] + (["object"] if card.flatten else [])}}
-    return Dataset(card.name, *splits, feature_names=card.feature_names, class_names=list(card.classes),
+    return Dataset(card.name, **dict(zip(SPLITS, splits, strict=True)), feature_names=card.feature_names, class_names=list(card.classes),
                    scaler=scaler, constituent_fields=list(fields), constituent_scaler=particle_scaler, info=info)

@@ -68,7 +68,7 @@ def summarize(source: Card | str | Path | Mapping, files: Sequence[str | Path] |
     if n == 0:
         raise empty_selection(card, paths)
     sp = card.split
-    sizes = dict(zip(SPLITS, split_counts(n, (sp.train, sp.val, sp.test)), strict=True))
+    sizes = dict(zip(SPLITS, split_counts(n, sp.fractions), strict=True))
     out = {
         "card": str(card.source) if card.source else card.name, "files": [str(p) for p in paths], "rows": n,
         "shape": [n, len(card.features)], "split_shapes": {s: [k, len(card.features)] for s, k in sizes.items()},

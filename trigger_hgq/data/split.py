@@ -3,8 +3,8 @@
 Every row gets a stable 64-bit key from what identifies it, not from where it lands in the concatenated arrays:
 (file identity, entry in that file, object index within the entry), or (values of ``split.key`` branches such as
 run, luminosityBlock, event; object index). The seed is mixed into the key, the rows are ranked by the mixed
-value, and the first ``round(train * n)`` ranks form the training split, the next ones validation, the rest test
-(exact counts, largest remainder). The rank order is also the row order inside each split, a reproducible shuffle.
+value, and the first ``round(train * n)`` ranks form the training split, the next ones validation, then the
+selection split (often empty), the rest test (exact counts, largest remainder). The rank order is also the row order inside each split, a reproducible shuffle.
 Reordering files, or changing the step size, changes nothing.
 """
 
@@ -19,7 +19,9 @@ import numpy as np
 
 from trigger_hgq.errors import TriggerHGQError
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "select", "test")
+"""The splits in rank order. ``select`` comes before ``test`` so that adding one takes its rows from the test
+split and leaves the training and validation rows as they were."""
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -94,7 +96,8 @@ def split_counts(n: int, fractions: Sequence[float]) -> list[int]:
 
 
 def split_indices(keys: np.ndarray, fractions: Sequence[float], seed: int, where: str = "split") -> list[np.ndarray]:
-    """Row indices of each split (train, val, test), each in its reproducible shuffled order.
+    """Row indices of each split (one per fraction, in :data:`SPLITS` order), each in its reproducible shuffled
+    order.
 
     Raises when two rows share a key (the split would then depend on the row order).
     """

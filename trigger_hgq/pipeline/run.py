@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from trigger_hgq.atomic import atomic_path, write_json_atomic
-from trigger_hgq.comparison import DEFAULT_TOLERANCE, compare, export_matches
+from trigger_hgq.data.split import SPLITS
+from trigger_hgq.comparison import DEFAULT_TOLERANCE, compare, export_matches, rule_of
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pareto import dominates, thin_front
 from trigger_hgq.pipeline import tasks
@@ -135,7 +136,7 @@ class Run:
         cap, n_particles = self.cfg.max_train_rows, self.cfg.n_particles
         check_particles(self.cfg, ds)
         arrays = {}
-        for split in ("train", "val", "test"):
+        for split in SPLITS:
             part = ds.split(split)
             n = len(part) if cap is None else min(len(part), cap if split == "train" else max(cap // 2, 2000))
             x = part.x if n_particles is None else part.constituents[:, :n_particles]  # type: ignore[index]
@@ -152,11 +153,12 @@ class Run:
         features = ds.feature_names if n_particles is None else ds.constituent_fields
         info = {"name": ds.name, "source": str(path), "features": features, "classes": ds.class_names,
                 "n_particles": n_particles, "input_shape": list(arrays["x_train"].shape[1:]),
-                **{f"n_{s}": int(len(arrays[f"y_{s}"])) for s in ("train", "val", "test")}}
+                **{f"n_{s}": int(len(arrays[f"y_{s}"])) for s in SPLITS}}
         write_json_atomic(out / "dataset.json", info)
         inputs = f"{len(features)} features" if n_particles is None else \
             f"{n_particles} particles x {len(features)} features"
-        log(f"dataset {ds.name}: {info['n_train']} train / {info['n_val']} val / {info['n_test']} test rows, "
+        log(f"dataset {ds.name}: {info['n_train']} train / {info['n_val']} val / {info['n_select']} select / "
+            f"{info['n_test']} test rows, "
             f"{inputs}, classes {ds.class_names}")
         return {"arrays": str(out / "arrays.npz"), "dataset": info}
 
@@ -242,11 +244,13 @@ class Run:
         points = [p for r in runs for p in r["front"]]
         front = [p for p in points if not any(dominates(q, p, "val_accuracy") for q in points)]
         chosen = thin_front(front, int(sec.get("max_exports", 6)))
-        matches = export_matches(front, baselines["models"], self.tolerance)
+        matches = export_matches(front, baselines["models"], self.tolerance,
+                                 rule=rule_of([*front, *baselines["models"]]))
         chosen = sorted({p["path"]: p for p in [*chosen, *matches]}.values(), key=lambda p: p["ebops"])
         log(f"HGQ: front of {len(front)} points over {len(runs)} run(s); exporting {len(chosen)}")
         models = [{"name": f"hgq_s{p['seed']}_e{p['epoch']:03d}", "method": "hgq", "path": p["path"],
-                   "ebops_trained": p["ebops"], "val_accuracy": p["val_accuracy"], "pareto_front": True}
+                   "ebops_trained": p["ebops"], "val_accuracy": p["val_accuracy"],
+                   **{k: p[k] for k in ("select_accuracy", "n_select") if k in p}, "pareto_front": True}
                   for p in chosen]
         return {"front": front, "models": models}
 
@@ -317,10 +321,13 @@ class Run:
                 m["roc"] = None
             if m["method"] == "hgq" and m["name"] != (hgq_sel or best_hgq):
                 m["bits_histogram"] = None
+        comparison = compare(models, data["dataset"]["n_test"], self.tolerance)
+        for m in models:  # per-row correctness: the match's paired errors are in the comparison now
+            m.pop("select_correct", None)
         report = {
             "schema_version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "dataset": data["dataset"], "budget": self.cfg.budget.to_report(), "models": models,
-            **selection, "comparison": compare(models, data["dataset"]["n_test"], self.tolerance), "failed": failed,
+            **selection, "comparison": comparison, "failed": failed,
             "timings_s": self.state.timings(),
             "profile": self.cfg.profile,
         }

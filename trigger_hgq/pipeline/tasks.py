@@ -34,7 +34,8 @@ class TaskSpec:
     label: str | None = None
 
     def load_arrays(self) -> dict[str, np.ndarray]:
-        """``x_train, y_train, x_val, y_val, x_test, y_test``."""
+        """``x_train, y_train, x_val, y_val, x_select, y_select, x_test, y_test`` (the selection split may have
+        no rows)."""
         with np.load(self.arrays) as data:
             return {k: data[k] for k in data.files}
 
@@ -178,7 +179,7 @@ def train_baseline_task(spec: BaselineSpec) -> dict:
     from trigger_hgq.baselines.pruning import prune_baseline
     from trigger_hgq.baselines.qkeras_models import build_qkeras_model, train_baseline
     from trigger_hgq.convert.io import save_model
-    from trigger_hgq.models import class_accuracy
+    from trigger_hgq.models import class_accuracy, select_figures
     from trigger_hgq.pipeline.inputs import Baseline
 
     t0 = time.perf_counter()
@@ -213,7 +214,7 @@ def train_baseline_task(spec: BaselineSpec) -> dict:
             "method": "qkeras" if config.get("quantization") else "float",
             "path": str(spec.out), "config": str(spec.config), "epochs": run.epochs_run,
             "training": {"epochs_run": run.epochs_run, "best_epoch": run.best_epoch, "epoch_cap": epochs}, **extra,
-            "val_accuracy": class_accuracy(model, data["x_val"], data["y_val"]),
+            "val_accuracy": class_accuracy(model, data["x_val"], data["y_val"]), **select_figures(model, data),
             "seconds": time.perf_counter() - t0}
 
 
@@ -222,7 +223,8 @@ def train_hgq_task(spec: HgqSpec) -> dict:
     """Build the starting HGQ model and train it with the beta schedule; returns its Pareto front."""
     import keras
 
-    from trigger_hgq.models import hgq_start_model
+    from trigger_hgq.convert.io import load_model
+    from trigger_hgq.models import hgq_start_model, select_figures
     from trigger_hgq.training import HGQSchedule, train_hgq
 
     t0 = time.perf_counter()
@@ -237,22 +239,26 @@ def train_hgq_task(spec: HgqSpec) -> dict:
         front = train_hgq(model, (data["x_train"], data["y_train"]), (data["x_val"], data["y_val"]), schedule,
                           spec.front_dir, verbose=keras_verbose(),
                           callbacks=[keras_progress(bar, ("beta", "ebops", "val_accuracy"))])
-    for point in front:
+    for point in front:  # scored on the selection rows, which neither the training nor the front's choice saw
         point["path"] = str(Path(spec.front_dir) / point["path"])
         point["seed"] = schedule.seed
+        keras.backend.clear_session()
+        point.update(select_figures(load_model(point["path"]), data))
     return {"front": front, "seconds": time.perf_counter() - t0}
 
 
 @candidate_task("export")
 def export_task(spec: ExportSpec) -> dict:
-    """Calibrate (HGQ), evaluate on the test split and export one candidate to firmware with its C-sim check.
+    """Calibrate (HGQ), evaluate on the validation, selection and test splits and export one candidate to firmware
+    with its C-sim check.
 
     Returns the candidate's model entry of the pipeline report, or its failure record (an HGQ model whose C
     simulation is not bit-exact: :func:`trigger_hgq.export.candidate.csim_failure`).
     """
     from trigger_hgq.baselines.qkeras_models import quantizer_specs
     from trigger_hgq.export.candidate import csim_failure, export_candidate
-    from trigger_hgq.models import PREDICT_BATCH, bits_histogram, class_accuracy, model_ebops, outputs_logits
+    from trigger_hgq.models import PREDICT_BATCH, bits_histogram, class_accuracy, model_ebops, outputs_logits, \
+        select_figures
     from trigger_hgq.report.summarize import roc_per_class
 
     t0 = time.perf_counter()
@@ -260,7 +266,8 @@ def export_task(spec: ExportSpec) -> dict:
     method = spec.method
     scores = model.predict(data["x_test"], batch_size=PREDICT_BATCH, verbose=0)
     accuracy = float(np.mean(np.argmax(scores, axis=1) == data["y_test"]))
-    val_accuracy = class_accuracy(model, data["x_val"], data["y_val"])  # the exported model's: the match's
+    val_accuracy = class_accuracy(model, data["x_val"], data["y_val"])  # the exported model's
+    selection = select_figures(model, data, packed=True)  # the match's (:mod:`trigger_hgq.comparison`)
     # ROC/AUC on class probabilities for every model: logits go through a softmax first
     auc, roc = roc_per_class(data["y_test"], scores, list(spec.classes), logits=outputs_logits(model, method))
     ebops = model_ebops(model, method, data["x_train"][:20000])
@@ -273,7 +280,8 @@ def export_task(spec: ExportSpec) -> dict:
     if failure is not None:
         return {"name": spec.name, "method": method, "failed": failure}
     return {
-        "name": spec.name, "method": method, "accuracy": accuracy, "val_accuracy": val_accuracy, "auc": auc,
+        "name": spec.name, "method": method, "accuracy": accuracy, "val_accuracy": val_accuracy, **selection,
+        "auc": auc,
         "ebops": int(ebops),
         **{k: rep.get(k) for k in ("lut", "dsp", "ff", "bram", "latency_cycles", "latency_ns", "ii",
                                    "resource_source", "latency_source", "bit_exact_fraction", "n_checked")},

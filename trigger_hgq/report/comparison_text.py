@@ -25,9 +25,11 @@ def comparison_table(report: dict) -> Table | None:
         return None
     by_name = model_by_name(report)
     within = comp.get("within_tolerance")
+    on_select = comp.get("rule") == "select"
+    split, key = ("Sel.", "select_accuracy") if on_select else ("Val.", "val_accuracy")
     table = Table(
-        ["Baseline", "Method", "Val. acc. (baseline)", "Test acc. (baseline)", "HGQ model", "Val. acc. (HGQ)",
-         "Test acc. (HGQ)", "yosys LUT ratio", "RTL cycles ratio", "EBOPs (baseline)", "EBOPs (HGQ)",
+        ["Baseline", "Method", f"{split} acc. (baseline)", "Test acc. (baseline)", "HGQ model",
+         f"{split} acc. (HGQ)", "Test acc. (HGQ)", "yosys LUT ratio", "RTL cycles ratio", "EBOPs (baseline)", "EBOPs (HGQ)",
          "EBOPs ratio", "LUT-equiv. ratio (HLS)", "Latency ratio (HLS)",
          f"Within {100 * within:g} pt: HGQ model (EBOPs ratio)" if within is not None else "Within: HGQ model"],
         numeric=[False, False, True, True, False, True, True, True, True, True, True, True, True, True, False],
@@ -40,17 +42,18 @@ def comparison_table(report: dict) -> Table | None:
         if ebops_hgq is None and hgq_name in by_name:
             ebops_hgq = by_name[hgq_name]["ebops"]
         if hgq_name is None and b.get("closest_hgq"):  # none reaches the baseline: the most accurate, how far below
-            below = b.get("val_accuracy_below")
-            gap = f", {100 * below:.2f} pt below on validation" if below is not None else ""
+            below = b.get(f"{key}_below")
+            gap = f", {100 * below:.2f} pt below on {'selection' if on_select else 'validation'}" \
+                if below is not None else ""
             hgq_cell = f"none reaches it; most accurate: {b['closest_hgq']}{gap}"
         else:
             hgq_cell = (hgq_name or DASH) + (f" ({b['note']})" if b.get("note") else "")
         loose = (f"{b['within_model']} ({fmt_ratio(b.get('within_ebops_ratio'))})" if b.get("within_model")
                  else DASH)
         table.rows.append([
-            b["baseline"], method_label(base["method"]), fmt_pct(b.get("val_accuracy_baseline")),
+            b["baseline"], method_label(base["method"]), fmt_pct(b.get(f"{key}_baseline")),
             _pm(b["accuracy_baseline"], b.get("accuracy_baseline_stderr")), hgq_cell,
-            fmt_pct(b.get("val_accuracy_hgq")), _pm(b.get("accuracy_hgq"), b.get("accuracy_hgq_stderr")),
+            fmt_pct(b.get(f"{key}_hgq")), _pm(b.get("accuracy_hgq"), b.get("accuracy_hgq_stderr")),
             fmt_ratio(b.get("rtl_lut_ratio")), fmt_ratio(b.get("rtl_latency_ratio")), fmt_int(base["ebops"]),
             fmt_int(ebops_hgq), fmt_ratio(b["ebops_ratio"]), fmt_ratio(b["lut_equiv_ratio"]),
             fmt_ratio(b["latency_ratio"]), loose,
@@ -65,6 +68,16 @@ def comparison_intro(report: dict) -> str:
     ratios = ("Ratios are baseline / HGQ: 10\u00d7 means the HGQ model needs ten times fewer; the RTL route's "
               "(yosys LUTs, pipeline cycles) lead, EBOPs and the HLS route's estimate follow.")
     tol = comp.get("tolerance")
+    if comp.get("rule") == "select":
+        at = "at least the baseline's" if not tol else f"at least the baseline's minus {100 * tol:g} points"
+        n, n_sel = comp.get("n_test"), comp.get("n_select")
+        rows = f" ({fmt_int(n_sel)} rows)" if n_sel else ""
+        errors = f" (\u00b1: binomial standard error on {fmt_int(n)} test rows)" if n else ""
+        return (f"Each baseline is matched with the cheapest HGQ model (fewest EBOPs) whose accuracy on the "
+                f"**selection split**{rows} is {at}: rows that neither training, early stopping nor the Pareto "
+                f"front saw (the front's validation accuracies are the best of many checkpoints and overstate "
+                f"new data). Both are then reported on the test split{errors}. {match_uncertainty_text(comp)}"
+                f"{ratios}")
     if comp.get("rule") == "validation":
         at = "at least the baseline's" if not tol else f"at least the baseline's minus {100 * tol:g} points"
         within = comp.get("within_tolerance")
@@ -100,21 +113,38 @@ def routes_table(report: dict) -> Table | None:
     return table
 
 
+def match_uncertainty_text(comp: dict) -> str:
+    """One sentence on how uncertain the matches are: the largest standard error of the paired (HGQ - baseline)
+    selection-split accuracy difference, with a warning when it exceeds half a point."""
+    errs = [b["match_difference_stderr"] for b in comp["baselines"] if b.get("match_difference_stderr") is not None]
+    if not errs:
+        return ""
+    worst = max(errs)
+    warn = (" With this few selection rows a match is uncertain by more than half a point: read equal accuracy "
+            "as within that error." if worst > 0.005 else "")
+    return (f"The standard error of a matched pair's accuracy difference on those rows (paired, per row) is at most "
+            f"{100 * worst:.2f} points.{warn} ")
+
+
 def comparison_headline(report: dict) -> str | None:
     """One sentence per baseline that has RTL figures on both sides: the matched HGQ model's yosys-LUT and cycle
     ratios at equal accuracy (the rule named), then its EBOPs ratio. None without such a row."""
     comp = report.get("comparison")
-    if not comp or comp.get("rule") != "validation":
+    if not comp or comp.get("rule") not in ("validation", "select"):
         return None
     rows = [b for b in comp["baselines"] if b.get("rtl_lut_ratio") is not None and b.get("hgq_model")]
     if not rows:
         return None
-    out = []
+    split = "selection-split" if comp["rule"] == "select" else "validation"
+    out = [f"Equal accuracy here means: the cheapest HGQ model whose {split} accuracy is at least the baseline's"
+           + (", on rows that neither training nor the Pareto front saw." if comp["rule"] == "select" else ".")]
     for b in rows:
+        diff, err = b.get("match_difference"), b.get("match_difference_stderr")
+        pair = (f"; on the selection split HGQ - baseline = {100 * diff:+.2f} \u00b1 {100 * err:.2f} points"
+                if diff is not None and err is not None else "")
         out.append(
-            f"Against **{b['baseline']}** at equal accuracy (the cheapest HGQ model whose validation accuracy is at "
-            f"least the baseline's), **{b['hgq_model']}** needs **{fmt_ratio(b['rtl_lut_ratio'])} fewer yosys LUTs** "
+            f"Against **{b['baseline']}** at equal accuracy, **{b['hgq_model']}** needs **{fmt_ratio(b['rtl_lut_ratio'])} fewer yosys LUTs** "
             f"and {fmt_ratio(b.get('rtl_latency_ratio'))} fewer pipeline cycles, with {fmt_ratio(b['ebops_ratio'])} "
             f"fewer EBOPs (test accuracy {_pm(b['accuracy_hgq'], b.get('accuracy_hgq_stderr'))} against "
-            f"{_pm(b['accuracy_baseline'], b.get('accuracy_baseline_stderr'))}).")
+            f"{_pm(b['accuracy_baseline'], b.get('accuracy_baseline_stderr'))}{pair}).")
     return " ".join(out)

@@ -112,7 +112,14 @@ def bit_exact_text(m: dict, short: bool = False) -> str:
 def selection_paragraphs(report: dict) -> list[str]:
     """Which model is selected and why, or that nothing fits and which model is closest."""
     models = report["models"]
-    fitting = sorted((m for m in models if m["within_budget"]), key=lambda m: -m["accuracy"])
+    rule = report.get("selection_rule")
+    key = {"select": "select_accuracy", "validation": "val_accuracy"}.get(rule, "accuracy")
+    split = {"select": "selection-split ", "validation": "validation "}.get(rule, "")
+
+    def chosen_on(m: dict) -> float:  # the accuracy the selection ranked on (reports before it: the test split's)
+        return m[key] if m.get(key) is not None else m["accuracy"]
+
+    fitting = sorted((m for m in models if m["within_budget"]), key=lambda m: -chosen_on(m))
     budget = budget_text(report["budget"])
     out: list[str] = []
     if report["nothing_fits"]:
@@ -129,14 +136,16 @@ def selection_paragraphs(report: dict) -> list[str]:
             why = "the only model" if len(models) == 1 else f"the only one of the {len(models)} models"
             why += " within the budget"
         elif fitting[0]["name"] == s["name"]:
-            why = f"the most accurate of the {len(fitting)} of {len(models)} models within the budget"
+            on = {"select": " on the selection split", "validation": " on validation"}.get(rule, "")
+            why = f"the most accurate{on} of the {len(fitting)} of {len(models)} models within the budget"
         else:
             rank = [m["name"] for m in fitting].index(s["name"]) + 1
-            why = (f"ranked {rank} by accuracy among the {len(fitting)} of {len(models)} models within the budget "
-                   f"(the most accurate is {fitting[0]['name']}, {fmt_pct(fitting[0]['accuracy'])})")
+            why = (f"ranked {rank} by {split}accuracy among the {len(fitting)} of {len(models)} models within the "
+                   f"budget (the most accurate is {fitting[0]['name']}, {fmt_pct(chosen_on(fitting[0]))})")
         out.append(f"Selected: **{s['name']}** ({method_label(s['method'])}), {why} ({budget}).")
+        on = f" (selection split {fmt_pct(s['select_accuracy'])})" if rule == "select" else ""
         out.append(
-            f"Accuracy {fmt_pct(s['accuracy'])}, latency {latency_text(s)}, {cost_text(s)}, "
+            f"Test accuracy {fmt_pct(s['accuracy'])}{on}, latency {latency_text(s)}, {cost_text(s)}, "
             f"EBOPs {fmt_int(s['ebops'])}, bit-exact {bit_exact_text(s)}."
         )
     if report.get("selection_reason"):

@@ -128,8 +128,11 @@ MODEL_SPEC = Obj(name_key="name", fields={
     "name": (Str(), True, "unique model name"),
     "method": (Enum(values=METHODS), True, "how the model was made"),
     "accuracy": (Float(**FRACTION), True, "test accuracy, a fraction in [0, 1]"),
-    "val_accuracy": (_nfloat(**FRACTION), False, "validation accuracy of the exported model (the comparison "
-                                                  "matches on it)"),
+    "val_accuracy": (_nfloat(**FRACTION), False, "validation accuracy of the exported model (early stopping and "
+                                                  "the Pareto front chose on this split)"),
+    "select_accuracy": (_nfloat(**FRACTION), False, "accuracy of the exported model on the selection split (the "
+                                                     "comparison and the selection choose on it)"),
+    "n_select": (_nint(), False, "rows of the selection split"),
     "training": (Nullable(TRAINING_SPEC), False, "how a baseline was trained: epochs run, best epoch restored"),
     "sparsity": (_nfloat(**FRACTION), False, "fraction of zero kernel weights (pruned baselines)"),
     "auc": (MapOf(Float(**FRACTION), key_doc="class"), True, "ROC AUC per class (one-vs-rest)"),
@@ -178,6 +181,12 @@ BASELINE_SPEC = Obj({
     "accuracy_hgq": (_nfloat(**FRACTION), True, "the HGQ model's test accuracy"),
     "val_accuracy_baseline": (_nfloat(**FRACTION), False, "the baseline's validation accuracy (the match's target)"),
     "val_accuracy_hgq": (_nfloat(**FRACTION), False, "the matched HGQ model's validation accuracy"),
+    "select_accuracy_baseline": (_nfloat(**FRACTION), False, "the baseline's selection-split accuracy (the match's "
+                                                              "target under the select rule)"),
+    "select_accuracy_hgq": (_nfloat(**FRACTION), False, "the matched HGQ model's selection-split accuracy"),
+    "match_difference": (_nfloat(), False, "HGQ minus baseline accuracy on the rule's split (fraction)"),
+    "match_difference_stderr": (_nfloat(lo=0.0), False, "standard error of match_difference, paired over the "
+                                                         "selection rows"),
     "accuracy_baseline_stderr": (_nfloat(lo=0.0), False, "binomial standard error of the baseline's test accuracy"),
     "accuracy_hgq_stderr": (_nfloat(lo=0.0), False, "binomial standard error of the HGQ model's test accuracy"),
     "within_model": (Nullable(Str()), False, "the cheapest HGQ model within the looser tolerance "
@@ -192,6 +201,9 @@ BASELINE_SPEC = Obj({
                                             "(validation)"),
     "closest_val_accuracy_hgq": (_nfloat(**FRACTION), False, "closest_hgq's validation accuracy"),
     "val_accuracy_below": (_nfloat(), False, "how far closest_hgq is below the baseline on validation (fraction)"),
+    "closest_select_accuracy_hgq": (_nfloat(**FRACTION), False, "closest_hgq's selection-split accuracy"),
+    "select_accuracy_below": (_nfloat(), False, "how far closest_hgq is below the baseline on the selection split "
+                                                "(fraction)"),
     "hls_source": (Nullable(Str()), False, "where the HLS-route figures of the ratios come from"),
     "rtl_lut_ratio": (_nfloat(positive=True), False, "RTL route: baseline yosys LUT / HGQ yosys LUT"),
     "rtl_lut_equiv_ratio": (_nfloat(positive=True), False, "RTL route: baseline / HGQ yosys LUT + 55 x DSP"),
@@ -207,6 +219,7 @@ REPORT_SPEC = Obj({
         "n_train": (Int(), True, "training examples"),
         "n_val": (Int(), True, "validation examples"),
         "n_test": (Int(), True, "test examples"),
+        "n_select": (_nint(), False, "selection-split examples (the comparison and the selection choose on them)"),
         "features": (ListOf(Str(), nonempty=True), True, "input feature names (per particle with n_particles)"),
         "classes": (ListOf(Str(), nonempty=True), True, "class names"),
         "n_particles": (Nullable(Int()), False, "constituent-level models: the leading particles per jet"),
@@ -228,12 +241,16 @@ REPORT_SPEC = Obj({
     "closest": (Nullable(Str()), True, "the model nearest to the budget when nothing fits"),
     "nothing_fits": (Bool(), True, "no model is within budget"),
     "selection_reason": (Nullable(Str()), False, "free text added to the derived explanation"),
+    "selection_rule": (Nullable(Enum(values=("select", "validation"))), False,
+                       "the split whose accuracy picked the selected model (select, or validation without one)"),
     "comparison": (Nullable(Obj({
         "hgq_model": (Str(), True, "the most accurate HGQ model (each row names the one it uses)"),
         "tolerance": (_nfloat(lo=0.0, hi=1.0), False, "accuracy tolerance of the match, a fraction (0 = equal "
                                                         "accuracy, 0.005 = half a point)"),
-        "rule": (Nullable(Enum(values=("validation", "test"))), False,
-                 "the split the match is chosen on (absent: test, as older reports did)"),
+        "rule": (Nullable(Enum(values=("select", "validation", "test"))), False,
+                 "the split the match is chosen on: select (rows no training or front saw), validation (no "
+                 "selection split), absent: test, as older reports did"),
+        "n_select": (_nint(), False, "selection rows behind the match"),
         "within_tolerance": (_nfloat(lo=0.0, hi=1.0), False, "the looser tolerance of the within_model column"),
         "n_test": (_nint(), False, "test rows behind the standard errors"),
         "baselines": (ListOf(BASELINE_SPEC), True, "one entry per baseline"),
