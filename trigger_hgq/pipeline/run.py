@@ -353,10 +353,15 @@ class Run:
         log(f"selected: {outputs['selected']}")
         return code
 
-    def run(self) -> dict:
+    def run(self, until: str | None = None) -> dict:
+        """Run (or resume) every stage and return the report stage's outputs; with ``until`` (``hgq``: no
+        firmware), stop after that stage and return the outputs so far by stage name (``data``, ``baselines``,
+        ``autoqkeras``, ``hgq``)."""
+        if until not in (None, "hgq"):
+            raise TriggerHGQError(f"Run.run(until={until!r}): only 'hgq' (stop before the firmware) is supported")
         cfg = self.cfg
         settings = rtl_settings(cfg.section("export").get("rtl"))
-        if settings["hgq"] or settings["baselines"]:
+        if until is None and (settings["hgq"] or settings["baselines"]):
             # the RTL route's solver compiles on first use: in the background while the models train
             self._rtl_warmup = subprocess.Popen([sys.executable, "-m", "trigger_hgq.export.rtl.warmup"],
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -378,6 +383,8 @@ class Run:
                 aq = aq_future.result() if aq_future is not None else aq_stage()
             hgq = self.stage("hgq", [data, base, cfg.section("hgq"), self.tolerance], lambda: self.hgq(data, base),
                              after=("data", "baselines"))
+            if until == "hgq":
+                return {"data": data, "baselines": base, "autoqkeras": aq, "hgq": hgq}
             candidates = [*base["models"], *aq["models"], *hgq["models"]]
             export_sec = {k: v for k, v in cfg.section("export").items() if k != "rtl"}
             exp = self.stage("export", [data, candidates, export_sec, cfg.budget.part, cfg.budget.clock_ns],
