@@ -161,8 +161,9 @@ def main() -> None:
     (old, old_se), (new, new_se) = small["validation"], small["select"]
     within = abs(new) <= 2 * new_se
     half = abs(new) <= 0.5 * abs(old)
-    print(f"  new rule within 2 standard errors of 0: {'yes' if within else 'NO'}; at most half the old rule's bias "
-          f"({new:+.2f} vs {old:+.2f}): {'yes' if half else 'NO'}")
+    print(f"  old rule {old / old_se if old_se else float('nan'):+.1f} standard errors from 0; new rule "
+          f"{new / new_se if new_se else float('nan'):+.1f}: within 2 of 0: {'yes' if within else 'NO'}; at most "
+          f"half the old rule's bias ({new:+.2f} vs {old:+.2f}): {'yes' if half else 'NO'}")
     if args.full:
         summarize([run_one(None, Path(args.full).resolve(), args.profile)], "full size (one run)")
 

@@ -144,5 +144,6 @@ def load_dataset(source: Card | str | Path | Mapping, *, files: Sequence[str | P
             "values_filled_nan": rows.n_filled, "from_cache": from_cache,
             "split": {**dict(zip(SPLITS, sp.fractions, strict=True)), "seed": sp.seed,
                       "key": list(sp.key) if sp.key else ["file", "entry"] + (["object"] if card.flatten else [])}}
-    return Dataset(card.name, **dict(zip(SPLITS, splits, strict=True)), feature_names=card.feature_names, class_names=list(card.classes),
+    return Dataset(card.name, **dict(zip(SPLITS, splits, strict=True)), feature_names=card.feature_names,
+                   class_names=list(card.classes),
                    scaler=scaler, constituent_fields=list(fields), constituent_scaler=particle_scaler, info=info)

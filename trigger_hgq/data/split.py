@@ -4,7 +4,8 @@ Every row gets a stable 64-bit key from what identifies it, not from where it la
 (file identity, entry in that file, object index within the entry), or (values of ``split.key`` branches such as
 run, luminosityBlock, event; object index). The seed is mixed into the key, the rows are ranked by the mixed
 value, and the first ``round(train * n)`` ranks form the training split, the next ones validation, then the
-selection split (often empty), the rest test (exact counts, largest remainder). The rank order is also the row order inside each split, a reproducible shuffle.
+selection split (often empty), the rest test (exact counts, largest remainder). The rank order is also the row
+order inside each split, a reproducible shuffle.
 Reordering files, or changing the step size, changes nothing.
 """
 

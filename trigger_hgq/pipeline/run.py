@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from trigger_hgq.atomic import atomic_path, write_json_atomic
-from trigger_hgq.data.split import SPLITS
 from trigger_hgq.comparison import DEFAULT_TOLERANCE, compare, export_matches, rule_of
+from trigger_hgq.data.split import SPLITS
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pareto import dominates, thin_front
 from trigger_hgq.pipeline import tasks

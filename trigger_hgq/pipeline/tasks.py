@@ -257,8 +257,14 @@ def export_task(spec: ExportSpec) -> dict:
     """
     from trigger_hgq.baselines.qkeras_models import quantizer_specs
     from trigger_hgq.export.candidate import csim_failure, export_candidate
-    from trigger_hgq.models import PREDICT_BATCH, bits_histogram, class_accuracy, model_ebops, outputs_logits, \
-        select_figures
+    from trigger_hgq.models import (
+        PREDICT_BATCH,
+        bits_histogram,
+        class_accuracy,
+        model_ebops,
+        outputs_logits,
+        select_figures,
+    )
     from trigger_hgq.report.summarize import roc_per_class
 
     t0 = time.perf_counter()

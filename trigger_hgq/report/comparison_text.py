@@ -29,7 +29,8 @@ def comparison_table(report: dict) -> Table | None:
     split, key = ("Sel.", "select_accuracy") if on_select else ("Val.", "val_accuracy")
     table = Table(
         ["Baseline", "Method", f"{split} acc. (baseline)", "Test acc. (baseline)", "HGQ model",
-         f"{split} acc. (HGQ)", "Test acc. (HGQ)", "yosys LUT ratio", "RTL cycles ratio", "EBOPs (baseline)", "EBOPs (HGQ)",
+         f"{split} acc. (HGQ)", "Test acc. (HGQ)", "yosys LUT ratio", "RTL cycles ratio", "EBOPs (baseline)",
+         "EBOPs (HGQ)",
          "EBOPs ratio", "LUT-equiv. ratio (HLS)", "Latency ratio (HLS)",
          f"Within {100 * within:g} pt: HGQ model (EBOPs ratio)" if within is not None else "Within: HGQ model"],
         numeric=[False, False, True, True, False, True, True, True, True, True, True, True, True, True, False],
@@ -143,7 +144,8 @@ def comparison_headline(report: dict) -> str | None:
         pair = (f"; on the selection split HGQ - baseline = {100 * diff:+.2f} \u00b1 {100 * err:.2f} points"
                 if diff is not None and err is not None else "")
         out.append(
-            f"Against **{b['baseline']}** at equal accuracy, **{b['hgq_model']}** needs **{fmt_ratio(b['rtl_lut_ratio'])} fewer yosys LUTs** "
+            f"Against **{b['baseline']}** at equal accuracy, **{b['hgq_model']}** needs "
+            f"**{fmt_ratio(b['rtl_lut_ratio'])} fewer yosys LUTs** "
             f"and {fmt_ratio(b.get('rtl_latency_ratio'))} fewer pipeline cycles, with {fmt_ratio(b['ebops_ratio'])} "
             f"fewer EBOPs (test accuracy {_pm(b['accuracy_hgq'], b.get('accuracy_hgq_stderr'))} against "
             f"{_pm(b['accuracy_baseline'], b.get('accuracy_baseline_stderr'))}{pair}).")
