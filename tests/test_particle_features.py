@@ -250,3 +250,47 @@ def test_standardized_particles_keep_padding_at_zero():
         np.testing.assert_allclose(s.constituents[s.mask], want, rtol=1e-5, atol=1e-5)
     z = std.train.constituents[std.train.mask]
     assert np.all(np.abs(z.mean(axis=0)) < 1e-4) and np.allclose(z.std(axis=0), 1.0, atol=1e-4)
+
+
+HLS4ML_16 = ["px", "py", "pz", "E", "e_rel", "pt", "pt_rel", "eta", "eta_rel", "eta_rot", "phi", "phi_rel",
+             "phi_rot", "delta_r", "cos_theta", "cos_theta_rel"]
+
+
+def _expected_16(jets, entry: int) -> np.ndarray:
+    """The 16 hls4ml features of one jet's leading 64 constituents, by vector algebra on the raw branches: momenta
+    from (pt, eta, phi), angles from unit 3-vectors, the principal axis as the leading eigenvector of the pT-weighted
+    covariance of (eta_rel, phi_rel)."""
+    pt, eta, phi, e = (np.asarray(jets[f"const_{f}"][entry], np.float64) for f in ("pt", "eta", "phi", "E"))
+    order = np.argsort(-pt, kind="stable")[:P]
+    pt, eta, phi, e = pt[order], eta[order], phi[order], e[order]
+    j_pt, j_eta, j_phi, j_mass = (float(jets[b][entry]) for b in ("j_pt", "j_eta", "j_phi", "j_mass"))
+    mom = np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=1)
+    jet = np.array([j_pt * np.cos(j_phi), j_pt * np.sin(j_phi), j_pt * np.sinh(j_eta)])
+    e_jet = np.sqrt(jet @ jet + j_mass**2)
+    unit = mom / np.linalg.norm(mom, axis=1, keepdims=True)
+    d_eta, d_phi = eta - j_eta, np.arctan2(np.sin(phi - j_phi), np.cos(phi - j_phi))
+    xy = np.stack([d_eta, d_phi], axis=1)
+    _, vectors = np.linalg.eigh((xy * pt[:, None]).T @ xy)
+    axis = vectors[:, -1]  # the largest eigenvalue's
+    rot = np.stack([xy @ axis, xy @ np.array([-axis[1], axis[0]])], axis=1)
+    cols = [*mom.T, e, e / e_jet, pt, pt / j_pt, eta, d_eta, rot[:, 0], phi, d_phi, rot[:, 1],
+            np.hypot(d_eta, d_phi), unit[:, 2], unit @ (jet / np.linalg.norm(jet))]
+    return np.stack(cols, axis=1)
+
+
+def test_the_16_hls4ml_features_match_a_hand_computation_on_real_jets(jets):
+    card = load_card(DATASETS / "jets_constituents16.yaml")
+    assert card.constituents.output_names == HLS4ML_16
+    data = _card(features=HLS4ML_16)
+    ds = load_dataset(parse_card(data), standardize=False, use_cache=False)
+    rows = _entries_of(ds.test.x[:N_CHECKED], jets)
+    for r, entry in enumerate(rows):
+        want = _expected_16(jets, entry)
+        got = ds.test.constituents[r, : len(want)].astype(np.float64)
+        # the principal axis is a line: its direction (sign of eta_rot and phi_rot) is a convention
+        sign = np.sign(np.sum(got[:, 9] * want[:, 9])) or 1.0
+        want[:, [9, 12]] *= sign
+        tolerance = 2e-5 * (np.abs(want) + np.abs(want).max(axis=0))  # float32 of values up to ~1 TeV
+        bad = np.argwhere(np.abs(got - want) > tolerance)
+        assert not len(bad), f"jet {entry}, {HLS4ML_16[bad[0][1]]}: {got[tuple(bad[0])]} != {want[tuple(bad[0])]}"
+        assert not ds.test.constituents[r, len(want):].any()

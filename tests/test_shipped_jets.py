@@ -113,7 +113,8 @@ def test_constituent_file():
     assert np.median(frac) > 0.9
 
 
-@pytest.mark.parametrize("stem, per_class", [("jets_hlf", 20_000), ("jets_constituents", 20_000)])
+@pytest.mark.parametrize("stem, per_class", [("jets_hlf", 20_000), ("jets_constituents", 20_000),
+                                             ("jets_constituents16", 20_000)])
 def test_cards_match_their_files(stem, per_class):
     card = yaml.safe_load((DATASETS / f"{stem}.yaml").read_text())
     assert set(card) == {"name", "description", "files", "tree", "features", "label", "classes", "flatten", "cut",

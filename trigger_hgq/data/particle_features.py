@@ -1,7 +1,9 @@
 """Per-particle features derived from the raw constituent fields and the jet axis (``constituents.features``).
 
-The definitions follow the particle features of the hls4ml 150-particle jet dataset: momentum and energy relative
-to the jet, the position relative to the jet axis, and logarithms of pT and E. :data:`REGISTRY` is the one list of
+The definitions follow the 16 particle features of the hls4ml 150-particle jet dataset (px, py, pz, E, e_rel, pt,
+pt_rel, eta, eta_rel, eta_rot, phi, phi_rel, phi_rot, delta_r, cos_theta, cos_theta_rel; E, pt, eta and phi are
+the raw fields, passed through by name) and add logarithms of pT and E. The rotated coordinates need every
+particle of the jet that the card keeps (``max_particles``): the principal axis is that of those particles. :data:`REGISTRY` is the one list of
 them (name -> :class:`ParticleFeature`); dataset cards are checked against it (:func:`features_problem`) and the
 readers compute them with :func:`derive`.
 
@@ -95,6 +97,66 @@ def _log_pt(p: Arrays, j: Arrays) -> np.ndarray:
 def _log_e(p: Arrays, j: Arrays) -> np.ndarray:
     """The natural logarithm of the particle's energy in GeV."""
     return np.log(p["E"])
+
+
+@_feature("px", "GeV", ("pt", "phi"))
+def _px(p: Arrays, j: Arrays) -> np.ndarray:
+    """The particle's momentum along x, ``pt cos(phi)``."""
+    return p["pt"] * np.cos(p["phi"])
+
+
+@_feature("py", "GeV", ("pt", "phi"))
+def _py(p: Arrays, j: Arrays) -> np.ndarray:
+    """The particle's momentum along y, ``pt sin(phi)``."""
+    return p["pt"] * np.sin(p["phi"])
+
+
+@_feature("pz", "GeV", ("pt", "eta"))
+def _pz(p: Arrays, j: Arrays) -> np.ndarray:
+    """The particle's momentum along the beam, ``pt sinh(eta)``."""
+    return p["pt"] * np.sinh(p["eta"])
+
+
+@_feature("cos_theta", "1", ("eta",))
+def _cos_theta(p: Arrays, j: Arrays) -> np.ndarray:
+    """The cosine of the particle's polar angle, ``tanh(eta)``."""
+    return np.tanh(p["eta"])
+
+
+@_feature("cos_theta_rel", "1", ("eta", "phi"), ("eta", "phi"))
+def _cos_theta_rel(p: Arrays, j: Arrays) -> np.ndarray:
+    """The cosine of the 3D angle between the particle and the jet axis:
+    ``(cos(phi_rel) + sinh(eta) sinh(eta_jet)) / (cosh(eta) cosh(eta_jet))``."""
+    return (np.cos(p["phi"] - j["phi"]) + np.sinh(p["eta"]) * np.sinh(j["eta"])) / \
+        (np.cosh(p["eta"]) * np.cosh(j["eta"]))
+
+
+def principal_angle(p: Arrays, j: Arrays) -> np.ndarray:
+    """Per jet ``[n, 1]``, the angle (rad) of the principal axis of its particles' pT-weighted spread in
+    (eta_rel, phi_rel): ``atan2(2 Sxy, Sxx - Syy) / 2`` with ``Sxx = sum pt eta_rel^2`` etc. over the particles
+    (padded slots have pt 0 and add nothing)."""
+    x, y, w = p["eta"] - j["eta"], wrap_phi(p["phi"] - j["phi"]), np.where(np.isfinite(p["pt"]), p["pt"], 0.0)
+    sxx, syy, sxy = (np.sum(w * a * b, axis=1, keepdims=True) for a, b in ((x, x), (y, y), (x, y)))
+    return 0.5 * np.arctan2(2.0 * sxy, sxx - syy)
+
+
+def rotated(p: Arrays, j: Arrays) -> tuple[np.ndarray, np.ndarray]:
+    """(eta_rel, phi_rel) rotated by minus :func:`principal_angle`: the jet's principal axis along eta_rot."""
+    a = principal_angle(p, j)
+    x, y = p["eta"] - j["eta"], wrap_phi(p["phi"] - j["phi"])
+    return x * np.cos(a) + y * np.sin(a), -x * np.sin(a) + y * np.cos(a)
+
+
+@_feature("eta_rot", "1", ("pt", "eta", "phi"), ("eta", "phi"))
+def _eta_rot(p: Arrays, j: Arrays) -> np.ndarray:
+    """The particle's coordinate along the jet's principal axis (:func:`rotated`)."""
+    return rotated(p, j)[0]
+
+
+@_feature("phi_rot", "1", ("pt", "eta", "phi"), ("eta", "phi"))
+def _phi_rot(p: Arrays, j: Arrays) -> np.ndarray:
+    """The particle's coordinate across the jet's principal axis (:func:`rotated`)."""
+    return rotated(p, j)[1]
 
 
 def features_problem(names: Sequence[str], fields: Collection[str], jet: Collection[str] | None) -> str | None:
