@@ -3,9 +3,9 @@
 The definitions follow the 16 particle features of the hls4ml 150-particle jet dataset (px, py, pz, E, e_rel, pt,
 pt_rel, eta, eta_rel, eta_rot, phi, phi_rel, phi_rot, delta_r, cos_theta, cos_theta_rel; E, pt, eta and phi are
 the raw fields, passed through by name) and add logarithms of pT and E. The rotated coordinates need every
-particle of the jet that the card keeps (``max_particles``): the principal axis is that of those particles. :data:`REGISTRY` is the one list of
-them (name -> :class:`ParticleFeature`); dataset cards are checked against it (:func:`features_problem`) and the
-readers compute them with :func:`derive`.
+particle of the jet that the card keeps (``max_particles``): the principal axis is that of those particles.
+:data:`REGISTRY` is the one list of them (name -> :class:`ParticleFeature`); dataset cards are checked against
+it (:func:`features_problem`) and the readers compute them with :func:`derive`.
 
 A feature reads the raw fields of the padded particles (``pt``, ``eta``, ``phi``, ``E``: the names of
 ``constituents.branches``) and the jet quantities of ``constituents.jet`` (``pt``, ``eta``, ``phi``, ``mass``; the
