@@ -145,25 +145,29 @@ def summarize(results: list[dict], label: str) -> dict[str, tuple[float, float]]
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--k", type=int, default=5, help="disjoint subsamples (default 5)")
+    p.add_argument("--k", type=int, default=5, help="disjoint subsamples (default 5; 0: only --full)")
     p.add_argument("--jets", type=int, default=15000, help="jets per subsample (default 15000)")
     p.add_argument("--out", default="runs/bench_selection", help="working folder (default: %(default)s)")
     p.add_argument("--profile", default="default", help="the pipeline profile (default: default)")
     p.add_argument("--full", help="a default run's folder at the full size (resumed; nothing retrained if done)")
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from trigger_hgq.backend import configure_worker
+
+    configure_worker(quiet=True)  # the backend's retracing notices of the scoring loop
     out = Path(args.out).resolve()
-    cards = write_subsamples(args.k, args.jets, out)
-    results = [run_one(card, card.parent, args.profile) for card in cards]
-    print(f"bench_selection: {args.k} disjoint subsamples of {args.jets} jets, profile {args.profile}; rows per "
-          f"split {results[0]['n']}")
-    small = summarize(results, f"{args.jets} jets")
-    (old, old_se), (new, new_se) = small["validation"], small["select"]
-    within = abs(new) <= 2 * new_se
-    half = abs(new) <= 0.5 * abs(old)
-    print(f"  old rule {old / old_se if old_se else float('nan'):+.1f} standard errors from 0; new rule "
-          f"{new / new_se if new_se else float('nan'):+.1f}: within 2 of 0: {'yes' if within else 'NO'}; at most "
-          f"half the old rule's bias ({new:+.2f} vs {old:+.2f}): {'yes' if half else 'NO'}")
+    if args.k > 0:
+        cards = write_subsamples(args.k, args.jets, out)
+        results = [run_one(card, card.parent, args.profile) for card in cards]
+        print(f"bench_selection: {args.k} disjoint subsamples of {args.jets} jets, profile {args.profile}; rows "
+              f"per split {results[0]['n']}")
+        small = summarize(results, f"{args.jets} jets")
+        (old, old_se), (new, new_se) = small["validation"], small["select"]
+        within = abs(new) <= 2 * new_se
+        half = abs(new) <= 0.5 * abs(old)
+        print(f"  old rule {old / old_se if old_se else float('nan'):+.1f} standard errors from 0; new rule "
+              f"{new / new_se if new_se else float('nan'):+.1f}: within 2 of 0: {'yes' if within else 'NO'}; at "
+              f"most half the old rule's bias ({new:+.2f} vs {old:+.2f}): {'yes' if half else 'NO'}")
     if args.full:
         summarize([run_one(None, Path(args.full).resolve(), args.profile)], "full size (one run)")
 

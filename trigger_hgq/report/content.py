@@ -217,8 +217,10 @@ def dataset_items(report: dict) -> list[tuple[str, str]]:
     items = [
         ("Name", d["name"]),
         ("Source", d["source"]),
-        ("Examples (train / validation / test)", f"{fmt_int(d['n_train'])} / {fmt_int(d['n_val'])} / "
-                                                 f"{fmt_int(d['n_test'])}"),
+        ("Examples (train / validation / selection / test)" if d.get("n_select") else
+         "Examples (train / validation / test)",
+         " / ".join(fmt_int(d[k]) for k in ("n_train", "n_val", "n_select", "n_test") if d.get(k) is not None
+                    and (k != "n_select" or d[k]))),
         (f"Features ({len(feats)})", shown),
         (f"Classes ({len(d['classes'])})", ", ".join(d["classes"])),
     ]
