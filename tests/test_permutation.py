@@ -27,8 +27,9 @@ def jets(constituent_sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     card["files"] = [str(constituent_sample)]
     ds = load_dataset(parse_card(card), standardize=False, use_cache=False)
     x = ds.train.constituents[:, :N_PARTICLES]
-    test = np.concatenate([ds.val.constituents, ds.test.constituents])[:N_JETS, :N_PARTICLES]
-    mask = np.concatenate([ds.val.mask, ds.test.mask])[:N_JETS, :N_PARTICLES]
+    held_out = (ds.val, ds.select, ds.test)
+    test = np.concatenate([s.constituents for s in held_out])[:N_JETS, :N_PARTICLES]
+    mask = np.concatenate([s.mask for s in held_out])[:N_JETS, :N_PARTICLES]
     assert len(test) == N_JETS
     return x, test, mask
 

@@ -33,7 +33,7 @@ def test_defaults_and_forms():
     ({"label": {"branch": "y", "expression": "z > 1"}}, "key 'label': needs exactly one of branch, one_hot, "
                                                         "expression; got ['branch', 'expression']"),
     ({"label": {"brnch": "y"}}, "key 'label.brnch': unknown key"),
-    ({"split": {"train": 0.5, "val": 0.2, "test": 0.2}}, "key 'split': train + val + test must be 1, got 0.9"),
+    ({"split": {"train": 0.5, "val": 0.2, "test": 0.2}}, "key 'split': train + val + select + test must be 1, got 0.9"),
     ({"split": {"train": 0.0, "val": 0.5, "test": 0.5}}, "key 'split.train': must be above 0"),
     ({"nan_policy": "ignore"}, 'key \'nan_policy\': expected one of "error" | "drop" | "fill", got \'ignore\''),
     ({"step_size": "lots"}, "key 'step_size': expected a number of entries >= 1 or a size such as '50 MB', got 'lots'"),
