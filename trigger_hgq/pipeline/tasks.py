@@ -239,11 +239,13 @@ def train_hgq_task(spec: HgqSpec) -> dict:
         front = train_hgq(model, (data["x_train"], data["y_train"]), (data["x_val"], data["y_val"]), schedule,
                           spec.front_dir, verbose=keras_verbose(),
                           callbacks=[keras_progress(bar, ("beta", "ebops", "val_accuracy"))])
+    has_select = len(data.get("y_select", ())) > 0
     for point in front:  # scored on the selection rows, which neither the training nor the front's choice saw
         point["path"] = str(Path(spec.front_dir) / point["path"])
         point["seed"] = schedule.seed
-        keras.backend.clear_session()
-        point.update(select_figures(load_model(point["path"]), data))
+        if has_select:  # no checkpoint is read back without selection rows
+            keras.backend.clear_session()
+            point.update(select_figures(load_model(point["path"]), data))
     return {"front": front, "seconds": time.perf_counter() - t0}
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from trigger_hgq.fpga import DSP_LUT_EQUIV
 from trigger_hgq.report.schema import METHODS
+from trigger_hgq.selection import RULES
 
 DASH = "\u2014"
 METHOD_LABELS = {"float": "Float", "qkeras": "QKeras", "autoqkeras": "AutoQKeras", "hgq": "HGQ"}
@@ -113,7 +114,7 @@ def selection_paragraphs(report: dict) -> list[str]:
     """Which model is selected and why, or that nothing fits and which model is closest."""
     models = report["models"]
     rule = report.get("selection_rule")
-    key = {"select": "select_accuracy", "validation": "val_accuracy"}.get(rule, "accuracy")
+    key = RULES.get(rule, "accuracy")
     split = {"select": "selection-split ", "validation": "validation "}.get(rule, "")
 
     def chosen_on(m: dict) -> float:  # the accuracy the selection ranked on (reports before it: the test split's)
