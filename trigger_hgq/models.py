@@ -97,49 +97,98 @@ def hgq_start_model(baseline: str | Path, config: str | Path | Mapping, seed: in
     return hgq_from_architecture(config, input_shape, quantizer=bits, name=name)
 
 
+class HGQKit:
+    """trigger-hgq layers for :mod:`trigger_hgq.blocks` (a :class:`~trigger_hgq.blocks.LayerKit`); every
+    quantizer starts from the config ``q``."""
+
+    def __init__(self, q: dict):
+        self.q = q
+
+    def kernel_args(self, activation: str, use_bias: bool, name: str) -> dict:
+        return {"activation": "linear" if activation == "softmax" else activation, "use_bias": bool(use_bias),
+                "kernel_quantizer": dict(self.q), "bias_quantizer": dict(self.q),
+                "output_quantizer": dict(self.q), "name": name}
+
+    def dense(self, x, units: int, activation: str, use_bias: bool, name: str, batchnorm: bool = False):
+        import trigger_hgq.layers as hl
+
+        cls = hl.HDenseBatchNorm if batchnorm else hl.HDense
+        return cls(int(units), **self.kernel_args(activation, use_bias, name))(x)
+
+    def mean(self, x, name: str):
+        import trigger_hgq.layers as hl
+
+        return hl.HGlobalAveragePooling1D(output_quantizer=dict(self.q), name=name)(x)
+
+    def add(self, inputs: list, activation: str, name: str, particles: bool):
+        import trigger_hgq.layers as hl
+
+        return hl.HAdd(activation, output_quantizer=dict(self.q), name=name, per_particle=particles or None)(
+            list(inputs))
+
+    def reshape(self, x, shape, name: str):
+        import trigger_hgq.layers as hl
+
+        return hl.HReshape(tuple(shape), name=name)(x)
+
+    def concatenate(self, inputs: list, axis: int, name: str):
+        import trigger_hgq.layers as hl
+
+        return hl.HConcatenate(axis, name=name)(list(inputs))
+
+    def permute(self, x, dims, name: str):
+        import trigger_hgq.layers as hl
+
+        return hl.HPermute(tuple(dims), name=name)(x)
+
+
 def hgq_from_architecture(config: Mapping, input_shape: tuple[int, ...] | None = None,
                           quantizer: dict | None = None, name: str | None = None) -> keras.Model:
     """The layers of a baseline config as an HGQ model with fresh weights: an input quantizer (``HQuantize``,
     saturating), then per config entry ``HDense`` / ``HConv1D`` / ``HConv2D`` (the activation fused into the
     layer's output quantizer; ``batchnorm`` as a trainable ``H*BatchNorm``), ``HMaxPooling1D/2D``,
-    ``HGlobalAveragePooling1D``, ``HFlatten``, ``HDropout``. The config's quantization is ignored and a final softmax
+    ``HGlobalAveragePooling1D``, the particle blocks of :mod:`trigger_hgq.blocks` (``interaction``,
+    ``mix_particles``), ``HFlatten``, ``HDropout``. The config's quantization is ignored and a final softmax
     dropped (the model outputs logits). Every quantizer starts from :class:`~trigger_hgq.quantizer.QuantizerConfig`
     defaults updated by ``quantizer`` (e.g. ``lr_scale``), rounding half up.
     """
     import trigger_hgq.layers as hl
     from trigger_hgq.baselines.qkeras_models import input_shape_of, validate_baseline_config
+    from trigger_hgq.blocks import interaction, mix_particles
 
     validate_baseline_config(dict(config))
     shape = input_shape_of(dict(config), input_shape)
     q = {**(quantizer or {}), "rounding": "RND"}
+    kit = HGQKit(q)
     entries = list(config["layers"])
     inp = keras.Input(shape, name="inputs")
-    per_particle = len(shape) == 2 and bool(entries) and entries[0]["type"] == "dense"
+    per_particle = len(shape) == 2 and bool(entries) and entries[0]["type"] in ("dense", "interaction")
     x = hl.HQuantize(output_quantizer={**q, "overflow": "SAT"}, name="inputs_quantizer",
                      per_particle=per_particle or None)(inp)
     for idx, entry in enumerate(entries):
         kind = entry["type"]
         layer_name = entry.get("name") or ("output" if idx == len(entries) - 1 and kind == "dense"
                                            else f"{kind}_{idx}")
-        if kind in ("dense", "conv1d", "conv2d"):
-            activation = entry.get("activation", "linear")
-            common = {"activation": "linear" if activation == "softmax" else activation,
-                      "use_bias": bool(entry.get("use_bias", True)), "kernel_quantizer": dict(q),
-                      "bias_quantizer": dict(q), "output_quantizer": dict(q), "name": layer_name}
-            batchnorm = bool(entry.get("batchnorm"))
-            if kind == "dense":
-                cls = hl.HDenseBatchNorm if batchnorm else hl.HDense
-                x = cls(int(entry["units"]), **common)(x)
-            else:
-                cls = {("conv1d", False): hl.HConv1D, ("conv1d", True): hl.HConv1DBatchNorm,
-                       ("conv2d", False): hl.HConv2D, ("conv2d", True): hl.HConv2DBatchNorm}[kind, batchnorm]
-                x = cls(int(entry["filters"]), entry["kernel_size"], strides=entry.get("strides", 1),
-                        padding=entry.get("padding", "valid"), **common)(x)
+        activation = entry.get("activation", "linear")
+        if kind == "dense":
+            x = kit.dense(x, int(entry["units"]), activation, bool(entry.get("use_bias", True)), layer_name,
+                          bool(entry.get("batchnorm")))
+        elif kind in ("conv1d", "conv2d"):
+            cls = {("conv1d", False): hl.HConv1D, ("conv1d", True): hl.HConv1DBatchNorm,
+                   ("conv2d", False): hl.HConv2D, ("conv2d", True): hl.HConv2DBatchNorm}[kind,
+                                                                                     bool(entry.get("batchnorm"))]
+            x = cls(int(entry["filters"]), entry["kernel_size"], strides=entry.get("strides", 1),
+                    padding=entry.get("padding", "valid"),
+                    **kit.kernel_args(activation, bool(entry.get("use_bias", True)), layer_name))(x)
         elif kind in ("maxpool1d", "maxpool2d"):
             cls = hl.HMaxPooling1D if kind == "maxpool1d" else hl.HMaxPooling2D
             x = cls(entry.get("pool_size", 2), name=layer_name)(x)
         elif kind == "global_average_pooling":
-            x = hl.HGlobalAveragePooling1D(output_quantizer=dict(q), name=layer_name)(x)
+            x = kit.mean(x, layer_name)
+        elif kind == "interaction":
+            x = interaction(kit, x, int(entry["units"]), activation, layer_name)
+        elif kind == "mix_particles":
+            x = mix_particles(kit, x, int(entry["units"]), activation, layer_name)
         elif kind == "flatten":
             x = hl.HFlatten(name=layer_name)(x)
         else:

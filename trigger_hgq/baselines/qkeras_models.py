@@ -5,7 +5,7 @@ A config (see ``pipelines/configs/baselines/``)::
     name: jet_tagger_6bit
     input_shape: [16]             # or [null, 7]: a null size (a particle count) is the data's
     layers:                       # dense | conv1d | conv2d | maxpool1d | maxpool2d | global_average_pooling
-                                  # | flatten | dropout
+                                  # | interaction | mix_particles | flatten | dropout
       - {type: dense, units: 64, activation: relu}
       - {type: dense, units: 5, activation: softmax}
     quantization:                 # omit (or null) for a float Keras model
@@ -27,6 +27,8 @@ Dense and convolution entries take ``activation`` (relu, linear; softmax on the 
 ``use_bias``. On inputs ``(particles, features)`` a dense layer acts on each particle with shared weights;
 ``global_average_pooling`` is the mean over the particles (a Deep Sets aggregation: a power-of-two count keeps it
 an exact shift in firmware, and dense layers without bias before it keep zero-padded particles at exactly zero).
+``interaction`` (units, activation) is the linear-cost interaction network's node update and ``mix_particles``
+(units: the output particle count) an MLP-Mixer's dense across the particles (:mod:`trigger_hgq.blocks`).
 """
 
 from __future__ import annotations
@@ -73,6 +75,10 @@ LAYER_SPEC = Tagged("type", {
     "maxpool1d": Obj(_POOL, strict=True),
     "maxpool2d": Obj(_POOL, strict=True),
     "global_average_pooling": Obj({"type": (Str(), True), "name": _NAME}, strict=True),
+    "interaction": Obj({"type": (Str(), True), "units": (Int(lo=1), True, "output features per particle"),
+                        "activation": _ACTIVATION, "name": _NAME}, strict=True),
+    "mix_particles": Obj({"type": (Str(), True), "units": (Int(lo=1), True, "output particles"),
+                          "activation": _ACTIVATION, "name": _NAME}, strict=True),
     "flatten": Obj({"type": (Str(), True), "name": _NAME}, strict=True),
     "dropout": Obj({"type": (Str(), True), "rate": (Float(lo=0.0, hi=1.0), False), "name": _NAME}, strict=True),
 })
@@ -184,10 +190,68 @@ def check_input_fits(config: dict, data_shape: tuple[int, ...], particles_key: s
     for idx, entry in enumerate(config["layers"]):
         if entry["type"] in ("flatten", "conv1d", "conv2d", "maxpool1d", "maxpool2d"):
             return  # the particle axis ends (or changes) here: the Keras build checks the rest
-        if entry["type"] == "global_average_pooling" and len(shape) == 2 and shape[0] & (shape[0] - 1):
+        if entry["type"] in ("global_average_pooling", "interaction") and len(shape) == 2 \
+                and shape[0] & (shape[0] - 1):
             raise TriggerHGQError(
                 f"{particles_key}: {shape[0]} is not a power of two, and {config_source(config)} takes a mean over "
-                f"the particles (layers[{idx}], global_average_pooling): not an exact shift in firmware")
+                f"the particles (layers[{idx}], {entry['type']}): not an exact shift in firmware")
+        if entry["type"] == "mix_particles" and len(shape) == 2:
+            shape = (int(entry["units"]), shape[1])
+
+
+class KerasKit:
+    """The float Keras / QKeras layers of a baseline (a :class:`trigger_hgq.blocks.LayerKit`): quantized when the
+    config has ``quantization`` (``weights_q`` and ``relu_q`` make fresh QKeras quantizers)."""
+
+    def __init__(self, weights_q=None, relu_q=None):
+        self.weights_q, self.relu_q = weights_q, relu_q
+
+    def activation(self, x, activation: str, name: str):
+        from qkeras import QActivation
+
+        if activation == "relu":
+            return QActivation(self.relu_q(), name=f"{name}_relu")(x) if self.weights_q else \
+                keras.layers.Activation("relu", name=f"{name}_relu")(x)
+        if activation == "softmax":
+            return keras.layers.Activation("softmax", name=f"{name}_softmax")(x)
+        return x
+
+    def qargs(self, use_bias: bool = True) -> dict:
+        if self.weights_q is None:
+            return {} if use_bias else {"use_bias": False}
+        return {"kernel_quantizer": self.weights_q(), **({"bias_quantizer": self.weights_q()} if use_bias
+                                                         else {"use_bias": False})}
+
+    def dense(self, x, units: int, activation: str, use_bias: bool, name: str, batchnorm: bool = False):
+        from qkeras import QDense
+
+        cls = QDense if self.weights_q else keras.layers.Dense
+        x = cls(int(units), name=name, **self.qargs(use_bias))(x)
+        if batchnorm:
+            x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        return self.activation(x, activation, name)
+
+    def mean(self, x, name: str):
+        if len(x.shape) != 3:
+            raise TriggerHGQError(f"layer {name!r}: a mean over the particles needs inputs (particles, features), "
+                                  f"got {tuple(x.shape[1:])}")
+        steps = int(x.shape[1])
+        if steps & (steps - 1):
+            raise TriggerHGQError(f"layer {name!r}: a mean over {steps} particles: not a power of two (not an "
+                                  "exact shift in firmware)")
+        return keras.layers.GlobalAveragePooling1D(name=name)(x)
+
+    def add(self, inputs: list, activation: str, name: str, particles: bool):
+        return self.activation(keras.layers.Add(name=name)(list(inputs)), activation, name)
+
+    def reshape(self, x, shape, name: str):
+        return keras.layers.Reshape(tuple(shape), name=name)(x)
+
+    def concatenate(self, inputs: list, axis: int, name: str):
+        return keras.layers.Concatenate(axis=axis, name=name)(list(inputs))
+
+    def permute(self, x, dims, name: str):
+        return keras.layers.Permute(tuple(dims), name=name)(x)
 
 
 def build_qkeras_model(config: dict, input_shape: tuple[int, ...] | None = None) -> keras.Model:
@@ -195,57 +259,54 @@ def build_qkeras_model(config: dict, input_shape: tuple[int, ...] | None = None)
 
     ``input_shape`` (the data's, without the batch axis) fills the config's null sizes (:func:`input_shape_of`).
     """
-    from qkeras import QActivation, QConv1D, QConv2D, QDense
+    from qkeras import QActivation, QConv1D, QConv2D
+
+    from trigger_hgq.blocks import interaction, mix_particles
 
     validate_baseline_config(config)
     weights_q, relu_q, input_q = _quantizers(config)
     quantized = weights_q is not None
+    kit = KerasKit(weights_q, relu_q)
     inp = keras.Input(input_shape_of(config, input_shape), name="inputs")
     x = QActivation(input_q(), name="input_quantizer")(inp) if input_q is not None else inp
     layers = config["layers"]
     for idx, entry in enumerate(layers):
         kind = entry["type"]
         name = entry.get("name") or ("output" if idx == len(layers) - 1 and kind == "dense" else f"{kind}_{idx}")
-        qargs = {"kernel_quantizer": weights_q(), "bias_quantizer": weights_q()} if quantized else {}
+        where = f"{config_source(config)}: layers[{idx}]"
+        activation = entry.get("activation", "linear")
         if kind == "dense":
-            cls = QDense if quantized else keras.layers.Dense
-            if not entry.get("use_bias", True):
-                qargs = {"use_bias": False, **({"kernel_quantizer": weights_q()} if quantized else {})}
-            x = cls(int(entry["units"]), name=name, **qargs)(x)
+            x = kit.dense(x, int(entry["units"]), activation, bool(entry.get("use_bias", True)), name,
+                          bool(entry.get("batchnorm")))
         elif kind in ("conv1d", "conv2d"):
             cls = {"conv1d": (keras.layers.Conv1D, QConv1D), "conv2d": (keras.layers.Conv2D, QConv2D)}[kind]
             x = cls[int(quantized)](
                 int(entry["filters"]), entry["kernel_size"], strides=entry.get("strides", 1),
-                padding=entry.get("padding", "valid"), name=name, **qargs,
+                padding=entry.get("padding", "valid"), name=name, **kit.qargs(),
             )(x)
+            if entry.get("batchnorm"):
+                x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = kit.activation(x, activation, name)
         elif kind in ("maxpool1d", "maxpool2d"):
             cls = keras.layers.MaxPooling1D if kind == "maxpool1d" else keras.layers.MaxPooling2D
             x = cls(entry.get("pool_size", 2), name=name)(x)
-            continue
-        elif kind == "global_average_pooling":
+        elif kind in ("global_average_pooling", "interaction", "mix_particles"):
             if len(x.shape) != 3:
-                raise fail(config_source(config), f"layers[{idx}]", f"global_average_pooling needs inputs "
-                                                                    f"(particles, features), got {tuple(x.shape[1:])}")
-            steps = int(x.shape[1])
-            if steps & (steps - 1):
-                raise fail(config_source(config), f"layers[{idx}]",
-                           f"a mean over {steps} particles: not a power of two (not an exact shift in firmware)")
-            x = keras.layers.GlobalAveragePooling1D(name=name)(x)
-            continue
+                raise fail(config_source(config), f"layers[{idx}]", f"{kind} needs inputs (particles, features), "
+                                                                    f"got {tuple(x.shape[1:])}")
+            try:
+                if kind == "global_average_pooling":
+                    x = kit.mean(x, name)
+                elif kind == "interaction":
+                    x = interaction(kit, x, int(entry["units"]), activation, name)
+                else:
+                    x = mix_particles(kit, x, int(entry["units"]), activation, name)
+            except TriggerHGQError as err:
+                raise TriggerHGQError(f"{where}: {err}") from None
         elif kind == "flatten":
             x = keras.layers.Flatten(name=name)(x)
-            continue
         else:
             x = keras.layers.Dropout(float(entry.get("rate", 0.1)), name=name)(x)
-            continue
-        if entry.get("batchnorm"):
-            x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-        act = entry.get("activation", "linear")
-        if act == "relu":
-            x = QActivation(relu_q(), name=f"{name}_relu")(x) if quantized else \
-                keras.layers.Activation("relu", name=f"{name}_relu")(x)
-        elif act == "softmax":
-            x = keras.layers.Activation("softmax", name=f"{name}_softmax")(x)
     return keras.Model(inp, x, name=str(config.get("name", "baseline")))
 
 

@@ -389,6 +389,22 @@ def convert_reshape(node: Node, inputs: list, bounds: list[Bounds], opts: Option
     return y, Bounds(inb.lo.reshape(shape), inb.hi.reshape(shape), inb.f)
 
 
+def convert_permute(node: Node, inputs: list, bounds: list[Bounds], opts: Options):
+    (x,), (inb,) = inputs, bounds
+    dims = tuple(int(d) for d in node.layer.dims)
+    axes = [d - 1 for d in dims]
+    return hl.HPermute(dims, name=node.name)(x), Bounds(inb.lo.transpose(axes), inb.hi.transpose(axes), inb.f)
+
+
+def convert_concatenate(node: Node, inputs: list, bounds: list[Bounds], opts: Options):
+    axis = int(node.layer.axis)
+    layer = hl.HConcatenate(axis, name=node.name)
+    data_axis = layer.data_axis()
+    y = layer(list(inputs))
+    return y, Bounds(np.concatenate([b.lo for b in bounds], axis=data_axis),
+                     np.concatenate([b.hi for b in bounds], axis=data_axis), max(b.f for b in bounds))
+
+
 def convert_dropout(node: Node, inputs: list, bounds: list[Bounds], opts: Options):
     (x,), (inb,) = inputs, bounds
     layer = node.layer
@@ -425,6 +441,8 @@ LAYER_MAP: dict[str, Converter] = {
     "GlobalAveragePooling1D": convert_global_average_pooling,
     "Flatten": convert_flatten,
     "Reshape": convert_reshape,
+    "Permute": convert_permute,
+    "Concatenate": convert_concatenate,
     "Dropout": convert_dropout,
     "Add": convert_add,
 }

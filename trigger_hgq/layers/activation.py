@@ -49,22 +49,33 @@ class HActivation(HQuantizedLayer):
 
 @register
 class HAdd(HQuantizedLayer):
-    """Elementwise sum of its inputs, quantized. Additions cost no EBOPs (only multiplications are counted)."""
+    """``oq(act(sum of its inputs))``, elementwise, for ``act`` in linear, relu. Additions cost no EBOPs (only
+    multiplications are counted)."""
+
+    def __init__(self, activation: str = "linear", **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activation
+        self._act = activation_fn(activation, self.name)
+        self.oq.nonnegative = self.activation == "relu"
 
     def forward(self, inputs, training=None):
         y = inputs[0]
         for other in inputs[1:]:
             y = ops.add(y, other)
-        return y
+        return self._act(y)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
 
     def proxy_ops(self):
-        return [keras.layers.Add(name=f"{self.name}_add")]
+        relu = [keras.layers.Activation("relu", name=f"{self.name}_relu")] if self.activation == "relu" else []
+        return [keras.layers.Add(name=f"{self.name}_add"), *relu]
 
     def trace(self, inputs, ops):
         y = inputs[0]
         for other in inputs[1:]:
             y = y + other
-        return y
+        return ops.relu(y) if self.activation == "relu" else y
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}
