@@ -188,7 +188,7 @@ def hgq_from_architecture(config: Mapping, input_shape: tuple[int, ...] | None =
         elif kind == "interaction":
             x = interaction(kit, x, int(entry["units"]), activation, layer_name)
         elif kind == "mix_particles":
-            x = mix_particles(kit, x, int(entry["units"]), activation, layer_name)
+            x = mix_particles(kit, x, int(entry.get("units") or x.shape[1]), activation, layer_name)
         elif kind == "flatten":
             x = hl.HFlatten(name=layer_name)(x)
         else:

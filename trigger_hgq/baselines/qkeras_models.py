@@ -28,7 +28,7 @@ Dense and convolution entries take ``activation`` (relu, linear; softmax on the 
 ``global_average_pooling`` is the mean over the particles (a Deep Sets aggregation: a power-of-two count keeps it
 an exact shift in firmware, and dense layers without bias before it keep zero-padded particles at exactly zero).
 ``interaction`` (units, activation) is the linear-cost interaction network's node update and ``mix_particles``
-(units: the output particle count) an MLP-Mixer's dense across the particles (:mod:`trigger_hgq.blocks`).
+(units: the output particle count, default the input's) an MLP-Mixer's dense across the particles (:mod:`trigger_hgq.blocks`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ LAYER_SPEC = Tagged("type", {
     "global_average_pooling": Obj({"type": (Str(), True), "name": _NAME}, strict=True),
     "interaction": Obj({"type": (Str(), True), "units": (Int(lo=1), True, "output features per particle"),
                         "activation": _ACTIVATION, "name": _NAME}, strict=True),
-    "mix_particles": Obj({"type": (Str(), True), "units": (Int(lo=1), True, "output particles"),
+    "mix_particles": Obj({"type": (Str(), True),
+                          "units": (Nullable(Int(lo=1)), False, "output particles (default: as many as come in)"),
                           "activation": _ACTIVATION, "name": _NAME}, strict=True),
     "flatten": Obj({"type": (Str(), True), "name": _NAME}, strict=True),
     "dropout": Obj({"type": (Str(), True), "rate": (Float(lo=0.0, hi=1.0), False), "name": _NAME}, strict=True),
@@ -195,7 +196,7 @@ def check_input_fits(config: dict, data_shape: tuple[int, ...], particles_key: s
             raise TriggerHGQError(
                 f"{particles_key}: {shape[0]} is not a power of two, and {config_source(config)} takes a mean over "
                 f"the particles (layers[{idx}], {entry['type']}): not an exact shift in firmware")
-        if entry["type"] == "mix_particles" and len(shape) == 2:
+        if entry["type"] == "mix_particles" and len(shape) == 2 and entry.get("units"):
             shape = (int(entry["units"]), shape[1])
 
 
@@ -300,7 +301,7 @@ def build_qkeras_model(config: dict, input_shape: tuple[int, ...] | None = None)
                 elif kind == "interaction":
                     x = interaction(kit, x, int(entry["units"]), activation, name)
                 else:
-                    x = mix_particles(kit, x, int(entry["units"]), activation, name)
+                    x = mix_particles(kit, x, int(entry.get("units") or x.shape[1]), activation, name)
             except TriggerHGQError as err:
                 raise TriggerHGQError(f"{where}: {err}") from None
         elif kind == "flatten":
