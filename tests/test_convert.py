@@ -261,3 +261,32 @@ def test_quantized_activation_inside_the_layer_and_strided_same_conv():
     # quantized_relu(7, 3) output grid: 2**-4; saturates at 8 - 2**-4 like QKeras
     np.testing.assert_array_equal(out, ref)
     assert out.max() == 8 - 2**-4
+
+
+@pytest.mark.parametrize("config", ["interaction_8bit", "mixer_8bit"])
+def test_particle_block_baselines_convert(config):
+    """The QKeras interaction network (a mean broadcast back by Reshape + Concatenate, then Add) and the particle
+    Mixer (Permute, a dense across the particles, Permute back) convert layer for layer and compute what QKeras
+    computes on standardized 16-feature particles. The interaction network's sums need more than float32's 24
+    mantissa bits (16-bit inputs times 8-bit weights over 16 features): QKeras rounds them by up to 2**-16, which
+    moves some half-way relu roundings by one 8-bit step; the exact converted model agrees on the class."""
+    from pathlib import Path
+
+    from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config
+
+    path = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "baselines" / f"{config}.yaml"
+    keras.utils.set_random_seed(0)
+    source = build_qkeras_model(load_baseline_config(path), (8, 16))
+    converted = from_qkeras(source)
+    kinds = {type(layer).__name__ for layer in converted.layers}
+    want = {"HConcatenate", "HReshape", "HAdd"} if config.startswith("interaction") else {"HPermute"}
+    assert want <= kinds, kinds
+    x = np.random.default_rng(6).normal(size=(4000, 8, 16)).astype(np.float32)  # standardized features
+    agree, max_lsb = compare(source, converted, x)
+    assert agree >= 0.999
+    if config.startswith("interaction"):
+        first = [keras.Model(m.inputs, m.get_layer("int1").output) for m in (source, converted)]
+        diff = np.abs(run_eagerly(first[0], x) - run_eagerly(first[1], x)).max()
+        assert diff <= 2.0**-14  # before any rounding of QKeras' own: float32 rounding only
+    else:
+        assert max_lsb == 0.0
