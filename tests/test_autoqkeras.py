@@ -119,6 +119,30 @@ def test_search_space_follows_limits_patterns_and_filter_tuning():
         QuantizationSpace(config, _float_mlp()).build(kt.HyperParameters())
 
 
+def test_search_space_over_an_interaction_network():
+    """A model with branches and merges (the interaction network's mean broadcast back and added): every Dense of
+    both branches gets its quantizers, the graph is rebuilt as it was, and width tuning is refused by its key."""
+    from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config
+
+    reference = build_qkeras_model(load_baseline_config(CONFIG.parent / "baselines" / "interaction_float.yaml"),
+                                   (8, 16))
+    config = load_autoqkeras_config(CONFIG)
+    config.update(limit={"Dense": [8, 8, 8], "Activation": [8]}, tune_filters="none")
+    hp = kt.HyperParameters()
+    model = QuantizationSpace(config, reference).build(hp)
+    kinds = {layer.name: type(layer).__name__ for layer in model.layers}
+    assert kinds["int1_self"] == kinds["int1_context"] == kinds["int2_self"] == "QDense"
+    assert kinds["int1"] == "Add" and kinds["int1_relu"] == "QActivation" and kinds["int1_bcast_x8"] == "Concatenate"
+    assert "int1_context_kernel_quantizer" in {p.name for p in hp.space}
+    assert [tuple(layer.output.shape) for layer in model.layers] == \
+        [tuple(layer.output.shape) for layer in reference.layers]
+    x = np.random.default_rng(0).normal(size=(16, 8, 16)).astype(np.float32)
+    assert model.predict(x, verbose=0).shape == (16, 5)
+    config.update(tune_filters="layer")
+    with pytest.raises(TriggerHGQError, match="'tune_filters'"):
+        QuantizationSpace(config, reference)
+
+
 def test_goal_of_the_shipped_config():
     config = load_autoqkeras_config(CONFIG)
     goal = ForgivingGoal.from_config(config)

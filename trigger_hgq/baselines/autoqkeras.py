@@ -282,26 +282,39 @@ class ForgivingScore(keras.metrics.Mean):
 
 
 # ------------------------------------------------------------------------------------------------ search space
-def chain_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The layers of a single-input, single-output chain model, in order (without its InputLayer)."""
+def graph_layers(model: keras.Model) -> list[tuple[keras.layers.Layer, tuple[str, ...]]]:
+    """The layers of a single-input, single-output model in topological order (without its InputLayer), each with
+    the names of the layers feeding it (the InputLayer's name included)."""
     from trigger_hgq.graph import model_graph
 
     graph = model_graph(model)
-    nodes = list(graph.nodes.values())
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise TriggerHGQError(f"AutoQKeras search: model {model.name!r} must have one input and one output")
-    layers = []
-    previous = None
-    for node in nodes:
-        if isinstance(node.layer, keras.layers.InputLayer):
-            previous = node.name
-            continue
-        if previous is not None and node.inputs != (previous,):
-            raise TriggerHGQError(f"AutoQKeras search: model {model.name!r} is not a chain of layers (layer "
-                                  f"{node.name!r} reads {list(node.inputs)})")
-        layers.append(node.layer)
-        previous = node.name
-    return layers
+    return [(node.layer, tuple(node.inputs)) for node in graph.nodes.values()
+            if not isinstance(node.layer, keras.layers.InputLayer)]
+
+
+def is_chain(layers: list[tuple[keras.layers.Layer, tuple[str, ...]]]) -> bool:
+    """Whether every layer reads the one before it (no branch, no merge)."""
+    return all(len(inputs) == 1 for _, inputs in layers) and all(
+        inputs == (prev.name,) for (_, inputs), (prev, _) in zip(layers[1:], layers[:-1], strict=True))
+
+
+def rebuild(layers: list[tuple[keras.layers.Layer, tuple[str, ...]]], inp, input_name: str, make) -> object:
+    """Call ``make(layer)`` (a new layer) on the rebuilt inputs of every layer, in order; the last output."""
+    built = {input_name: inp}
+    y = inp
+    for layer, inputs in layers:
+        args = [built[name] for name in inputs]
+        y = make(layer)(args if len(args) > 1 else args[0])
+        built[layer.name] = y
+    return y
+
+
+def _input_name(model: keras.Model) -> str:
+    from trigger_hgq.graph import model_graph
+
+    return model_graph(model).inputs[0]
 
 
 def _copy_layer(layer: keras.layers.Layer, **changes) -> keras.layers.Layer:
@@ -319,13 +332,16 @@ class QuantizationSpace:
 
         self.get_quantizer = get_quantizer
         self.reference = reference
-        self.layers = chain_layers(reference)
+        self.layers = graph_layers(reference)
         self.candidates = {kind: dict(config["quantization_config"].get(kind) or {}) for kind in QUANTIZER_KINDS}
         self.limit = self._limits(dict(config.get("limit") or {}))
         self.tune_filters = config.get("tune_filters", "none")
         self.exceptions = re.compile(config.get("tune_filters_exceptions", "^$"))
         self.transfer_weights = bool(config.get("transfer_weights", False))
         self.source = config_source(config)
+        if self.tune_filters != "none" and not is_chain(self.layers):
+            raise TriggerHGQError(f"{self.source}: key 'tune_filters': {self.tune_filters!r} changes layer widths, "
+                                  f"which the branches of model {reference.name!r} must keep equal: use 'none'")
 
     @staticmethod
     def _limits(limit: dict) -> dict:
@@ -410,12 +426,13 @@ class QuantizationSpace:
         """The trial model of ``hp`` (fresh weights, or the reference's where shapes agree with
         ``transfer_weights``)."""
         inp = keras.Input(self.reference.inputs[0].shape[1:], name=self.reference.inputs[0].name)
-        x = inp
         pairs = []
-        for layer in self.layers:
-            new = self._quantized(hp, layer)
-            x = new(x)
-            pairs.append((layer, new))
+
+        def make(layer):
+            pairs.append((layer, self._quantized(hp, layer)))
+            return pairs[-1][1]
+
+        x = rebuild(self.layers, inp, _input_name(self.reference), make)
         model = keras.Model(inp, x, name=f"{self.reference.name}_autoqkeras")
         if self.transfer_weights:
             for old, new in pairs:
@@ -597,8 +614,8 @@ def with_input_quantizer(model: keras.Model, bits: int | None, integer: int = 0)
 
     inp = keras.Input(model.inputs[0].shape[1:], name="inputs")
     x = QActivation(quantized_bits(int(bits), int(integer), alpha=1), name="input_quantizer")(inp) if bits else inp
-    for layer in chain_layers(model):
-        x = keras.layers.deserialize(keras.layers.serialize(layer))(x)
+    x = rebuild(graph_layers(model), x, _input_name(model),
+                lambda layer: keras.layers.deserialize(keras.layers.serialize(layer)))
     return keras.Model(inp, x, name=model.name)
 
 
