@@ -70,4 +70,10 @@ if [ -f .ci/apt-packages ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
+# da4ml's constant-multiplication solver is compiled by numba on first use (minutes of CPU) and cached in .venv:
+# compile it once here, so that test and pipeline processes load it instead of each compiling it at once.
+if .venv/bin/python -c "import da4ml" >/dev/null 2>&1; then
+  echo "setup.sh: compiling da4ml's solver once (cached in .venv)"
+  TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python -m trigger_hgq.export.rtl.warmup
+fi
 echo "trigger-hgq is set up in .venv (Python $v)"
