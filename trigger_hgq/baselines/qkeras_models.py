@@ -28,7 +28,8 @@ Dense and convolution entries take ``activation`` (relu, linear; softmax on the 
 ``global_average_pooling`` is the mean over the particles (a Deep Sets aggregation: a power-of-two count keeps it
 an exact shift in firmware, and dense layers without bias before it keep zero-padded particles at exactly zero).
 ``interaction`` (units, activation) is the linear-cost interaction network's node update and ``mix_particles``
-(units: the output particle count, default the input's) an MLP-Mixer's dense across the particles (:mod:`trigger_hgq.blocks`).
+(units: the output particle count, default the input's) an MLP-Mixer's dense across the particles
+(:mod:`trigger_hgq.blocks`).
 """
 
 from __future__ import annotations
