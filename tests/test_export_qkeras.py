@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -55,3 +57,25 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "missing.keras" in err
     assert main(["hls-report", str(tmp_path)]) == 2
     assert "no project.tcl" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_qkeras_interaction_network_is_exact_up_to_the_logits(tmp_path):
+    """The QKeras interaction network (per-particle QDense with biases, a mean broadcast back by concatenation, Add,
+    quantized relu) through hls4ml: with an input type that holds the inputs, every layer up to the logits equals
+    QKeras on 1,000 rows (the per-particle biases are written as their quantized values)."""
+    from trigger_hgq.baselines.qkeras_models import build_qkeras_model, load_baseline_config
+
+    config = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "baselines" / "interaction_8bit.yaml"
+    keras.utils.set_random_seed(0)
+    model = build_qkeras_model(load_baseline_config(config), (8, 16))
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.normal(0, 0.3, layer.bias.shape).astype(np.float32))  # off the 8-bit grid
+    x = rng.normal(size=(1000, 8, 16)).astype(np.float32)
+    export = th.to_hls4ml(model, tmp_path / "prj", x=x, input_precision="ap_fixed<32,8>")
+    check = export.report["check"]
+    assert check["logits_bit_exact_fraction"] == 1.0, check.get("first_differing_layer")
+    classes = {layer.class_name for layer in export.hls_model.get_layers()}
+    assert {"PointwiseConv1D", "Concatenate", "Merge"} <= classes

@@ -159,21 +159,25 @@ def hls_config_for(model: keras.Model, kind: str, opts: ExportOptions, proxy: Pr
 
 @contextlib.contextmanager
 def _per_particle_kernels_quantized(model: keras.Model):
-    """While hls4ml reads ``model``: the kernel of each QKeras ``QDense`` on inputs (particles, features) holds its
-    quantized values. hls4ml turns such a layer into a pointwise convolution and drops its kernel quantizer on the
-    way, so it would write the float kernel wrapped into the weight type; the quantized values are what QKeras
-    multiplies with (its quantizers give them back unchanged), so the C simulation then matches it."""
+    """While hls4ml reads ``model``: the kernel and bias of each QKeras ``QDense`` on inputs (particles, features)
+    hold their quantized values. hls4ml turns such a layer into a pointwise convolution and drops its quantizers on
+    the way, so it would write the float weights wrapped into the weight type; the quantized values are what QKeras
+    computes with (its quantizers give them back unchanged), so the C simulation then matches it."""
     saved = []
     for layer in model.layers:
-        quantizer = getattr(layer, "kernel_quantizer_internal", None)
-        if type(layer).__name__ == "QDense" and quantizer is not None and len(layer.input.shape) > 2:
-            saved.append((layer, keras.ops.convert_to_numpy(layer.kernel)))
-            layer.kernel.assign(np.asarray(keras.ops.convert_to_numpy(quantizer(layer.kernel)), np.float32))
+        if type(layer).__name__ != "QDense" or len(layer.input.shape) <= 2:
+            continue
+        for name in ("kernel", "bias"):
+            quantizer = getattr(layer, f"{name}_quantizer_internal", None)
+            weight = getattr(layer, name, None)
+            if quantizer is not None and weight is not None:
+                saved.append((weight, keras.ops.convert_to_numpy(weight)))
+                weight.assign(np.asarray(keras.ops.convert_to_numpy(quantizer(weight)), np.float32))
     try:
         yield
     finally:
-        for layer, kernel in saved:
-            layer.kernel.assign(kernel)
+        for weight, value in saved:
+            weight.assign(value)
 
 
 def convert(model: keras.Model, out_dir: str | os.PathLike, opts: ExportOptions):
