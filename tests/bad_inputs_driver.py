@@ -91,7 +91,8 @@ def make_inputs(ws: Path, shared: Path) -> None:
     bl = configs / "baselines"
     base_p = (f"base: {particles}\ndataset: {repo_config.parents[2] / 'datasets' / 'jets_constituents.yaml'}\n"
               f"float: {{config: {bl / 'deepsets_float.yaml'}}}\nautoqkeras: {{config: "
-              f"{configs / 'autoqkeras_deepsets.yaml'}}}\nbaselines: {{configs: [{bl / 'deepsets_8bit.yaml'}]}}\n")
+              f"{configs / 'autoqkeras_deepsets.yaml'}}}\nbaselines: {{configs: [{bl / 'deepsets_8bit.yaml'}]}}\n"
+              "hgq: {start_from: deepsets_8bit}\n")
     (inp / "particles_on_features_card.yaml").write_text(
         base_p.replace("jets_constituents.yaml", "jets_hlf.yaml"))
     (inp / "too_many_particles.yaml").write_text(base_p + "n_particles: 128\n")

@@ -133,7 +133,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["bad_value_card.yaml: key 'constituents.max_particles': expected an integer >= 1, got 'abc'"]),
     ("pipeline-particles-on-features-card", ["pipeline", "--out", "{WS}/run", "--config",
                                              f"{I}/particles_on_features_card.yaml"],
-     ["particles_on_features_card.yaml: key 'n_particles': 8 particles, but dataset card", "jets_hlf.yaml has no "
+     ["particles_on_features_card.yaml: key 'n_particles': 16 particles, but dataset card", "jets_hlf.yaml has no "
       "'constituents'"]),
     ("pipeline-too-many-particles", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/too_many_particles.yaml"],
      ["too_many_particles.yaml: key 'n_particles': 128 particles, more than the 64 of dataset card",

@@ -1,4 +1,5 @@
-"""End to end on the jets' particles: the constituent pipeline's quick profile (Deep Sets on 8 particles)."""
+"""End to end on the jets' particles: the constituent pipeline's quick profile (the interaction network on 8
+particles, 16 features each)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from trigger_hgq.cli import main
 from trigger_hgq.report.schema import validate_report
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "pipelines" / "configs" / "jet_tagging_constituents.yaml"
+BASELINE = "interaction_8bit"  # the architecture HGQ starts from, uniform 8-bit QKeras
 
 
 @pytest.fixture(scope="module")
@@ -27,33 +30,34 @@ def test_quick_constituent_profile_is_bit_exact_end_to_end(quick_run):
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     validate_report(report)
-    assert report["dataset"]["n_particles"] == 8 and report["dataset"]["input_shape"] == [8, 7]
-    assert report["dataset"]["features"] == ["pt_rel", "eta_rel", "phi_rel", "delta_r", "e_rel", "log_pt", "log_e"]
+    assert report["dataset"]["n_particles"] == 8 and report["dataset"]["input_shape"] == [8, 16]
+    card = yaml.safe_load((REPO / "datasets" / "jets_constituents16.yaml").read_text())
+    assert report["dataset"]["features"] == card["constituents"]["features"] and len(card["constituents"]["features"]) == 16
     by_method: dict[str, list[dict]] = {}
     for m in report["models"]:
         by_method.setdefault(m["method"], []).append(m)
     assert set(by_method) == {"qkeras", "autoqkeras", "hgq"}
-    # every HGQ candidate's firmware equals its Keras model on the checked test jets; the QKeras Deep Sets (exported
-    # as measured, not promised) differs on at most 1 jet in 1,000 (measured on Keras 3: 1 of 2,000 for deepsets_8bit)
+    # every HGQ candidate's firmware equals its Keras model on the checked test jets; the QKeras models (exported as
+    # measured, not promised: QKeras computes in float32) differ on at most 1 jet in 1,000
     for m in report["models"]:
         least = 1.0 if m["method"] == "hgq" else 0.999
         assert m["bit_exact_fraction"] >= least and m["n_checked"] == 2000, m["name"]
         assert m["latency_cycles"] > 0 and m["lut"] > 0 and m["ebops"] > 0
     names = {m["name"] for m in report["models"]}
-    assert {"deepsets_8bit", "autoqkeras_best"} <= names and len(by_method["hgq"]) >= 2
+    assert {BASELINE, "autoqkeras_best"} <= names and len(by_method["hgq"]) >= 2
     # the per-particle dense layers are pointwise convolutions in every hls4ml project
     for m in report["models"]:
         config = (Path(m["firmware_dir"]) / "firmware" / "myproject.cpp").read_text()
         assert "pointwise_conv_1d_cl" in config, m["name"]
     rows = {row["baseline"]: row for row in report["comparison"]["baselines"]}
-    assert "deepsets_8bit" in rows
+    assert BASELINE in rows
     # the baseline trained once per seed; the one kept is the most accurate on validation, and it is the model saved
-    base = next(m for m in report["models"] if m["name"] == "deepsets_8bit")
+    base = next(m for m in report["models"] if m["name"] == BASELINE)
     seeds = base["training"]["seed_val_accuracy"]
     assert sorted(seeds) == ["0", "1"] and seeds[str(base["training"]["seed"])] == max(seeds.values())
     assert base["val_accuracy"] == pytest.approx(max(seeds.values()), abs=1e-6)
-    assert sorted(p.name for p in (out / "models").glob("deepsets_8bit*.keras")) == [
-        "deepsets_8bit_seed0.keras", "deepsets_8bit_seed1.keras"]
+    assert sorted(p.name for p in (out / "models").glob(f"{BASELINE}*.keras")) == [
+        f"{BASELINE}_seed0.keras", f"{BASELINE}_seed1.keras"]
 
 
 @pytest.mark.slow
@@ -62,10 +66,10 @@ def test_sweep_report_tabulates_n_beside_the_anchors(quick_run, tmp_path):
 
     _, out = quick_run
     report = json.loads((out / "report.json").read_text())
-    files = write_sweep(tmp_path, {8: report})
+    files = write_sweep(tmp_path, {8: report}, BASELINE)
     text = files["sweep.md"].read_text()
     row = next(line for line in text.splitlines() if line.startswith("| 8 |"))
-    matched = next(r for r in report["comparison"]["baselines"] if r["baseline"] == "deepsets_8bit")["hgq_model"]
+    matched = next(r for r in report["comparison"]["baselines"] if r["baseline"] == BASELINE)["hgq_model"]
     assert (matched or "none reaches it") in row
     assert "another dataset" in text and "| JEDI-linear | 32 | 80.90% | 62,000 | 60 |" in text
     assert files["sweep.png"].read_bytes()[:4] == b"\x89PNG"
@@ -79,7 +83,8 @@ def test_a_particle_sweep_config_checks_every_count_first(tmp_path):
     bl = REPO / "pipelines" / "configs" / "baselines"
     config.write_text(f"base: {CONFIG}\ndataset: {REPO / 'datasets' / 'jets_constituents.yaml'}\n"
                       f"float: {{config: {bl / 'deepsets_float.yaml'}}}\nautoqkeras: {{enabled: false}}\n"
-                      f"baselines: {{configs: [{bl / 'deepsets_8bit.yaml'}]}}\nn_particles: [8, 12]\n")
+                      f"baselines: {{configs: [{bl / 'deepsets_8bit.yaml'}]}}\nhgq: {{start_from: deepsets_8bit}}\n"
+                      "n_particles: [8, 12]\n")
     out = tmp_path / "run"
     assert main(["pipeline", "--config", str(config), "--out", str(out)]) == 2
     assert not out.exists()

@@ -40,6 +40,6 @@ def run_sweep(cfg: PipelineConfig, out_dir: str | Path, scheduler: str | None = 
         outputs = run.run()
         codes.append(run.exit_code(outputs, strict))
         reports[n] = json.loads((run.out / "report.json").read_text())
-    files = write_sweep(out, reports)
+    files = write_sweep(out, reports, cfg.section("hgq").get("start_from") or "deepsets_8bit")
     log(f"sweep finished in {time.perf_counter() - t0:.1f} s; report: {files['sweep.md']}")
     return max(codes, default=0)

@@ -46,9 +46,9 @@ def _figures(m: dict | None) -> dict | None:
             "ebops": m.get("ebops")}
 
 
-def sweep_rows(reports: dict[int, dict], baseline: str = "deepsets_8bit") -> list[dict]:
-    """Per particle count: the float reference, ``baseline`` and the HGQ point matched to it on validation
-    accuracy (the run's comparison rule), and the selected model."""
+def sweep_rows(reports: dict[int, dict], baseline: str) -> list[dict]:
+    """Per particle count: the float reference, ``baseline`` (the QKeras model of the architecture HGQ starts from)
+    and the HGQ point matched to it by the run's comparison rule, and the selected model."""
     rows = []
     for n in sorted(reports):
         report = reports[n]
@@ -74,10 +74,10 @@ def _ratio(a, b) -> str:
     return "—" if not a or not b else f"{a / b:.1f}×"
 
 
-def sweep_markdown(rows: list[dict], baseline: str = "deepsets_8bit") -> str:
+def sweep_markdown(rows: list[dict], baseline: str) -> str:
     lines = ["# Particle-count sweep", "",
-             f"Per particle count N: the float Deep Sets, `{baseline}` and the HGQ model matched to it on validation "
-             "accuracy (the runs' comparison rule), accuracy on the test split; LUTs from yosys where the model "
+             f"Per particle count N: the float reference, `{baseline}` and the HGQ model matched to it (the runs' "
+             "comparison rule), accuracy on the test split; LUTs from yosys where the model "
              "went through the RTL route, else the HLS route (marked).", "",
              "| N | float acc. | baseline acc. | baseline LUT | baseline cycles | HGQ model | HGQ acc. | HGQ LUT | "
              "HGQ cycles | LUT ratio | cycles ratio |",
@@ -101,7 +101,7 @@ def sweep_markdown(rows: list[dict], baseline: str = "deepsets_8bit") -> str:
     return "\n".join(lines)
 
 
-def sweep_plot(rows: list[dict]) -> bytes | None:
+def sweep_plot(rows: list[dict], baseline: str) -> bytes | None:
     """Accuracy, LUTs and cycles against N (PNG; None without matplotlib)."""
     try:
         from trigger_hgq.report.plots import STYLE, _figure, _png
@@ -113,7 +113,7 @@ def sweep_plot(rows: list[dict]) -> bytes | None:
         return None
     axes = fig.subplots(1, 3)
     ns = [r["n_particles"] for r in rows]
-    series = [("float", "float", "float Deep Sets"), ("baseline", "qkeras", "QKeras 8-bit Deep Sets"),
+    series = [("float", "float", "float reference"), ("baseline", "qkeras", f"QKeras {baseline}"),
               ("matched_hgq", "hgq", "HGQ (matched)")]
     for ax, (key, label) in zip(axes, [("accuracy", "test accuracy"), ("lut", "LUT"), ("cycles", "cycles")],
                                 strict=True):
@@ -139,14 +139,15 @@ def sweep_plot(rows: list[dict]) -> bytes | None:
     return _png(fig)
 
 
-def write_sweep(out: Path, reports: dict[int, dict]) -> dict[str, Path]:
-    """``sweep.json``, ``sweep.md`` and ``sweep.png`` in ``out`` (each written atomically)."""
-    rows = sweep_rows(reports)
-    files = {"sweep.json": write_json_atomic(out / "sweep.json", {"rows": rows, "anchors": {
+def write_sweep(out: Path, reports: dict[int, dict], baseline: str) -> dict[str, Path]:
+    """``sweep.json``, ``sweep.md`` and ``sweep.png`` in ``out`` (each written atomically); ``baseline`` names the
+    QKeras model each run's HGQ points are shown against."""
+    rows = sweep_rows(reports, baseline)
+    files = {"sweep.json": write_json_atomic(out / "sweep.json", {"baseline": baseline, "rows": rows, "anchors": {
         k: {"reference": a["reference"], "points": {str(n): list(v) for n, v in a["points"].items()}}
         for k, a in ANCHORS.items()}, "anchor_dataset": ANCHOR_DATASET})}
-    png = sweep_plot(rows)
-    text = sweep_markdown(rows)
+    png = sweep_plot(rows, baseline)
+    text = sweep_markdown(rows, baseline)
     if png is not None:
         files["sweep.png"] = write_bytes_atomic(out / "sweep.png", png)
         text += "\n![accuracy, LUT and cycles against N](sweep.png)\n"
