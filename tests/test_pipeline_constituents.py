@@ -32,7 +32,8 @@ def test_quick_constituent_profile_is_bit_exact_end_to_end(quick_run):
     validate_report(report)
     assert report["dataset"]["n_particles"] == 8 and report["dataset"]["input_shape"] == [8, 16]
     card = yaml.safe_load((REPO / "datasets" / "jets_constituents16.yaml").read_text())
-    assert report["dataset"]["features"] == card["constituents"]["features"] and len(card["constituents"]["features"]) == 16
+    features = card["constituents"]["features"]
+    assert report["dataset"]["features"] == features and len(features) == 16
     by_method: dict[str, list[dict]] = {}
     for m in report["models"]:
         by_method.setdefault(m["method"], []).append(m)
