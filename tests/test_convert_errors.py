@@ -72,9 +72,9 @@ def _shared_layer_model():
     return keras.Model(inp, dense(dense(inp)))
 
 
-def _concat_model():
+def _multiply_model():
     inp = keras.Input((8,), name="x")
-    return keras.Model(inp, layers.Concatenate(name="cat")([layers.Dense(4)(inp), layers.Dense(4)(inp)]))
+    return keras.Model(inp, layers.Multiply(name="mul")([layers.Dense(4)(inp), layers.Dense(4)(inp)]))
 
 
 def _depthwise():
@@ -89,7 +89,7 @@ LAYER_CASES = {
     "inner softmax": (lambda: chain(layers.Dense(4, name="d"), layers.Activation("softmax", name="sm"),
                                     layers.Dense(2, name="d2")), ["'sm'", "softmax"]),
     "lstm": (lambda: chain(layers.LSTM(4, name="rnn"), input_shape=(5, 3)), ["'rnn'", "LSTM"]),
-    "concatenate": (_concat_model, ["'cat'", "Concatenate"]),
+    "multiply": (_multiply_model, ["'mul'", "Multiply"]),
     "global pooling over 5 steps": (lambda: chain(layers.GlobalAveragePooling1D(name="gap"), input_shape=(5, 3)),
                                     ["'gap'", "5 steps is not a power of two"]),
     "global max pooling": (lambda: chain(layers.GlobalMaxPooling1D(name="gmp"), input_shape=(4, 3)),
