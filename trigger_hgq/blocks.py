@@ -69,3 +69,17 @@ def mix_particles(kit: LayerKit, x, units: int, activation: str, name: str):
     across = kit.permute(x, (2, 1), f"{name}_transpose")
     mixed = kit.dense(across, units, activation, True, name)
     return kit.permute(mixed, (2, 1), f"{name}_back")
+
+
+PARTICLE_ENTRIES = ("global_average_pooling", "interaction", "mix_particles")
+"""The baseline-config layer types that act on ``(particles, features)`` through a kit."""
+
+
+def particle_entry(kit: LayerKit, x, entry: dict, name: str):
+    """The layers of one config entry of :data:`PARTICLE_ENTRIES` (its ``type``, ``units``, ``activation``)."""
+    kind, activation = entry["type"], entry.get("activation", "linear")
+    if kind == "global_average_pooling":
+        return kit.mean(x, name)
+    if kind == "interaction":
+        return interaction(kit, x, int(entry["units"]), activation, name)
+    return mix_particles(kit, x, int(entry.get("units") or x.shape[1]), activation, name)

@@ -13,6 +13,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+import trigger_hgq.layers as hl
+
 #: Rows per ``predict`` call on a candidate (the test split at once on a small machine).
 PREDICT_BATCH = 16384
 #: Rows per ``predict`` call when two models' logits are compared.
@@ -110,35 +112,23 @@ class HGQKit:
                 "output_quantizer": dict(self.q), "name": name}
 
     def dense(self, x, units: int, activation: str, use_bias: bool, name: str, batchnorm: bool = False):
-        import trigger_hgq.layers as hl
-
         cls = hl.HDenseBatchNorm if batchnorm else hl.HDense
         return cls(int(units), **self.kernel_args(activation, use_bias, name))(x)
 
     def mean(self, x, name: str):
-        import trigger_hgq.layers as hl
-
         return hl.HGlobalAveragePooling1D(output_quantizer=dict(self.q), name=name)(x)
 
     def add(self, inputs: list, activation: str, name: str, particles: bool):
-        import trigger_hgq.layers as hl
-
         return hl.HAdd(activation, output_quantizer=dict(self.q), name=name, per_particle=particles or None)(
             list(inputs))
 
     def reshape(self, x, shape, name: str):
-        import trigger_hgq.layers as hl
-
         return hl.HReshape(tuple(shape), name=name)(x)
 
     def concatenate(self, inputs: list, axis: int, name: str):
-        import trigger_hgq.layers as hl
-
         return hl.HConcatenate(axis, name=name)(list(inputs))
 
     def permute(self, x, dims, name: str):
-        import trigger_hgq.layers as hl
-
         return hl.HPermute(tuple(dims), name=name)(x)
 
 
@@ -152,9 +142,8 @@ def hgq_from_architecture(config: Mapping, input_shape: tuple[int, ...] | None =
     dropped (the model outputs logits). Every quantizer starts from :class:`~trigger_hgq.quantizer.QuantizerConfig`
     defaults updated by ``quantizer`` (e.g. ``lr_scale``), rounding half up.
     """
-    import trigger_hgq.layers as hl
     from trigger_hgq.baselines.qkeras_models import input_shape_of, validate_baseline_config
-    from trigger_hgq.blocks import interaction, mix_particles
+    from trigger_hgq.blocks import PARTICLE_ENTRIES, particle_entry
 
     validate_baseline_config(dict(config))
     shape = input_shape_of(dict(config), input_shape)
@@ -183,12 +172,8 @@ def hgq_from_architecture(config: Mapping, input_shape: tuple[int, ...] | None =
         elif kind in ("maxpool1d", "maxpool2d"):
             cls = hl.HMaxPooling1D if kind == "maxpool1d" else hl.HMaxPooling2D
             x = cls(entry.get("pool_size", 2), name=layer_name)(x)
-        elif kind == "global_average_pooling":
-            x = kit.mean(x, layer_name)
-        elif kind == "interaction":
-            x = interaction(kit, x, int(entry["units"]), activation, layer_name)
-        elif kind == "mix_particles":
-            x = mix_particles(kit, x, int(entry.get("units") or x.shape[1]), activation, layer_name)
+        elif kind in PARTICLE_ENTRIES:
+            x = particle_entry(kit, x, entry, layer_name)
         elif kind == "flatten":
             x = hl.HFlatten(name=layer_name)(x)
         else:

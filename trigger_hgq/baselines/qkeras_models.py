@@ -234,9 +234,6 @@ class KerasKit:
         return self.activation(x, activation, name)
 
     def mean(self, x, name: str):
-        if len(x.shape) != 3:
-            raise TriggerHGQError(f"layer {name!r}: a mean over the particles needs inputs (particles, features), "
-                                  f"got {tuple(x.shape[1:])}")
         steps = int(x.shape[1])
         if steps & (steps - 1):
             raise TriggerHGQError(f"layer {name!r}: a mean over {steps} particles: not a power of two (not an "
@@ -263,7 +260,7 @@ def build_qkeras_model(config: dict, input_shape: tuple[int, ...] | None = None)
     """
     from qkeras import QActivation, QConv1D, QConv2D
 
-    from trigger_hgq.blocks import interaction, mix_particles
+    from trigger_hgq.blocks import PARTICLE_ENTRIES, particle_entry
 
     validate_baseline_config(config)
     weights_q, relu_q, input_q = _quantizers(config)
@@ -292,17 +289,12 @@ def build_qkeras_model(config: dict, input_shape: tuple[int, ...] | None = None)
         elif kind in ("maxpool1d", "maxpool2d"):
             cls = keras.layers.MaxPooling1D if kind == "maxpool1d" else keras.layers.MaxPooling2D
             x = cls(entry.get("pool_size", 2), name=name)(x)
-        elif kind in ("global_average_pooling", "interaction", "mix_particles"):
+        elif kind in PARTICLE_ENTRIES:
             if len(x.shape) != 3:
                 raise fail(config_source(config), f"layers[{idx}]", f"{kind} needs inputs (particles, features), "
                                                                     f"got {tuple(x.shape[1:])}")
             try:
-                if kind == "global_average_pooling":
-                    x = kit.mean(x, name)
-                elif kind == "interaction":
-                    x = interaction(kit, x, int(entry["units"]), activation, name)
-                else:
-                    x = mix_particles(kit, x, int(entry.get("units") or x.shape[1]), activation, name)
+                x = particle_entry(kit, x, entry, name)
             except TriggerHGQError as err:
                 raise TriggerHGQError(f"{where}: {err}") from None
         elif kind == "flatten":
