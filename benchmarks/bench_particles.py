@@ -9,7 +9,7 @@ expectation on the hls4ml 150-particle jets: an interaction network beats the ML
 
 Usage: python benchmarks/bench_particles.py [--particles 8 16 32]
     [--configs deepsets16_float interaction_float mixer_float] [--card jets_constituents16.yaml] [--epochs 300]
-    [--seed 0]
+    [--seed 0] [--train-fractions 0.25 0.5 1]
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ REPO = HERE.parent
 CONFIGS = REPO / "pipelines" / "configs" / "baselines"
 
 
-def write_arrays(card: str, path: Path, n_particles: int | None) -> None:
-    """The card's splits as the pipeline's data stage writes them (the leading ``n_particles`` particles)."""
+def write_arrays(card: str, path: Path, n_particles: int | None, train_fraction: float = 1.0) -> None:
+    """The card's splits as the pipeline's data stage writes them (the leading ``n_particles`` particles); the
+    training split cut to its first ``train_fraction`` (the split is already shuffled), the others whole."""
     from trigger_hgq.data import load_dataset
 
     ds = load_dataset(REPO / "datasets" / card)
@@ -36,7 +37,9 @@ def write_arrays(card: str, path: Path, n_particles: int | None) -> None:
     for split in ("train", "val", "select", "test"):
         part = ds.split(split)
         x = part.x if n_particles is None else part.constituents[:, :n_particles]
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = np.ascontiguousarray(x, np.float32), part.y.astype(np.int64)
+        rows = round(train_fraction * len(x)) if split == "train" else len(x)
+        arrays[f"x_{split}"] = np.ascontiguousarray(x[:rows], np.float32)
+        arrays[f"y_{split}"] = part.y[:rows].astype(np.int64)
     np.savez(path, **arrays)
 
 
@@ -64,26 +67,34 @@ def main() -> None:
     parser.add_argument("--card", default="jets_constituents16.yaml", help="the particle card (datasets/)")
     parser.add_argument("--epochs", type=int, default=None, help="epoch cap (default: each config's own)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-fractions", type=float, nargs="+", default=[1.0],
+                        help="learning curve: train every model on these fractions of the training split "
+                             "(validation and test unchanged)")
     args = parser.parse_args()
+    if not all(0 < f <= 1 for f in args.train_fractions):
+        parser.error(f"--train-fractions {args.train_fractions}: each must be in (0, 1]")
     sys.path.insert(0, str(REPO))
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rows = []
-        write_arrays("jets_hlf.yaml", tmp / "hlf.npz", None)
-        mlp = train("jet_tagger_float", tmp / "hlf.npz", tmp / "mlp.keras", args.seed, args.epochs)
-        rows.append(("jet_tagger_float (16 features)", mlp))
-        for n in args.particles:
-            write_arrays(args.card, tmp / f"p{n}.npz", n)
-            for config in args.configs:
-                rows.append((f"{config} N={n}", train(config, tmp / f"p{n}.npz", tmp / f"{config}_{n}.keras",
-                                                      args.seed, args.epochs)))
-                print(f"{rows[-1][0]}: test {rows[-1][1]['test_accuracy']:.4f}", flush=True)
-        base = mlp["test_accuracy"]
-        for label, r in rows:
-            print(f"{label:>34s}: test accuracy {r['test_accuracy']:.4f} ± {r['test_error']:.4f} "
-                  f"({100 * (r['test_accuracy'] - base):+.2f} pt vs the MLP), val {r['val_accuracy']:.4f}, "
-                  f"epochs {r['training']['epochs_run']} (best {r['training']['best_epoch']}), {r['wall_s']:.0f} s")
+        for frac in args.train_fractions:
+            tag = "" if frac == 1.0 else f" train x{frac:g}"
+            write_arrays("jets_hlf.yaml", tmp / "hlf.npz", None, frac)
+            mlp = train("jet_tagger_float", tmp / "hlf.npz", tmp / "mlp.keras", args.seed, args.epochs)
+            rows.append((f"jet_tagger_float (16 features){tag}", mlp, mlp))
+            print(f"{rows[-1][0]}: test {mlp['test_accuracy']:.4f}", flush=True)
+            for n in args.particles:
+                write_arrays(args.card, tmp / f"p{n}.npz", n, frac)
+                for config in args.configs:
+                    r = train(config, tmp / f"p{n}.npz", tmp / f"{config}_{n}.keras", args.seed, args.epochs)
+                    rows.append((f"{config} N={n}{tag}", r, mlp))
+                    print(f"{rows[-1][0]}: test {r['test_accuracy']:.4f}", flush=True)
+        for label, r, mlp in rows:
+            print(f"{label:>44s}: test accuracy {r['test_accuracy']:.4f} ± {r['test_error']:.4f} "
+                  f"({100 * (r['test_accuracy'] - mlp['test_accuracy']):+.2f} pt vs the MLP on the same rows), "
+                  f"val {r['val_accuracy']:.4f}, epochs {r['training']['epochs_run']} "
+                  f"(best {r['training']['best_epoch']}), {r['wall_s']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 under the other in a fresh process, it gives bit-identical outputs and the same EBOPs; quantized weights and
 outputs sit exactly on their grids.
 
-Each step runs in its own process (``KERAS_BACKEND`` is read once, at import): this file is also the worker,
-``python tests/test_backends.py train|load <backend> <model> <dir>``.
+Each step runs in its own process (``KERAS_BACKEND`` is read once, at import), once for every model: this file is
+also the worker, ``python tests/test_backends.py train|load <backend> <dir> <model>...``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 BACKENDS = ("tensorflow", "jax")
+MODELS = ("small_mlp", "mlp_batchnorm")
 N_ROWS = 4000
 
 
@@ -60,8 +61,8 @@ def train(name: str, directory: Path) -> None:
     rows = np.concatenate([x[: N_ROWS // 2], 2.5 * np.random.default_rng(5).normal(size=(N_ROWS // 2, *x.shape[1:]))])
     rows = rows.astype(np.float32)
     model.save(directory / f"{name}.keras")
-    np.save(directory / "rows.npy", rows)
-    report(model, rows, directory / f"train_{keras.backend.backend()}.npz")
+    np.save(directory / f"{name}_rows.npy", rows)
+    report(model, rows, directory / f"{name}_train_{keras.backend.backend()}.npz")
 
 
 def report(model, rows: np.ndarray, path: Path) -> None:
@@ -98,33 +99,33 @@ def load(name: str, directory: Path) -> None:
     import trigger_hgq.layers  # noqa: F401
 
     model = keras.saving.load_model(directory / f"{name}.keras")
-    report(model, np.load(directory / "rows.npy"), directory / f"load_{keras.backend.backend()}.npz")
+    report(model, np.load(directory / f"{name}_rows.npy"), directory / f"{name}_load_{keras.backend.backend()}.npz")
 
 
-def run_worker(step: str, backend: str, name: str, directory: Path) -> None:
+def run_worker(step: str, backend: str, directory: Path, names: tuple[str, ...]) -> None:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, str(Path(__file__)), step, backend, name, str(directory)], env=env,
+    done = subprocess.run([sys.executable, str(Path(__file__)), step, backend, str(directory), *names], env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"{step} under {backend}:\n{done.stderr[-4000:]}"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["small_mlp", "mlp_batchnorm"])
 @pytest.mark.parametrize("trained_on", BACKENDS)
-def test_a_model_trained_under_one_backend_is_bit_identical_under_the_other(trained_on, name, tmp_path):
+def test_a_model_trained_under_one_backend_is_bit_identical_under_the_other(trained_on, tmp_path):
     other = next(b for b in BACKENDS if b != trained_on)
-    run_worker("train", trained_on, name, tmp_path)
-    run_worker("load", other, name, tmp_path)
-    trained = np.load(tmp_path / f"train_{trained_on}.npz")
-    loaded = np.load(tmp_path / f"load_{other}.npz")
-    assert len(trained["out"]) == N_ROWS
-    assert np.array_equal(trained["out"], loaded["out"])
-    assert np.array_equal(trained["predicted"], loaded["predicted"])
-    assert np.array_equal(trained["out"], trained["predicted"])  # predict's batches change nothing
-    assert int(trained["ebops"]) == int(loaded["ebops"]) > 0
-    assert json.loads(str(trained["layer_ebops"])) == json.loads(str(loaded["layer_ebops"]))
-    assert json.loads(str(trained["off_grid"])) == [] and json.loads(str(loaded["off_grid"])) == []
-    assert len(np.unique(trained["out"])) > 50  # a real, varied output
+    run_worker("train", trained_on, tmp_path, MODELS)
+    run_worker("load", other, tmp_path, MODELS)
+    for name in MODELS:
+        trained = np.load(tmp_path / f"{name}_train_{trained_on}.npz")
+        loaded = np.load(tmp_path / f"{name}_load_{other}.npz")
+        assert len(trained["out"]) == N_ROWS, name
+        assert np.array_equal(trained["out"], loaded["out"]), name
+        assert np.array_equal(trained["predicted"], loaded["predicted"]), name
+        assert np.array_equal(trained["out"], trained["predicted"]), name  # predict's batches change nothing
+        assert int(trained["ebops"]) == int(loaded["ebops"]) > 0, name
+        assert json.loads(str(trained["layer_ebops"])) == json.loads(str(loaded["layer_ebops"])), name
+        assert json.loads(str(trained["off_grid"])) == [] and json.loads(str(loaded["off_grid"])) == [], name
+        assert len(np.unique(trained["out"])) > 50, name  # a real, varied output
 
 
 def test_configure_worker_quiets_the_current_backend():
@@ -170,7 +171,8 @@ def test_configured_worker_compiles_the_hgq_step_and_trains_reproducibly():
 
 
 if __name__ == "__main__":
-    step, backend, model_name, folder = sys.argv[1:5]
+    step, backend, folder, *model_names = sys.argv[1:]
     assert os.environ.get("KERAS_BACKEND") == backend
     sys.path.insert(0, str(HERE))
-    {"train": train, "load": load}[step](model_name, Path(folder))
+    for model_name in model_names:
+        {"train": train, "load": load}[step](model_name, Path(folder))

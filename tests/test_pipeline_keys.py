@@ -47,6 +47,13 @@ class StubRun(Run):
         self.ran.append("export")
         return {"models": []}
 
+    def start_rtl_warmup(self):
+        return None
+
+    def rtl(self, data, exported, candidates):
+        self.ran.append("rtl")
+        return {"models": [], "failed": []}
+
     def report(self, data, exported):
         self.ran.append("report")
         return {"files": {}, "selected": None, "closest": None, "nothing_fits": True}
@@ -68,7 +75,7 @@ def setup(tmp_path):
         ran = sorted(r.ran, key=STAGES.index)  # baselines and autoqkeras run side by side: in either order
         return ran if ran[-1:] == ["report"] else [*ran, "report"]  # list the report, rerun or not
 
-    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "report"]
+    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "rtl", "report"]
     assert run()[:-1] == []  # nothing changed: all skipped (the report may rerun: it shows the latest timings)
     return configs, data, run
 
@@ -77,7 +84,7 @@ def test_edited_baseline_yaml_reruns_baselines_and_what_follows(setup):
     configs, _, run = setup
     yml = configs / "baselines" / "jet_tagger_6bit.yaml"
     yml.write_text(yml.read_text().replace("integer: 5}", "integer: 6}"))
-    assert run() == ["baselines", "hgq", "export", "report"]  # data and AutoQKeras do not read it
+    assert run() == ["baselines", "hgq", "export", "rtl", "report"]  # data and AutoQKeras do not read it
     assert run()[:-1] == []
 
 
@@ -86,14 +93,14 @@ def test_edited_base_file_reruns_every_stage_that_reads_it(setup):
     # the float config is the `base:` of every QKeras baseline and the AutoQKeras reference
     yml = configs / "baselines" / "jet_tagger_float.yaml"
     yml.write_text(yml.read_text().replace("epochs: 30", "epochs: 31"))
-    assert run() == ["baselines", "autoqkeras", "hgq", "export", "report"]
+    assert run() == ["baselines", "autoqkeras", "hgq", "export", "rtl", "report"]
 
 
 def test_edited_autoqkeras_yaml_skips_baselines_and_hgq(setup):
     configs, _, run = setup
     yml = configs / "autoqkeras.yaml"
     yml.write_text(yml.read_text().replace("seed: 0", "seed: 1"))
-    assert run() == ["autoqkeras", "export", "report"]
+    assert run() == ["autoqkeras", "export", "rtl", "report"]
 
 
 def test_rewritten_dataset_at_the_same_path(setup):
@@ -101,14 +108,14 @@ def test_rewritten_dataset_at_the_same_path(setup):
     st = data.stat()
     data.write_text("a,b,label\n1,3,0\n")  # regenerated: same size, new modification time
     os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "report"]
+    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "rtl", "report"]
     assert run()[:-1] == []
 
 
 def test_code_change_and_key_parts(setup, monkeypatch):
     configs, data, run = setup
     monkeypatch.setattr("trigger_hgq.pipeline.run.code_version", lambda stage: "another version")
-    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "report"]
+    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "rtl", "report"]
     files = yaml_files(configs / "baselines" / "jet_tagger_4bit.yaml")
     assert sorted(Path(p).name for p in files) == ["jet_tagger_4bit.yaml", "jet_tagger_float.yaml"]
     assert dataset_stamp(data)["files"][0][1] == data.stat().st_size
@@ -187,7 +194,7 @@ def test_stub_run_reruns_only_the_report_after_a_report_edit(setup, sources, mon
     edit("report/markdown.py")
     assert run() == ["report"]
     edit("quantizer.py")
-    assert run() == ["baselines", "autoqkeras", "hgq", "export", "report"]
+    assert run() == ["baselines", "autoqkeras", "hgq", "export", "rtl", "report"]
 
 
 def test_unknown_stage_is_an_error():
@@ -241,7 +248,7 @@ def test_a_new_dependency_version_reruns_every_stage(setup, monkeypatch, dist):
     _, _, run = setup
     real = stage_keys.installed_version
     monkeypatch.setattr(stage_keys, "installed_version", lambda name: "99.0" if name == dist else real(name))
-    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "report"]
+    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "rtl", "report"]
     assert run()[:-1] == []  # the same stack again: all skipped
 
 
@@ -251,4 +258,4 @@ def test_another_backend_reruns_every_stage(setup, monkeypatch):
     _, _, run = setup
     other = "jax" if keras.backend.backend() != "jax" else "tensorflow"
     monkeypatch.setattr(keras.backend, "backend", lambda: other)
-    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "report"]
+    assert run() == ["data", "baselines", "autoqkeras", "hgq", "export", "rtl", "report"]

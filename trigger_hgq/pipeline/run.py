@@ -267,6 +267,12 @@ class Run:
         return self.split_failures(self.map(tasks.export_task, specs, "firmware export + C-sim check",
                                             progress=True, workers=int(sec.get("workers", 2))))
 
+    def start_rtl_warmup(self) -> subprocess.Popen | None:
+        """The RTL route's solver compiles on first use: a process that compiles it in the background while the
+        models train (the ``rtl`` stage waits for it)."""
+        return subprocess.Popen([sys.executable, "-m", "trigger_hgq.export.rtl.warmup"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def rtl(self, data: dict, exported: dict, candidates: list[dict]) -> dict:
         """The open-source RTL route (yosys, Verilator) for the exported candidates named by ``export.rtl``."""
         sec, b = self.cfg.section("export"), self.cfg.budget
@@ -362,9 +368,7 @@ class Run:
         cfg = self.cfg
         settings = rtl_settings(cfg.section("export").get("rtl"))
         if until is None and (settings["hgq"] or settings["baselines"]):
-            # the RTL route's solver compiles on first use: in the background while the models train
-            self._rtl_warmup = subprocess.Popen([sys.executable, "-m", "trigger_hgq.export.rtl.warmup"],
-                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self._rtl_warmup = self.start_rtl_warmup()
         try:
             data = self.stage("data", [dataset_stamp(self.inputs.dataset, self.inputs.card), cfg.max_train_rows,
                                        cfg.n_particles], self.data)
