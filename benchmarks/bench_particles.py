@@ -9,7 +9,7 @@ expectation on the hls4ml 150-particle jets: an interaction network beats the ML
 
 Usage: python benchmarks/bench_particles.py [--particles 8 16 32]
     [--configs deepsets16_float interaction_float mixer_float] [--card jets_constituents16.yaml] [--epochs 300]
-    [--seed 0] [--train-fractions 0.25 0.5 1]
+    [--seed 0] [--train-fractions 0.25 0.5 1] [--mirrors]
 """
 
 from __future__ import annotations
@@ -27,19 +27,37 @@ REPO = HERE.parent
 CONFIGS = REPO / "pipelines" / "configs" / "baselines"
 
 
-def write_arrays(card: str, path: Path, n_particles: int | None, train_fraction: float = 1.0) -> None:
+def write_arrays(card: str, path: Path, n_particles: int | None, train_fraction: float = 1.0,
+                 mirrors: bool = False) -> None:
     """The card's splits as the pipeline's data stage writes them (the leading ``n_particles`` particles); the
-    training split cut to its first ``train_fraction`` (the split is already shuffled), the others whole."""
+    training split cut to its first ``train_fraction`` (the split is already shuffled), the others whole. With
+    ``mirrors``, the training jets also mirrored in phi, in eta and in both (4x the jets; exact symmetries of
+    generator-level pp, ``particle_features.reflected``), and the particles standardized on those."""
     from trigger_hgq.data import load_dataset
+    from trigger_hgq.data.particle_features import reflected
+    from trigger_hgq.data.scaler import Standardizer
 
-    ds = load_dataset(REPO / "datasets" / card)
-    arrays = {}
+    mirrors = mirrors and n_particles is not None
+    ds = load_dataset(REPO / "datasets" / card, standardize=not mirrors)
+    parts = {}
     for split in ("train", "val", "select", "test"):
         part = ds.split(split)
-        x = part.x if n_particles is None else part.constituents[:, :n_particles]
-        rows = round(train_fraction * len(x)) if split == "train" else len(x)
-        arrays[f"x_{split}"] = np.ascontiguousarray(x[:rows], np.float32)
-        arrays[f"y_{split}"] = part.y[:rows].astype(np.int64)
+        rows = round(train_fraction * len(part.y)) if split == "train" else len(part.y)
+        x = part.x[:rows] if n_particles is None else part.constituents[:rows, :n_particles]
+        mask = None if n_particles is None else part.mask[:rows, :n_particles]
+        parts[split] = [x, mask, part.y[:rows]]
+    if mirrors:
+        names = ds.constituent_fields
+        x, mask, y = parts["train"]
+        phi = reflected(x, names, "phi")
+        parts["train"] = [np.concatenate([x, phi, reflected(x, names, "eta"), reflected(phi, names, "eta")]),
+                          np.concatenate([mask] * 4), np.concatenate([y] * 4)]
+        scaler = Standardizer.fit_particles(parts["train"][0], parts["train"][1], names)
+        for split in parts.values():
+            split[0] = scaler.transform_particles(split[0], split[1])
+    arrays = {}
+    for split, (x, _, y) in parts.items():
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = np.ascontiguousarray(x, np.float32), y.astype(np.int64)
     np.savez(path, **arrays)
 
 
@@ -70,6 +88,8 @@ def main() -> None:
     parser.add_argument("--train-fractions", type=float, nargs="+", default=[1.0],
                         help="learning curve: train every model on these fractions of the training split "
                              "(validation and test unchanged)")
+    parser.add_argument("--mirrors", action="store_true",
+                        help="train the particle models also on the training jets mirrored in phi, eta and both")
     args = parser.parse_args()
     if not all(0 < f <= 1 for f in args.train_fractions):
         parser.error(f"--train-fractions {args.train_fractions}: each must be in (0, 1]")
@@ -85,7 +105,7 @@ def main() -> None:
             rows.append((f"jet_tagger_float (16 features){tag}", mlp, mlp))
             print(f"{rows[-1][0]}: test {mlp['test_accuracy']:.4f}", flush=True)
             for n in args.particles:
-                write_arrays(args.card, tmp / f"p{n}.npz", n, frac)
+                write_arrays(args.card, tmp / f"p{n}.npz", n, frac, args.mirrors)
                 for config in args.configs:
                     r = train(config, tmp / f"p{n}.npz", tmp / f"{config}_{n}.keras", args.seed, args.epochs)
                     rows.append((f"{config} N={n}{tag}", r, mlp))

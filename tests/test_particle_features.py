@@ -296,3 +296,25 @@ def test_the_16_hls4ml_features_match_a_hand_computation_on_real_jets(jets):
         bad = np.argwhere(np.abs(got - want) > tolerance)
         assert not len(bad), f"jet {entry}, {HLS4ML_16[bad[0][1]]}: {got[tuple(bad[0])]} != {want[tuple(bad[0])]}"
         assert not ds.test.constituents[r, len(want):].any()
+
+
+
+@pytest.mark.parametrize("plane", ["phi", "eta"])
+def test_a_mirrored_jet_has_the_reflected_features(jets, plane):
+    """The features derived from mirrored raw particles and jet axis are ``reflected``'s sign flips, on real jets."""
+    from trigger_hgq.data.particle_features import REFLECTED, derive, reflected
+
+    fields, n = ["pt", "eta", "phi", "E"], 500
+    values = np.stack([ak.to_numpy(ak.fill_none(ak.pad_none(jets[f"const_{f}"][:n], P, clip=True), 0.0))
+                       for f in fields], axis=-1).astype(np.float64)
+    mask = np.arange(P)[None, :] < ak.to_numpy(ak.num(jets["const_pt"][:n]))[:, None]
+    jet = {k: ak.to_numpy(jets[f"j_{k}"][:n]).astype(np.float64) for k in ("pt", "eta", "phi", "mass")}
+    mirrored = values.copy()
+    mirrored[:, :, fields.index(plane)] *= -1
+    original = derive(HLS4ML_16, fields, values, mask, jet)
+    want = derive(HLS4ML_16, fields, mirrored, mask, {**jet, plane: -jet[plane]})
+    got = reflected(original, HLS4ML_16, plane)
+    changed = {HLS4ML_16[i] for i in np.flatnonzero(np.any(got != original, axis=(0, 1)))}
+    assert changed == REFLECTED[plane]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert not got[~mask].any()

@@ -159,6 +159,26 @@ def _phi_rot(p: Arrays, j: Arrays) -> np.ndarray:
     return rotated(p, j)[1]
 
 
+#: The features whose sign an exact symmetry of pp collisions flips, by mirror plane: ``phi`` (phi -> -phi for
+#: every particle and the jet axis) and ``eta`` (eta -> -eta). Every other feature of :data:`REGISTRY` and the
+#: raw pt and E are unchanged. The principal axis flips with the plane, so eta_rot (eta) or phi_rot (phi) flips.
+REFLECTED: dict[str, frozenset[str]] = {
+    "phi": frozenset({"py", "phi", "phi_rel", "phi_rot"}),
+    "eta": frozenset({"pz", "eta", "eta_rel", "eta_rot", "cos_theta"}),
+}
+
+
+def reflected(x: np.ndarray, names: Sequence[str], plane: str) -> np.ndarray:
+    """The particles ``x [n, P, len(names)]`` (as :func:`derive` gives them) of the jets mirrored in ``plane``
+    (``phi`` or ``eta``, see :data:`REFLECTED`): the flipped features change sign, padded slots stay 0. A
+    copy of the training jets, as real as the originals: generator-level physics is symmetric under both mirrors.
+    """
+    if plane not in REFLECTED:
+        raise ValueError(f"unknown mirror plane {plane!r} (known: {', '.join(REFLECTED)})")
+    sign = np.array([-1.0 if n in REFLECTED[plane] else 1.0 for n in names], x.dtype)
+    return x * sign
+
+
 def features_problem(names: Sequence[str], fields: Collection[str], jet: Collection[str] | None) -> str | None:
     """What is wrong with the feature list ``names`` of a card with raw ``fields`` and jet quantities ``jet`` (None:
     no ``constituents.jet``), or None. A name is a derived feature of :data:`REGISTRY` or a raw field passed through.
