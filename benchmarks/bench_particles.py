@@ -32,33 +32,24 @@ def write_arrays(card: str, path: Path, n_particles: int | None, train_fraction:
     """The card's splits as the pipeline's data stage writes them (the leading ``n_particles`` particles); the
     training split cut to its first ``train_fraction`` (the split is already shuffled), the others whole. With
     ``mirrors``, the training jets also mirrored in phi, in eta and in both (4x the jets; exact symmetries of
-    generator-level pp, ``particle_features.reflected``), and the particles standardized on those."""
+    generator-level pp, ``trigger_hgq.data.mirrors``), and the particles standardized on those."""
     from trigger_hgq.data import load_dataset
-    from trigger_hgq.data.particle_features import reflected
-    from trigger_hgq.data.scaler import Standardizer
+    from trigger_hgq.data.mirrors import MIRROR_PLANES, mirror_training_jets
 
     mirrors = mirrors and n_particles is not None
     ds = load_dataset(REPO / "datasets" / card, standardize=not mirrors)
-    parts = {}
+    arrays = {}
     for split in ("train", "val", "select", "test"):
         part = ds.split(split)
         rows = round(train_fraction * len(part.y)) if split == "train" else len(part.y)
         x = part.x[:rows] if n_particles is None else part.constituents[:rows, :n_particles]
-        mask = None if n_particles is None else part.mask[:rows, :n_particles]
-        parts[split] = [x, mask, part.y[:rows]]
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, part.y[:rows].astype(np.int64)
+        if mirrors:
+            arrays[f"mask_{split}"] = part.mask[:rows, :n_particles]
     if mirrors:
-        names = ds.constituent_fields
-        x, mask, y = parts["train"]
-        phi = reflected(x, names, "phi")
-        parts["train"] = [np.concatenate([x, phi, reflected(x, names, "eta"), reflected(phi, names, "eta")]),
-                          np.concatenate([mask] * 4), np.concatenate([y] * 4)]
-        scaler = Standardizer.fit_particles(parts["train"][0], parts["train"][1], names)
-        for split in parts.values():
-            split[0] = scaler.transform_particles(split[0], split[1])
-    arrays = {}
-    for split, (x, _, y) in parts.items():
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = np.ascontiguousarray(x, np.float32), y.astype(np.int64)
-    np.savez(path, **arrays)
+        mirror_training_jets(arrays, ds.constituent_fields, MIRROR_PLANES)
+    np.savez(path, **{k: np.ascontiguousarray(v, np.float32) if k.startswith("x_") else v
+                      for k, v in arrays.items() if not k.startswith("mask_")})
 
 
 def train(config: str, arrays: Path, out: Path, seed: int, epochs: int | None = None) -> dict:

@@ -97,7 +97,9 @@ def make_inputs(ws: Path, shared: Path) -> None:
         base_p.replace("jets_constituents.yaml", "jets_hlf.yaml"))
     (inp / "too_many_particles.yaml").write_text(base_p + "n_particles: 128\n")
     (inp / "mean_over_24.yaml").write_text(base_p + "n_particles: 24\n")
-    (inp / "particles_without_n.yaml").write_text(base_p + "n_particles: null\n")
+    (inp / "particles_without_n.yaml").write_text(base_p + "n_particles: null\nmirrors: null\n")
+    (inp / "mirrors_on_features.yaml").write_text(base + "mirrors: [phi, eta]\n")
+    (inp / "mirrors_bad_plane.yaml").write_text(base_p + "mirrors: [phi, z]\n")
     deepsets = configs / "baselines" / "deepsets_8bit.yaml"
     (inp / "deepsets_on_features.yaml").write_text(base + f"float: {{enabled: false}}\nbaselines: {{configs: "
                                                    f"[{deepsets}]}}\nhgq: {{start_from: deepsets_8bit}}\n")

@@ -145,6 +145,11 @@ CASES: list[tuple[str, list[str], list[str]]] = [
                                             f"{I}/particles_without_n.yaml"],
      ["deepsets_float.yaml: key 'input_shape': [null, 7] does not fit the data's input shape [16] (inputs "
       "(particles, features) come with a pipeline config's n_particles)"]),
+    ("pipeline-mirrors-without-particles", ["pipeline", "--out", "{WS}/run", "--config",
+                                            f"{I}/mirrors_on_features.yaml"],
+     ["mirrors_on_features.yaml: key 'mirrors': the mirrors act on particles; set n_particles"]),
+    ("pipeline-mirrors-bad-plane", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/mirrors_bad_plane.yaml"],
+     ["mirrors_bad_plane.yaml: key 'mirrors[1]': expected one of \"phi\" | \"eta\", got 'z'"]),
     ("pipeline-deepsets-on-features", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/deepsets_on_features.yaml"],
      ["deepsets_8bit.yaml: key 'input_shape': [null, 7] does not fit the data's input shape [16]"]),
     ("pipeline-config-not-yaml", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/not_yaml.yaml"],

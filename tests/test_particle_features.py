@@ -302,19 +302,78 @@ def test_the_16_hls4ml_features_match_a_hand_computation_on_real_jets(jets):
 @pytest.mark.parametrize("plane", ["phi", "eta"])
 def test_a_mirrored_jet_has_the_reflected_features(jets, plane):
     """The features derived from mirrored raw particles and jet axis are ``reflected``'s sign flips, on real jets."""
-    from trigger_hgq.data.particle_features import REFLECTED, derive, reflected
+    from trigger_hgq.data.particle_features import REFLECTED, REGISTRY, derive, reflected
 
-    fields, n = ["pt", "eta", "phi", "E"], 500
+    fields, n, names = ["pt", "eta", "phi", "E"], 500, [*HLS4ML_16, "log_pt", "log_e"]  # every derived feature
+    assert set(names) >= set(REGISTRY)
     values = np.stack([ak.to_numpy(ak.fill_none(ak.pad_none(jets[f"const_{f}"][:n], P, clip=True), 0.0))
                        for f in fields], axis=-1).astype(np.float64)
     mask = np.arange(P)[None, :] < ak.to_numpy(ak.num(jets["const_pt"][:n]))[:, None]
     jet = {k: ak.to_numpy(jets[f"j_{k}"][:n]).astype(np.float64) for k in ("pt", "eta", "phi", "mass")}
     mirrored = values.copy()
     mirrored[:, :, fields.index(plane)] *= -1
-    original = derive(HLS4ML_16, fields, values, mask, jet)
-    want = derive(HLS4ML_16, fields, mirrored, mask, {**jet, plane: -jet[plane]})
-    got = reflected(original, HLS4ML_16, plane)
-    changed = {HLS4ML_16[i] for i in np.flatnonzero(np.any(got != original, axis=(0, 1)))}
+    original = derive(names, fields, values, mask, jet)
+    want = derive(names, fields, mirrored, mask, {**jet, plane: -jet[plane]})
+    got = reflected(original, names, plane)
+    changed = {names[i] for i in np.flatnonzero(np.any(got != original, axis=(0, 1)))}
     assert changed == REFLECTED[plane]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     assert not got[~mask].any()
+
+
+def test_mirrored_training_jets_are_their_images_standardized_together():
+    """``mirror_training_jets``: the training split becomes the jets, then their phi, eta and phi-and-eta images
+    (labels and masks repeated), all standardized on those 4x particles (odd features centred at exactly their
+    symmetric mean, 0); the validation jets are not mirrored, only standardized the same way; padding stays 0."""
+    from trigger_hgq.data.mirrors import mirror_training_jets
+    from trigger_hgq.data.particle_features import REFLECTED
+
+    ds = load_dataset(parse_card(_card(features=HLS4ML_16)), standardize=False, use_cache=False)
+    n_p = 16
+    raw = {}
+    for split in ("train", "val"):
+        part = ds.split(split)
+        raw.update({f"x_{split}": part.constituents[:, :n_p], f"mask_{split}": part.mask[:, :n_p],
+                    f"y_{split}": part.y})
+    arrays = dict(raw)
+    scaler = mirror_training_jets(arrays, HLS4ML_16, ("phi", "eta"))
+    n = len(raw["y_train"])
+    assert arrays["x_train"].shape == (4 * n, n_p, 16) and len(arrays["x_val"]) == len(raw["y_val"])
+    np.testing.assert_array_equal(arrays["y_train"], np.tile(raw["y_train"], 4))
+    np.testing.assert_array_equal(arrays["mask_train"], np.tile(raw["mask_train"], (4, 1)))
+    odd = {"phi": [HLS4ML_16.index(f) for f in REFLECTED["phi"]], "eta": [HLS4ML_16.index(f) for f in REFLECTED["eta"]]}
+    real = raw["x_train"][raw["mask_train"]].astype(np.float64)
+    flipped = odd["phi"] + odd["eta"]
+    # the scaler saw every jet and its images: the odd features' mean is 0, their spread the root mean square
+    assert np.all(np.abs(scaler.mean[flipped]) < 1e-6 * scaler.std[flipped])
+    np.testing.assert_allclose(scaler.std[flipped], np.sqrt(np.mean(real[:, flipped] ** 2, axis=0)), rtol=1e-5)
+    blocks = arrays["x_train"].reshape(4, n, n_p, 16)
+    for k, planes in enumerate([(), ("phi",), ("eta",), ("phi", "eta")]):
+        sign = np.ones(16)
+        for plane in planes:
+            sign[odd[plane]] = -1
+        want = (raw["x_train"] * sign - scaler.mean) / scaler.std
+        np.testing.assert_allclose(blocks[k][raw["mask_train"]], want[raw["mask_train"]], rtol=1e-5, atol=1e-5)
+        assert not blocks[k][~raw["mask_train"]].any()
+    want = (raw["x_val"] - scaler.mean) / scaler.std
+    np.testing.assert_allclose(arrays["x_val"][raw["mask_val"]], want[raw["mask_val"]], rtol=1e-5, atol=1e-5)
+    assert not arrays["x_val"][~raw["mask_val"]].any()
+
+
+def test_a_feature_of_unknown_sign_cannot_be_mirrored(tmp_path):
+    """A raw constituent field passed through under a name of unknown parity: the run's ``mirrors`` is refused
+    before anything runs, naming the config key, the card and the feature."""
+    from trigger_hgq.data.mirrors import mirror_problem
+    from trigger_hgq.pipeline.config import PipelineConfig
+    from trigger_hgq.pipeline.particles import check_particles
+
+    assert mirror_problem(HLS4ML_16) is None
+    card = parse_card(_card(branches={"pt": "const_pt", "eta": "const_eta", "phi": "const_phi", "E": "const_E",
+                                      "d0": "const_pt"}, features=[*FEATURES, "d0"]))
+    config = tmp_path / "run.yaml"
+    config.write_text(f"dataset: {ROOT}\nn_particles: 8\nmirrors: [phi, eta]\n")
+    with pytest.raises(TriggerHGQError, match=r"run.yaml: key 'mirrors': .*'d0' has no known sign"):
+        check_particles(PipelineConfig.load(config), card)
+    config.write_text(f"dataset: {ROOT}\nn_particles: 8\nmirrors: eta\n")
+    assert PipelineConfig.load(config).mirrors == ("eta",)
+    check_particles(PipelineConfig.load(config), parse_card(_card()))

@@ -34,6 +34,14 @@ def test_quick_constituent_profile_is_bit_exact_end_to_end(quick_run):
     card = yaml.safe_load((REPO / "datasets" / "jets_constituents16.yaml").read_text())
     features = card["constituents"]["features"]
     assert report["dataset"]["features"] == features and len(features) == 16
+    # the training jets and their phi, eta and phi-and-eta images; the particles standardized on all of them
+    assert report["dataset"]["mirrors"] == ["phi", "eta"]
+    assert report["dataset"]["n_train"] == 4 * report["dataset"]["n_train_jets"] == 6000
+    assert report["dataset"]["n_test"] == 2000
+    scaler = json.loads((out / "data" / "particle_scaler.json").read_text())
+    odd = [features.index(f) for f in ("py", "phi", "phi_rel", "phi_rot", "pz", "eta", "eta_rel", "eta_rot")]
+    assert max(abs(scaler["mean"][i]) for i in odd) < 1e-6 * min(scaler["std"][i] for i in odd)
+    assert "6,000 training examples" in (out / "report.md").read_text()
     by_method: dict[str, list[dict]] = {}
     for m in report["models"]:
         by_method.setdefault(m["method"], []).append(m)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trigger_hgq.config import config_source, deep_merge, load_yaml
+from trigger_hgq.data.mirrors import MIRROR_PLANES
 from trigger_hgq.fpga import BUDGET_SPEC, Budget, check_budget
 from trigger_hgq.rtl_plan import RTL_SPEC
 from trigger_hgq.schema import Anything, Bool, Enum, Float, Int, ListOf, MapOf, Nullable, Obj, OneOf, Str, validate
@@ -47,6 +48,9 @@ CONFIG_SPEC = Obj({
                                    doc="a particle count >= 1 or a list of them (one run each)")), False,
                     "constituent-level models: the leading particles they take (the card's constituents; null: its "
                     "features)"),
+    "mirrors": (Nullable(ListOf(Enum(MIRROR_PLANES), scalar_ok=True)), False,
+                "constituent-level models: the training jets also mirrored in these planes and their combination "
+                "(exact symmetries of pp collisions; 2**k copies; validation, selection and test rows untouched)"),
     "profile": (Enum(PROFILES), False),
     **{name: (Nullable(spec), False) for name, spec in SECTIONS.items()},
 }, strict=True)
@@ -65,6 +69,8 @@ class PipelineConfig:
     budget: Budget
     path: Path
     n_particles: int | None = None
+    mirrors: tuple[str, ...] = ()
+    """The planes the training jets are also mirrored in (``mirrors``; constituent-level runs)."""
 
     @property
     def particle_counts(self) -> list[int] | None:
@@ -94,7 +100,8 @@ class PipelineConfig:
         budget = Budget(**check_budget(merged.get("budget") or {}, source))
         return cls(raw=merged, profile=profile, dataset=str(merged["dataset"]),
                    max_train_rows=merged.get("max_train_rows"), budget=budget, path=Path(merged["_file"]),
-                   n_particles=None if isinstance(merged.get("n_particles"), list) else merged.get("n_particles"))
+                   n_particles=None if isinstance(merged.get("n_particles"), list) else merged.get("n_particles"),
+                   mirrors=_planes(merged.get("mirrors")))
 
     def resolve(self, relative: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -104,3 +111,8 @@ class PipelineConfig:
     def hgq_schedule(self) -> HGQSchedule:
         return HGQSchedule.from_dict(dict(self.section("hgq").get("schedule") or {}), config_source(self.raw),
                                      "hgq.schedule")
+
+
+def _planes(value: str | list[str] | None) -> tuple[str, ...]:
+    """``mirrors`` as a tuple of planes (one plane may be given alone)."""
+    return (value,) if isinstance(value, str) else tuple(value or ())

@@ -6,6 +6,7 @@ no model code (its resume key covers only the sources it runs).
 
 from __future__ import annotations
 
+from trigger_hgq.data.mirrors import mirror_problem
 from trigger_hgq.errors import TriggerHGQError
 from trigger_hgq.pipeline.config import PipelineConfig
 
@@ -17,8 +18,11 @@ def n_particles_key(cfg: PipelineConfig) -> str:
 
 def check_particles(cfg: PipelineConfig, card_or_dataset) -> None:
     """``n_particles`` needs a card (or a loaded dataset) with ``constituents`` holding at least that many
-    particles."""
+    particles; ``mirrors`` needs particles whose features all have a known sign under the mirrors."""
     n = cfg.n_particles
+    if cfg.mirrors and n is None and cfg.particle_counts is None:
+        raise TriggerHGQError(f"config {cfg.path}: key 'mirrors': the mirrors act on particles; set n_particles "
+                              "(a constituent-level run) or drop mirrors")
     if n is None:
         return
     name = getattr(card_or_dataset, "where", None) or f"dataset '{card_or_dataset.name}'"
@@ -34,3 +38,9 @@ def check_particles(cfg: PipelineConfig, card_or_dataset) -> None:
     if n > have:
         raise TriggerHGQError(f"{n_particles_key(cfg)}: {n} particles, more than the {have} of {name} "
                               "(its constituents.max_particles)")
+    if cfg.mirrors:
+        names = (card_or_dataset.constituent_fields if hasattr(card_or_dataset, "train")
+                 else card_or_dataset.constituents.output_names)
+        problem = mirror_problem(names)
+        if problem:
+            raise TriggerHGQError(f"config {cfg.path}: key 'mirrors': {name}: {problem}")

@@ -130,34 +130,45 @@ class Run:
 
     def data(self) -> dict:
         from trigger_hgq.data import load_dataset
+        from trigger_hgq.data.mirrors import mirror_training_jets
 
         path = self.inputs.dataset
-        ds = load_dataset(self.inputs.card)
-        cap, n_particles = self.cfg.max_train_rows, self.cfg.n_particles
+        cap, n_particles, mirrors = self.cfg.max_train_rows, self.cfg.n_particles, self.cfg.mirrors
+        # with mirrors the particles are standardized after mirroring, on the training jets the models see
+        ds = load_dataset(self.inputs.card, standardize=not mirrors)
         check_particles(self.cfg, ds)
         arrays = {}
         for split in SPLITS:
             part = ds.split(split)
             n = len(part) if cap is None else min(len(part), cap if split == "train" else max(cap // 2, 2000))
             x = part.x if n_particles is None else part.constituents[:, :n_particles]  # type: ignore[index]
-            arrays[f"x_{split}"] = np.ascontiguousarray(x[:n], np.float32)
-            arrays[f"y_{split}"] = part.y[:n].astype(np.int64)
+            arrays[f"x_{split}"], arrays[f"y_{split}"] = x[:n], part.y[:n].astype(np.int64)
+            if mirrors:
+                arrays[f"mask_{split}"] = part.mask[:n, :n_particles]  # type: ignore[index]
         out = self.out / "data"
         out.mkdir(exist_ok=True)
+        particle_scaler = ds.constituent_scaler
+        if mirrors:
+            particle_scaler = mirror_training_jets(arrays, ds.constituent_fields, mirrors)
         with atomic_path(out / "arrays.npz") as tmp:
-            np.savez(tmp, **arrays)
+            np.savez(tmp, **{k: np.ascontiguousarray(v, np.float32) if k.startswith("x_") else v
+                             for k, v in arrays.items() if not k.startswith("mask_")})
         if ds.scaler is not None:
             ds.scaler.save(out / "scaler.json")
-        if n_particles is not None and ds.constituent_scaler is not None:  # the particles' front-end step
-            ds.constituent_scaler.save(out / "particle_scaler.json")
+        if n_particles is not None and particle_scaler is not None:  # the particles' front-end step
+            particle_scaler.save(out / "particle_scaler.json")
         features = ds.feature_names if n_particles is None else ds.constituent_fields
         info = {"name": ds.name, "source": str(path), "features": features, "classes": ds.class_names,
                 "n_particles": n_particles, "input_shape": list(arrays["x_train"].shape[1:]),
                 **{f"n_{s}": int(len(arrays[f"y_{s}"])) for s in SPLITS}}
+        if mirrors:
+            info.update(mirrors=list(mirrors), n_train_jets=info["n_train"] >> len(mirrors))
         write_json_atomic(out / "dataset.json", info)
         inputs = f"{len(features)} features" if n_particles is None else \
             f"{n_particles} particles x {len(features)} features"
-        log(f"dataset {ds.name}: {info['n_train']} train / {info['n_val']} val / {info['n_select']} select / "
+        train = f"{info['n_train']} train" if not mirrors else \
+            f"{info['n_train']} train ({info['n_train_jets']} jets and their mirror images)"
+        log(f"dataset {ds.name}: {train} / {info['n_val']} val / {info['n_select']} select / "
             f"{info['n_test']} test rows, "
             f"{inputs}, classes {ds.class_names}")
         return {"arrays": str(out / "arrays.npz"), "dataset": info}
@@ -371,7 +382,7 @@ class Run:
             self._rtl_warmup = self.start_rtl_warmup()
         try:
             data = self.stage("data", [dataset_stamp(self.inputs.dataset, self.inputs.card), cfg.max_train_rows,
-                                       cfg.n_particles], self.data)
+                                       cfg.n_particles, list(cfg.mirrors)], self.data)
             aq_stage = functools.partial(
                 self.stage, "autoqkeras", [data, cfg.section("autoqkeras"), self.inputs.autoqkeras_files,
                                            cfg.section("baselines").get("epochs")],

@@ -229,6 +229,11 @@ def dataset_items(report: dict) -> list[tuple[str, str]]:
         items.insert(3, ("Inputs", f"the {d['n_particles']} leading particles (by pT) of each jet, {len(feats)} "
                                    "features each"))
         items[4] = (f"Features per particle ({len(feats)})", shown)
+    if d.get("mirrors"):
+        planes = d["mirrors"]
+        where = planes[0] if len(planes) == 1 else f"{', '.join(planes)} and all together"
+        items.insert(3, ("Training jets", f"{fmt_int(d['n_train_jets'])} and their mirror images in {where} "
+                                          f"({fmt_int(d['n_train'])} training examples)"))
     return items
 
 

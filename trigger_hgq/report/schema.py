@@ -224,6 +224,9 @@ REPORT_SPEC = Obj({
         "classes": (ListOf(Str(), nonempty=True), True, "class names"),
         "n_particles": (Nullable(Int()), False, "constituent-level models: the leading particles per jet"),
         "input_shape": (Nullable(ListOf(Int())), False, "the model input shape without the batch axis"),
+        "mirrors": (Nullable(ListOf(Str())), False, "constituent-level runs: the planes the training jets were "
+                                                    "also mirrored in (n_train counts the images)"),
+        "n_train_jets": (_nint(), False, "with mirrors: the training jets before mirroring"),
     }), True, "what the models were trained on"),
     "budget": (Obj({
         "latency_ns": (Float(positive=True), True, "latency budget in ns"),
