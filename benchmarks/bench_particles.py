@@ -38,18 +38,18 @@ def write_arrays(card: str, path: Path, n_particles: int | None, train_fraction:
 
     mirrors = mirrors and n_particles is not None
     ds = load_dataset(REPO / "datasets" / card, standardize=not mirrors)
-    arrays = {}
+    arrays, masks = {}, {}
     for split in ("train", "val", "select", "test"):
         part = ds.split(split)
         rows = round(train_fraction * len(part.y)) if split == "train" else len(part.y)
-        x = part.x[:rows] if n_particles is None else part.constituents[:rows, :n_particles]
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, part.y[:rows].astype(np.int64)
+        x = part.x if n_particles is None else part.constituents[:, :n_particles]
+        arrays[f"x_{split}"] = np.ascontiguousarray(x[:rows], np.float32)
+        arrays[f"y_{split}"] = part.y[:rows].astype(np.int64)
         if mirrors:
-            arrays[f"mask_{split}"] = part.mask[:rows, :n_particles]
+            masks[split] = part.mask[:rows, :n_particles]
     if mirrors:
-        mirror_training_jets(arrays, ds.constituent_fields, MIRROR_PLANES)
-    np.savez(path, **{k: np.ascontiguousarray(v, np.float32) if k.startswith("x_") else v
-                      for k, v in arrays.items() if not k.startswith("mask_")})
+        mirror_training_jets(arrays, masks, ds.constituent_fields, MIRROR_PLANES)
+    np.savez(path, **arrays)
 
 
 def train(config: str, arrays: Path, out: Path, seed: int, epochs: int | None = None) -> dict:

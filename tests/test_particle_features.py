@@ -335,12 +335,13 @@ def test_mirrored_training_jets_are_their_images_standardized_together():
         part = ds.split(split)
         raw.update({f"x_{split}": part.constituents[:, :n_p], f"mask_{split}": part.mask[:, :n_p],
                     f"y_{split}": part.y})
-    arrays = dict(raw)
-    scaler = mirror_training_jets(arrays, HLS4ML_16, ("phi", "eta"))
+    arrays = {k: v for k, v in raw.items() if not k.startswith("mask_")}
+    masks = {"train": raw["mask_train"], "val": raw["mask_val"]}
+    scaler = mirror_training_jets(arrays, masks, HLS4ML_16, ("phi", "eta"))
     n = len(raw["y_train"])
     assert arrays["x_train"].shape == (4 * n, n_p, 16) and len(arrays["x_val"]) == len(raw["y_val"])
     np.testing.assert_array_equal(arrays["y_train"], np.tile(raw["y_train"], 4))
-    np.testing.assert_array_equal(arrays["mask_train"], np.tile(raw["mask_train"], (4, 1)))
+    np.testing.assert_array_equal(masks["train"], np.tile(raw["mask_train"], (4, 1)))
     odd = {"phi": [HLS4ML_16.index(f) for f in REFLECTED["phi"]], "eta": [HLS4ML_16.index(f) for f in REFLECTED["eta"]]}
     real = raw["x_train"][raw["mask_train"]].astype(np.float64)
     flipped = odd["phi"] + odd["eta"]

@@ -26,11 +26,11 @@ INVARIANT_RAW_FIELDS = frozenset({"pt", "E", "mass", "charge"})
 
 def mirror_problem(names: Sequence[str]) -> str | None:
     """Why the particle features ``names`` cannot be mirrored (a raw field of unknown sign), or None."""
-    known = set(REGISTRY) | INVARIANT_RAW_FIELDS | set().union(*REFLECTED.values())
+    raw = INVARIANT_RAW_FIELDS | (set().union(*REFLECTED.values()) - set(REGISTRY))
     for name in names:
-        if name not in known:
+        if name not in REGISTRY and name not in raw:
             return (f"the particle feature '{name}' has no known sign under the mirrors (known: the derived features "
-                    f"and the raw fields {', '.join(sorted(INVARIANT_RAW_FIELDS | {'eta', 'phi'}))})")
+                    f"and the raw fields {', '.join(sorted(raw))})")
     return None
 
 
@@ -48,14 +48,15 @@ def with_mirrors(x: np.ndarray, mask: np.ndarray, y: np.ndarray, names: Sequence
     return np.concatenate(copies), np.concatenate([mask] * k), np.concatenate([y] * k)
 
 
-def mirror_training_jets(arrays: dict[str, np.ndarray], names: Sequence[str], planes: Sequence[str]
-                         ) -> Standardizer:
-    """Mirror the training split of ``arrays`` (``x_<split>`` raw particles ``[n, P, F]``, ``mask_<split>``,
-    ``y_<split>``) in ``planes`` and standardize every split's particles on the mirrored training particles, in
-    place. Returns that scaler (the particles' front-end step); padded slots stay exactly 0."""
-    arrays["x_train"], arrays["mask_train"], arrays["y_train"] = with_mirrors(
-        arrays["x_train"], arrays["mask_train"], arrays["y_train"], names, planes)
-    scaler = Standardizer.fit_particles(arrays["x_train"], arrays["mask_train"], names)
-    for key in [k for k in arrays if k.startswith("x_")]:
-        arrays[key] = scaler.transform_particles(arrays[key], arrays["mask" + key[1:]])
+def mirror_training_jets(arrays: dict[str, np.ndarray], masks: dict[str, np.ndarray], names: Sequence[str],
+                         planes: Sequence[str]) -> Standardizer:
+    """Mirror the training split of ``arrays`` (``x_<split>`` raw particles ``[n, P, F]``, ``y_<split>``; ``masks``:
+    each split's ``[n, P]`` real particles) in ``planes`` and standardize every split's particles on the mirrored
+    training particles, in place (float32). Returns that scaler (the particles' front-end step); padded slots stay
+    exactly 0."""
+    arrays["x_train"], masks["train"], arrays["y_train"] = with_mirrors(
+        arrays["x_train"], masks["train"], arrays["y_train"], names, planes)
+    scaler = Standardizer.fit_particles(arrays["x_train"], masks["train"], names)
+    for split, mask in masks.items():
+        arrays[f"x_{split}"] = scaler.transform_particles(arrays[f"x_{split}"], mask)
     return scaler

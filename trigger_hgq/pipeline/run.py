@@ -137,22 +137,22 @@ class Run:
         # with mirrors the particles are standardized after mirroring, on the training jets the models see
         ds = load_dataset(self.inputs.card, standardize=not mirrors)
         check_particles(self.cfg, ds)
-        arrays = {}
+        arrays, masks = {}, {}
         for split in SPLITS:
             part = ds.split(split)
             n = len(part) if cap is None else min(len(part), cap if split == "train" else max(cap // 2, 2000))
             x = part.x if n_particles is None else part.constituents[:, :n_particles]  # type: ignore[index]
-            arrays[f"x_{split}"], arrays[f"y_{split}"] = x[:n], part.y[:n].astype(np.int64)
+            arrays[f"x_{split}"] = np.ascontiguousarray(x[:n], np.float32)
+            arrays[f"y_{split}"] = part.y[:n].astype(np.int64)
             if mirrors:
-                arrays[f"mask_{split}"] = part.mask[:n, :n_particles]  # type: ignore[index]
+                masks[split] = part.mask[:n, :n_particles]  # type: ignore[index]
         out = self.out / "data"
         out.mkdir(exist_ok=True)
         particle_scaler = ds.constituent_scaler
         if mirrors:
-            particle_scaler = mirror_training_jets(arrays, ds.constituent_fields, mirrors)
+            particle_scaler = mirror_training_jets(arrays, masks, ds.constituent_fields, mirrors)
         with atomic_path(out / "arrays.npz") as tmp:
-            np.savez(tmp, **{k: np.ascontiguousarray(v, np.float32) if k.startswith("x_") else v
-                             for k, v in arrays.items() if not k.startswith("mask_")})
+            np.savez(tmp, **arrays)
         if ds.scaler is not None:
             ds.scaler.save(out / "scaler.json")
         if n_particles is not None and particle_scaler is not None:  # the particles' front-end step
