@@ -100,6 +100,7 @@ def make_inputs(ws: Path, shared: Path) -> None:
     (inp / "particles_without_n.yaml").write_text(base_p + "n_particles: null\nmirrors: null\n")
     (inp / "mirrors_on_features.yaml").write_text(base + "mirrors: [phi, eta]\n")
     (inp / "mirrors_bad_plane.yaml").write_text(base_p + "mirrors: [phi, z]\n")
+    (inp / "mirrors_twice.yaml").write_text(base_p + "mirrors: [phi, phi]\n")
     deepsets = configs / "baselines" / "deepsets_8bit.yaml"
     (inp / "deepsets_on_features.yaml").write_text(base + f"float: {{enabled: false}}\nbaselines: {{configs: "
                                                    f"[{deepsets}]}}\nhgq: {{start_from: deepsets_8bit}}\n")

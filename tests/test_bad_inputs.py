@@ -150,6 +150,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["mirrors_on_features.yaml: key 'mirrors': the mirrors act on particles; set n_particles"]),
     ("pipeline-mirrors-bad-plane", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/mirrors_bad_plane.yaml"],
      ["mirrors_bad_plane.yaml: key 'mirrors[1]': expected one of \"phi\" | \"eta\", got 'z'"]),
+    ("pipeline-mirrors-twice", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/mirrors_twice.yaml"],
+     ["mirrors_twice.yaml: key 'mirrors': ['phi', 'phi'] names a plane twice"]),
     ("pipeline-deepsets-on-features", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/deepsets_on_features.yaml"],
      ["deepsets_8bit.yaml: key 'input_shape': [null, 7] does not fit the data's input shape [16]"]),
     ("pipeline-config-not-yaml", ["pipeline", "--out", "{WS}/run", "--config", f"{I}/not_yaml.yaml"],
