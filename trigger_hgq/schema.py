@@ -231,11 +231,13 @@ class Where(Spec):
 
 @dataclass
 class ListOf(Spec):
-    """A list of ``item``; ``scalar_ok``: a single value stands for a one-item list."""
+    """A list of ``item``; ``scalar_ok``: a single value stands for a one-item list; ``unique``: what an item is
+    called, when no item may appear twice (``None``: repeats allowed)."""
 
     item: Spec = field(default_factory=Str)
     nonempty: bool = False
     scalar_ok: bool = False
+    unique: str | None = None
 
     @property
     def doc(self) -> str:  # type: ignore[override]
@@ -249,7 +251,10 @@ class ListOf(Spec):
             raise SchemaError(path, f"expected a list, got {shown(value)}")
         if self.nonempty and not value:
             raise SchemaError(path, "expected a non-empty list")
-        return [self.item.check(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        items = [self.item.check(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if self.unique and len({repr(v) for v in items}) < len(items):
+            raise SchemaError(path, f"{shown(items)} names a {self.unique} twice")
+        return items
 
 
 @dataclass

@@ -48,7 +48,7 @@ CONFIG_SPEC = Obj({
                                    doc="a particle count >= 1 or a list of them (one run each)")), False,
                     "constituent-level models: the leading particles they take (the card's constituents; null: its "
                     "features)"),
-    "mirrors": (Nullable(ListOf(Enum(MIRROR_PLANES), scalar_ok=True)), False,
+    "mirrors": (Nullable(ListOf(Enum(MIRROR_PLANES), scalar_ok=True, unique="plane")), False,
                 "constituent-level models: the training jets also mirrored in these planes and their combination "
                 "(exact symmetries of pp collisions; 2**k copies; validation, selection and test rows untouched)"),
     "profile": (Enum(PROFILES), False),

@@ -20,9 +20,6 @@ def check_particles(cfg: PipelineConfig, card_or_dataset) -> None:
     """``n_particles`` needs a card (or a loaded dataset) with ``constituents`` holding at least that many
     particles; ``mirrors`` needs particles whose features all have a known sign under the mirrors."""
     n = cfg.n_particles
-    if len(set(cfg.mirrors)) < len(cfg.mirrors):
-        raise TriggerHGQError(f"config {cfg.path}: key 'mirrors': {list(cfg.mirrors)} names a plane twice; "
-                              "each plane mirrors the jets once ([phi, eta] gives all three images)")
     if cfg.mirrors and n is None and cfg.particle_counts is None:
         raise TriggerHGQError(f"config {cfg.path}: key 'mirrors': the mirrors act on particles; set n_particles "
                               "(a constituent-level run) or drop mirrors")
